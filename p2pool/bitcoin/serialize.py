@@ -1,0 +1,348 @@
+"""Declarative wire types (serialization.md §1).
+
+Every wire type is described once as a Type object; packing and unpacking are
+derived from the description:
+
+    header = Struct('header', [('version', u32), ('previous_block', PossiblyNone(0, u256)), ...])
+    raw = header.pack({'version': 1, ...})
+    record = header.unpack(raw)          # -> dict, rejects short and trailing data
+
+Composite values are plain dicts keyed by field name. Decoding untrusted bytes
+raises only DecodeError; encoding an unrepresentable value raises EncodeError.
+Both derive from ValueError.
+"""
+import ipaddress
+import struct as _struct
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid encoding of the expected type."""
+
+
+class EncodeError(ValueError):
+    """A value that cannot be written as the given type."""
+
+
+class Type:
+    """Base of every wire type: subclasses implement read() and write()."""
+
+    #: the fewest bytes an encoding can take; lets List refuse absurd counts early
+    min_size = 0
+
+    def read(self, data, pos):
+        """Decode one value from bytes `data` at `pos`; return (value, new_pos)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def write(self, out, value):
+        """Append the encoding of `value` to the list of byte strings `out`."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def pack(self, value):
+        out = []
+        self.write(out, value)
+        return b''.join(out)
+
+    def unpack(self, data, allow_trailing=False):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError('expected bytes, got %s' % type(data).__name__)
+        data = bytes(data)
+        try:
+            value, pos = self.read(data, 0)
+        except DecodeError:
+            raise
+        except (IndexError, ValueError, TypeError, KeyError, OverflowError, _struct.error) as e:
+            raise DecodeError('malformed %s: %s' % (self, e)) from None
+        if pos != len(data) and not allow_trailing:
+            raise DecodeError('%d trailing bytes after %s' % (len(data) - pos, self))
+        return value
+
+    def __repr__(self):
+        return self.__class__.__name__
+
+
+def _take(data, pos, n):
+    end = pos + n
+    if end > len(data):
+        raise DecodeError('data ends inside a field (need %d bytes at offset %d, have %d)'
+                          % (n, pos, len(data) - pos))
+    return data[pos:end], end
+
+
+class Int(Type):
+    """Unsigned integer of `bits` bits (a multiple of 8, or 0 for Zero)."""
+
+    _FORMATS = {8: 'B', 16: 'H', 32: 'I', 64: 'Q'}
+
+    def __init__(self, bits, endian='little'):
+        if bits % 8 or bits < 0 or endian not in ('little', 'big'):
+            raise ValueError('bad Int(%r, %r)' % (bits, endian))
+        self.bits, self.endian, self.size, self.min_size = bits, endian, bits // 8, bits // 8
+        self.limit = 1 << bits
+        fmt = self._FORMATS.get(bits)
+        self._struct = _struct.Struct(('<' if endian == 'little' else '>') + fmt) if fmt else None
+
+    def read(self, data, pos):
+        end = pos + self.size
+        if end > len(data):
+            raise DecodeError('data ends inside a %d-bit integer at offset %d' % (self.bits, pos))
+        if self._struct is not None:
+            return self._struct.unpack_from(data, pos)[0], end
+        return int.from_bytes(data[pos:end], self.endian), end
+
+    def write(self, out, value):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < self.limit:
+            raise EncodeError('%r does not fit in %s' % (value, self))
+        if self.size:
+            out.append(value.to_bytes(self.size, self.endian))
+
+    def __repr__(self):
+        return 'u%d%s' % (self.bits, '' if self.endian == 'little' else 'be')
+
+
+class ZeroType(Int):
+    """Zero-width integer: nothing on the wire, always 0 (the index of share merkle links)."""
+
+    def __init__(self):
+        super().__init__(0)
+
+    def read(self, data, pos):
+        return 0, pos
+
+    def write(self, out, value):
+        pass
+
+    def __repr__(self):
+        return 'Zero'
+
+
+u8, u16, u32, u64 = Int(8), Int(16), Int(32), Int(64)
+u128, u160, u256 = Int(128), Int(160), Int(256)
+u16be = Int(16, 'big')
+u256be = Int(256, 'big')
+Zero = ZeroType()
+
+
+class VarIntType(Type):
+    """Bitcoin CompactSize; non-canonical (over-long) encodings are rejected."""
+
+    min_size = 1
+
+    def read(self, data, pos):
+        if pos >= len(data):
+            raise DecodeError('data ends before a VarInt at offset %d' % pos)
+        first = data[pos]
+        if first < 0xfd:
+            return first, pos + 1
+        size, minimum = {0xfd: (2, 0xfd), 0xfe: (4, 0x10000), 0xff: (8, 0x100000000)}[first]
+        raw, end = _take(data, pos + 1, size)
+        value = int.from_bytes(raw, 'little')
+        if value < minimum:
+            raise DecodeError('VarInt not canonically packed')
+        return value, end
+
+    def write(self, out, value):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise EncodeError('VarInt needs a non-negative integer, got %r' % (value,))
+        if value < 0xfd:
+            out.append(bytes((value,)))
+        elif value <= 0xffff:
+            out.append(b'\xfd' + value.to_bytes(2, 'little'))
+        elif value <= 0xffffffff:
+            out.append(b'\xfe' + value.to_bytes(4, 'little'))
+        elif value < 1 << 64:
+            out.append(b'\xff' + value.to_bytes(8, 'little'))
+        else:
+            raise EncodeError('VarInt value %d is too large' % value)
+
+    def __repr__(self):
+        return 'VarInt'
+
+
+VarInt = VarIntType()
+
+
+class VarStrType(Type):
+    """VarInt length followed by that many raw bytes."""
+
+    min_size = 1
+
+    def read(self, data, pos):
+        length, pos = VarInt.read(data, pos)
+        return _take(data, pos, length)
+
+    def write(self, out, value):
+        if not isinstance(value, (bytes, bytearray)):
+            raise EncodeError('VarStr needs bytes, got %s' % type(value).__name__)
+        VarInt.write(out, len(value))
+        out.append(bytes(value))
+
+    def __repr__(self):
+        return 'VarStr'
+
+
+VarStr = VarStrType()
+
+
+class FixedStr(Type):
+    """Exactly `length` raw bytes."""
+
+    def __init__(self, length):
+        self.length = self.min_size = length
+
+    def read(self, data, pos):
+        return _take(data, pos, self.length)
+
+    def write(self, out, value):
+        if not isinstance(value, (bytes, bytearray)) or len(value) != self.length:
+            raise EncodeError('FixedStr(%d) needs exactly %d bytes, got %r'
+                              % (self.length, self.length, value))
+        out.append(bytes(value))
+
+    def __repr__(self):
+        return 'FixedStr(%d)' % self.length
+
+
+class List(Type):
+    """VarInt count then the items; with mul=2 the VarInt holds half the item count."""
+
+    min_size = 1
+
+    def __init__(self, item, mul=1):
+        self.item, self.mul = item, mul
+
+    def read(self, data, pos):
+        count, pos = VarInt.read(data, pos)
+        count *= self.mul
+        remaining = len(data) - pos
+        # Refuse counts the remaining bytes cannot hold before allocating anything.
+        if count * max(self.item.min_size, 1) > remaining and not (count and self.item.min_size == 0
+                                                                   and count <= remaining):
+            raise DecodeError('list of %d %s cannot fit in %d bytes' % (count, self.item, remaining))
+        items = []
+        read = self.item.read
+        for _ in range(count):
+            value, pos = read(data, pos)
+            items.append(value)
+        return items, pos
+
+    def write(self, out, value):
+        if not isinstance(value, (list, tuple)):
+            raise EncodeError('List needs a list, got %s' % type(value).__name__)
+        if len(value) % self.mul:
+            raise EncodeError('List(mul=%d) needs a multiple of %d items' % (self.mul, self.mul))
+        VarInt.write(out, len(value) // self.mul)
+        write = self.item.write
+        for item in value:
+            write(out, item)
+
+    def __repr__(self):
+        return 'List(%r%s)' % (self.item, '' if self.mul == 1 else ', mul=%d' % self.mul)
+
+
+class PossiblyNone(Type):
+    """`inner` on the wire; the value equal to `none_value` stands for None."""
+
+    def __init__(self, none_value, inner):
+        self.none_value, self.inner, self.min_size = none_value, inner, inner.min_size
+
+    def read(self, data, pos):
+        value, pos = self.inner.read(data, pos)
+        return (None if value == self.none_value else value), pos
+
+    def write(self, out, value):
+        if value is None:
+            value = self.none_value
+        elif value == self.none_value:
+            raise EncodeError('%r is the None marker of this field and cannot be written as a value'
+                              % (value,))
+        self.inner.write(out, value)
+
+    def __repr__(self):
+        return 'PossiblyNone(%r)' % (self.inner,)
+
+
+class Enum(Type):
+    """`inner` on the wire, decoded through `mapping` (wire value -> label)."""
+
+    def __init__(self, inner, mapping):
+        self.inner, self.mapping, self.min_size = inner, dict(mapping), inner.min_size
+        self.reverse = {label: key for key, label in self.mapping.items()}
+        if len(self.reverse) != len(self.mapping):
+            raise ValueError('Enum labels must be distinct')
+
+    def read(self, data, pos):
+        key, pos = self.inner.read(data, pos)
+        try:
+            return self.mapping[key], pos
+        except KeyError:
+            raise DecodeError('%r is not a known value of this enum' % (key,)) from None
+
+    def write(self, out, value):
+        try:
+            key = self.reverse[value]
+        except (KeyError, TypeError):
+            raise EncodeError('%r is not a label of this enum' % (value,)) from None
+        self.inner.write(out, key)
+
+
+class IPv6AddressType(Type):
+    """16 bytes; IPv4 as IPv4-mapped IPv6 (decoded to dotted quad), else 8 groups of 4 hex digits."""
+
+    min_size = 16
+    _V4_PREFIX = b'\x00' * 10 + b'\xff\xff'
+
+    def read(self, data, pos):
+        raw, pos = _take(data, pos, 16)
+        if raw[:12] == self._V4_PREFIX:
+            return '.'.join(str(b) for b in raw[12:]), pos
+        return ':'.join(raw[i:i + 2].hex() for i in range(0, 16, 2)), pos
+
+    def write(self, out, value):
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            raise EncodeError('%r is not an IP address' % (value,)) from None
+        if addr.version == 4:
+            out.append(self._V4_PREFIX + addr.packed)
+        else:
+            out.append(addr.packed)
+
+    def __repr__(self):
+        return 'IPv6Address'
+
+
+IPv6Address = IPv6AddressType()
+
+#: compact target ("nBits") as its raw u32; see data.bits_to_target
+Bits = u32
+
+
+class Struct(Type):
+    """Fields in order, nothing between them; decodes to a dict."""
+
+    def __init__(self, name, fields):
+        self.name = name
+        self.fields = [(field_name, field_type) for field_name, field_type in fields]
+        self.min_size = sum(t.min_size for _, t in self.fields)
+
+    def read(self, data, pos):
+        record = {}
+        for name, field_type in self.fields:
+            record[name], pos = field_type.read(data, pos)
+        return record, pos
+
+    def write(self, out, value):
+        if not isinstance(value, dict):
+            raise EncodeError('%s needs a dict, got %s' % (self.name, type(value).__name__))
+        for name, field_type in self.fields:
+            try:
+                field_value = value[name]
+            except KeyError:
+                raise EncodeError('%s is missing field %r' % (self.name, name)) from None
+            try:
+                field_type.write(out, field_value)
+            except EncodeError as e:
+                raise EncodeError('%s.%s: %s' % (self.name, name, e)) from None
+
+    def __repr__(self):
+        return self.name

@@ -1,0 +1,42 @@
+"""Package metadata for p2pool.
+
+Network definitions (networks/*.toml) and the dashboard (web-static/) live at the
+top of the checkout. They are installed as data files under
+<prefix>/share/p2pool/ so that p2pool.resources finds them both from a checkout
+and from an installed package.
+"""
+import os
+
+from setuptools import find_packages, setup
+
+
+def data_tree(top):
+    """(install_dir, [files]) pairs for every folder below `top`."""
+    pairs = []
+    for folder, _dirs, files in os.walk(top):
+        if files:
+            pairs.append((os.path.join('share', 'p2pool', folder),
+                          [os.path.join(folder, name) for name in sorted(files)]))
+    return pairs
+
+
+setup(
+    name='p2pool',
+    version='0.1.0',
+    description='Decentralized Bitcoin mining pool node (P2Pool protocol 3501)',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.11',
+    packages=find_packages(include=['p2pool', 'p2pool.*']),
+    py_modules=['run_p2pool'],
+    install_requires=[
+        'Twisted>=22.10',
+        'python-bitcoinrpc>=1.0',
+        'miniupnpc>=2.0',
+    ],
+    extras_require={
+        'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2.1'],
+    },
+    data_files=data_tree('networks') + data_tree('web-static'),
+    entry_points={'console_scripts': ['p2pool = p2pool.main:console_main']},
+)
