@@ -134,7 +134,10 @@ def build_parser():
 def main(argv=None):
     _register_sharechain_commands()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed as one line)
+        return e.code
     from p2pool import config
     try:
         net = config.load_network(args.net)
@@ -145,11 +148,15 @@ def main(argv=None):
     except (InspectError, OSError) as e:
         print('p2pool inspect: %s' % e, file=sys.stderr)
         return 2
-    if isinstance(result, list):  # verify prints one JSON line per record
-        for line in result:
-            print(json.dumps(line, sort_keys=True))
-    else:
-        print(json.dumps(result, indent=2, sort_keys=True))
+    try:
+        if isinstance(result, list):  # verify prints one JSON line per record
+            for line in result:
+                print(json.dumps(line, sort_keys=True))
+        else:
+            print(json.dumps(result, indent=2, sort_keys=True))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `p2pool inspect ... | head` closed the pipe early
+        sys.stderr.close()
     return 0
 
 

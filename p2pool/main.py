@@ -12,3 +12,7 @@ def console_main(argv=None):
         return inspect.main(argv[1:])
     from p2pool import cli
     return cli.main(argv)
+
+
+if __name__ == '__main__':
+    sys.exit(console_main())
