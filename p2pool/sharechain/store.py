@@ -1,0 +1,409 @@
+"""Crash-safe SQLite persistence of the node: shares, verified marks, peers, bans, graph history.
+
+One database per network, `<datadir>/<network name>/p2pool.sqlite3` (the caller
+passes the path).  It replaces the original's `shares.N`, `addrs` and `graph_db`
+files (web.md §3); `p2pool.sharechain.import_shares` reads the old share files once.
+
+Shares are stored as their wire wrapper (shares.md §2: VarInt type || VarStr
+contents) keyed by the 32-byte share hash, with a separate table of hashes whose
+share passed full verification, so loading can restore the verified subset without
+re-running `check`.  Pruned shares are forgotten on disk too (sharechain.md §6).
+
+Writes go through a Batch: every batch is one SQLite transaction, so after a crash
+the database holds exactly the batches committed before it (WAL journal,
+synchronous=NORMAL).  The node normally queues tracker changes into `store.pending`
+and calls `flush()` every few seconds; `add_shares` / `mark_verified` /
+`forget_shares` are the same thing for callers that want to commit at once.
+
+Damage never stops the node: a record that no longer parses is skipped (and
+forgotten) with a warning, and a damaged database file is moved aside and replaced
+by an empty one (see store_schema).  This module reads no clock: timestamps are
+arguments.  It is not share-format aware: `load_shares` takes the parser.
+
+Thread use: every method takes the store's lock, so a worker thread may run
+`apply(store.take_pending())` while the reactor thread keeps working; a Batch
+itself is not thread-safe.
+"""
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store_schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
+                           is_corruption, move_aside, open_database)
+from .store_tables import MAX_PEERS, AuxiliaryTablesMixin, BanRecord, PeerRecord
+
+__all__ = ['ShareStore', 'Batch', 'LoadReport', 'StoreError', 'StoreSchemaError', 'PeerRecord', 'BanRecord',
+           'MAX_PEERS', 'SCHEMA_VERSION', 'DATABASE_FILENAME', 'hash_to_key', 'key_to_hash']
+
+log = logging.getLogger(__name__)
+
+DATABASE_FILENAME = 'p2pool.sqlite3'
+
+_HASH_LIMIT = 1 << 256
+#: after this many per-record warnings in one load, only the final summary is logged
+_MAX_RECORD_WARNINGS = 10
+
+
+def hash_to_key(share_hash):
+    """The database key of a share hash (int): 32 bytes, big-endian (display order)."""
+    if not isinstance(share_hash, int) or isinstance(share_hash, bool) or not 0 <= share_hash < _HASH_LIMIT:
+        raise StoreError('a share hash must be an integer in [0, 2**256), got %r' % (share_hash,))
+    return share_hash.to_bytes(32, 'big')
+
+
+def key_to_hash(key):
+    """Inverse of hash_to_key."""
+    return int.from_bytes(key, 'big')
+
+
+class Batch:
+    """Share writes waiting to be committed together in one transaction.
+
+    Only the final state per hash is kept, so queueing is O(1) and a share added
+    and forgotten before the commit costs nothing on disk.  Forgetting a share also
+    forgets its verified mark; adding one again later does not restore the mark.
+    """
+
+    def __init__(self):
+        self._shares = {}    # key -> (version, wire, added_at) to store, or None to delete
+        self._verified = {}  # key -> True to mark verified, False to remove the mark
+
+    def add_share(self, share, added_at=0.0):
+        """Queue `share` (needs .hash, .VERSION, .to_wire()); `added_at` is the caller's clock."""
+        key = hash_to_key(share.hash)
+        wire = share.to_wire()
+        version = share.VERSION
+        if not isinstance(wire, (bytes, bytearray)):
+            raise StoreError('share.to_wire() must return bytes, got %s' % type(wire).__name__)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise StoreError('share.VERSION must be an integer, got %r' % (version,))
+        if not isinstance(added_at, (int, float)) or isinstance(added_at, bool):
+            raise StoreError('added_at must be a number, got %r' % (added_at,))
+        self._shares[key] = (version, bytes(wire), float(added_at))
+
+    def add_shares(self, shares, added_at=0.0):
+        for share in shares:
+            self.add_share(share, added_at)
+
+    def mark_verified(self, hashes):
+        """Queue verified marks for share hashes (ints)."""
+        for share_hash in hashes:
+            self._verified[hash_to_key(share_hash)] = True
+
+    def forget_shares(self, hashes):
+        """Queue deletion of shares (and their verified marks) by hash."""
+        for share_hash in hashes:
+            key = hash_to_key(share_hash)
+            self._shares[key] = None
+            self._verified[key] = False
+
+    def merge(self, later):
+        """Fold in `later`, a batch whose changes happened after ours."""
+        self._shares.update(later._shares)
+        self._verified.update(later._verified)
+
+    def clear(self):
+        self._shares.clear()
+        self._verified.clear()
+
+    def __len__(self):
+        """Number of pending entries (share writes plus mark changes)."""
+        return len(self._shares) + len(self._verified)
+
+    def _rows(self):
+        deletes = [(key,) for key, record in self._shares.items() if record is None]
+        inserts = [(key,) + record for key, record in self._shares.items() if record is not None]
+        marks = [(key,) for key, marked in self._verified.items() if marked]
+        unmarks = [(key,) for key, marked in self._verified.items() if not marked]
+        return deletes, inserts, marks, unmarks
+
+
+@dataclass
+class LoadReport:
+    """What `load_shares` found (complete once its iterator is exhausted)."""
+    records: int = 0            # share rows read from the database
+    loaded: int = 0             # shares yielded
+    verified: int = 0           # of those, marked verified
+    unparsable: int = 0         # rows whose parse_fn raised (torn or corrupt records, obsolete formats)
+    mismatched: int = 0         # rows that parsed to a share with a different hash than their key
+    forgotten: int = 0          # skipped rows deleted from the database afterwards
+    database_corrupt: bool = False  # the file was found damaged (at open or now) and replaced by an empty one
+
+    @property
+    def skipped(self):
+        return self.unparsable + self.mismatched
+
+
+class ShareStore(AuxiliaryTablesMixin):
+    """The node's database.  `ShareStore(path)` opens or creates it (see module docstring).
+
+    Raises StoreSchemaError if the file has a newer schema, StoreError if it cannot
+    be opened at all; a corrupt file is moved aside (`moved_aside` lists where to).
+    """
+
+    def __init__(self, path):
+        self.path = path if str(path) == MEMORY_PATH else Path(path)
+        self._lock = threading.RLock()
+        self.moved_aside = []
+        #: callables run (with no arguments) after a damaged database was replaced by an
+        #: empty one while running, so the node can queue its in-memory shares again
+        self.on_reset = []
+        self.pending = Batch()
+        self.last_load_report = None
+        self._conn, moved_to = open_database(self.path)
+        if moved_to is not None:
+            self.moved_aside.append(moved_to)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def closed(self):
+        return self._conn is None
+
+    def close(self):
+        """Flush pending writes and close; idempotent.  Flush failures still close, then raise."""
+        with self._lock:
+            if self._conn is None:
+                return
+            try:
+                self.flush()
+            finally:
+                try:
+                    self._conn.execute('PRAGMA optimize')
+                except sqlite3.Error:
+                    pass  # only a query-planner hint; closing matters more
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- share writes -----------------------------------------------------------------------
+
+    def add_shares(self, shares, added_at=0.0):
+        """Store shares now (together with anything pending) in one transaction."""
+        self.pending.add_shares(shares, added_at)
+        return self.flush()
+
+    def mark_verified(self, hashes):
+        """Mark share hashes verified now (together with anything pending) in one transaction."""
+        self.pending.mark_verified(hashes)
+        return self.flush()
+
+    def forget_shares(self, hashes):
+        """Delete shares and their marks now (together with anything pending) in one transaction."""
+        self.pending.forget_shares(hashes)
+        return self.flush()
+
+    def take_pending(self):
+        """Detach and return the pending Batch (for `apply` in another thread)."""
+        with self._lock:
+            batch, self.pending = self.pending, Batch()
+            return batch
+
+    def flush(self):
+        """Commit `pending` in one transaction; returns the number of entries written.
+
+        On failure the entries stay pending (a later flush retries) and StoreError is raised.
+        """
+        with self._lock:
+            batch = self.take_pending()
+            try:
+                return self.apply(batch)
+            except BaseException:
+                batch.merge(self.pending)
+                self.pending = batch
+                raise
+
+    def apply(self, batch):
+        """Commit `batch` in one transaction; returns its number of entries."""
+        if not batch:
+            return 0
+        deletes, inserts, marks, unmarks = batch._rows()
+
+        def work(conn):
+            if deletes:
+                conn.executemany('DELETE FROM shares WHERE hash = ?', deletes)
+            if inserts:
+                # A hash names one immutable share, so an existing row is already right.
+                conn.executemany('INSERT OR IGNORE INTO shares (hash, version, wire, added_at)'
+                                 ' VALUES (?, ?, ?, ?)', inserts)
+            if unmarks:
+                conn.executemany('DELETE FROM verified WHERE hash = ?', unmarks)
+            if marks:
+                conn.executemany('INSERT OR IGNORE INTO verified (hash) VALUES (?)', marks)
+        self._write(work)
+        return len(batch)
+
+    # -- share reads ------------------------------------------------------------------------
+
+    def load_shares(self, net, parse_fn, forget_unparsable=True):
+        """Iterate (share, verified) over every stored share, in the order they were stored.
+
+        `parse_fn(wire_bytes)` builds the share (e.g. `lambda b: Share.from_wire(net, b)`).
+        Records it cannot parse, or that parse to a share of another hash, are skipped
+        with a warning and counted in `self.last_load_report`; once the iterator is
+        exhausted they are deleted, unless `forget_unparsable` is false or they are the
+        majority of records (then the parser, not the data, is the likely culprit).
+        `net` (anything with a NAME, or None) guards against opening another network's
+        database: StoreError if the database was first loaded for a different network.
+        The database is read eagerly here; only parsing happens while iterating.
+        """
+        report = self.last_load_report = LoadReport()
+        self.flush()
+        self._check_network(net)
+        rows = self._read(lambda conn: conn.execute(
+            'SELECT s.hash, s.wire, v.hash IS NOT NULL FROM shares AS s'
+            ' LEFT JOIN verified AS v ON v.hash = s.hash ORDER BY s.rowid').fetchall(), [])
+        report.database_corrupt = bool(self.moved_aside)
+        report.records = len(rows)
+        return self._parse_rows(rows, parse_fn, report, forget_unparsable)
+
+    def _parse_rows(self, rows, parse_fn, report, forget_unparsable):
+        bad_hashes = []
+        for key, wire, verified in rows:
+            share_hash = key_to_hash(key)
+            try:
+                share = parse_fn(wire)
+            except Exception as exc:  # noqa: BLE001 - a bad record must never stop start-up
+                report.unparsable += 1
+                bad_hashes.append(share_hash)
+                self._warn_record(report, 'cannot parse stored share %064x (%s: %s); skipping',
+                                  share_hash, type(exc).__name__, exc)
+                continue
+            if getattr(share, 'hash', None) != share_hash:
+                report.mismatched += 1
+                bad_hashes.append(share_hash)
+                self._warn_record(report, 'stored share %064x parses to a share with another hash; skipping',
+                                  share_hash)
+                continue
+            report.loaded += 1
+            if verified:
+                report.verified += 1
+            yield share, bool(verified)
+        if report.skipped:
+            log.warning('share database %s: skipped %d of %d stored shares (%d unparsable, %d with wrong hash)',
+                        self.path, report.skipped, report.records, report.unparsable, report.mismatched)
+        if bad_hashes and forget_unparsable:
+            if 2 * len(bad_hashes) >= report.records:
+                # Most records failing points at the parser (or a mismatched network),
+                # not at damaged records: keep the data for a fixed version to read.
+                log.warning('share database %s: not forgetting the skipped shares because most records'
+                            ' failed to parse', self.path)
+                return
+            try:
+                self.forget_shares(bad_hashes)
+                report.forgotten = len(bad_hashes)
+            except StoreError as exc:
+                log.warning('could not forget unparsable shares: %s', exc)
+
+    def _warn_record(self, report, message, *args):
+        if report.skipped <= _MAX_RECORD_WARNINGS:
+            log.warning(message, *args)
+
+    def _check_network(self, net):
+        name = None if net is None else getattr(net, 'NAME', None)
+        if name is None:
+            return
+        row = self._read(lambda conn: conn.execute("SELECT value FROM meta WHERE key = 'network'").fetchone(),
+                         None)
+        if row is None:
+            self._write(lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('network', ?)", (str(name),)))
+        elif row[0] != str(name):
+            raise StoreError('%s holds shares of network %r, not %r' % (self.path, row[0], name))
+
+    def has_share(self, share_hash):
+        key = hash_to_key(share_hash)
+        return self._read(lambda conn: conn.execute(
+            'SELECT 1 FROM shares WHERE hash = ?', (key,)).fetchone(), None) is not None
+
+    def is_verified(self, share_hash):
+        key = hash_to_key(share_hash)
+        return self._read(lambda conn: conn.execute(
+            'SELECT 1 FROM verified WHERE hash = ?', (key,)).fetchone(), None) is not None
+
+    def get_wire(self, share_hash):
+        """The stored wire bytes of a share, or None."""
+        key = hash_to_key(share_hash)
+        row = self._read(lambda conn: conn.execute('SELECT wire FROM shares WHERE hash = ?', (key,)).fetchone(),
+                         None)
+        return None if row is None else row[0]
+
+    def share_hashes(self):
+        """The set of stored share hashes (ints)."""
+        rows = self._read(lambda conn: conn.execute('SELECT hash FROM shares').fetchall(), [])
+        return {key_to_hash(key) for (key,) in rows}
+
+    def count_shares(self):
+        return self._read(lambda conn: conn.execute('SELECT count(*) FROM shares').fetchone()[0], 0)
+
+    def count_verified(self):
+        return self._read(lambda conn: conn.execute('SELECT count(*) FROM verified').fetchone()[0], 0)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _connection(self):
+        if self._conn is None:
+            raise StoreError('the share store %s is closed' % (self.path,))
+        return self._conn
+
+    def _read(self, work, default):
+        """Run a query; on a damaged database recover and return `default`."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                return work(conn)
+            except sqlite3.Error as exc:
+                if not is_corruption(exc):
+                    raise StoreError('reading %s failed: %s' % (self.path, exc)) from exc
+                self._recover(exc)
+                return default
+
+    def _write(self, work):
+        """Run `work(conn)` in one transaction; on a damaged database recover and retry once."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                return _in_transaction(conn, work)
+            except sqlite3.Error as exc:
+                if not is_corruption(exc):
+                    raise StoreError('writing %s failed: %s' % (self.path, exc)) from exc
+                self._recover(exc)
+            try:
+                return _in_transaction(self._conn, work)
+            except sqlite3.Error as exc:
+                raise StoreError('writing %s failed: %s' % (self.path, exc)) from exc
+
+    def _recover(self, exc):
+        """Replace a database found damaged while running by an empty one."""
+        if self.path == MEMORY_PATH:
+            raise StoreError('in-memory share database failed: %s' % exc) from exc
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            pass  # the file is being discarded anyway
+        self._conn = None
+        moved_to = move_aside(self.path)
+        log.warning('share database %s is corrupt (%s); moved it to %s and starting empty',
+                    self.path, exc, moved_to)
+        self._conn, also_moved = open_database(self.path)
+        self.moved_aside.extend(path for path in (moved_to, also_moved) if path is not None)
+        for callback in list(self.on_reset):
+            callback()
+
+
+def _in_transaction(conn, work):
+    conn.execute('BEGIN IMMEDIATE')
+    try:
+        result = work(conn)
+        conn.execute('COMMIT')
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    return result

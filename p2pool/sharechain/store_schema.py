@@ -1,0 +1,175 @@
+"""Opening the node's SQLite database: errors, schema migrations, corrupt-file recovery.
+
+`p2pool.sharechain.store` builds on this; nothing else needs to import it directly.
+
+Schema changes are append-only: each entry of MIGRATIONS moves the database from
+version N-1 to N inside one transaction, so an interrupted upgrade leaves the old
+version intact.  A database written by a newer p2pool (higher version than we know)
+is refused rather than guessed at, because silently dropping columns we do not
+understand would lose that node's data.
+
+A file that is not a SQLite database, or whose pages are damaged, must not keep the
+node from starting: it is renamed to `<name>.corrupt-<n>` (with its -wal/-shm
+companions, so it can still be inspected with the sqlite3 shell) and a fresh,
+empty database takes its place.
+"""
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MEMORY_PATH = ':memory:'
+
+#: (version, statements) in ascending order; the database is at the last version.
+MIGRATIONS = [
+    (1, (
+        # rowid table on purpose: loading in rowid order returns shares in the
+        # order they were stored, which keeps load order stable and cheap.
+        'CREATE TABLE shares (hash BLOB PRIMARY KEY, version INTEGER NOT NULL,'
+        ' wire BLOB NOT NULL, added_at REAL NOT NULL)',
+        'CREATE TABLE verified (hash BLOB PRIMARY KEY) WITHOUT ROWID',
+        'CREATE TABLE peers (host TEXT NOT NULL, port INTEGER NOT NULL, services INTEGER NOT NULL,'
+        ' first_seen REAL NOT NULL, last_seen REAL NOT NULL, score REAL NOT NULL DEFAULT 0,'
+        ' PRIMARY KEY (host, port))',
+        'CREATE TABLE bans (host TEXT PRIMARY KEY, reason TEXT NOT NULL, score INTEGER NOT NULL,'
+        ' until REAL NOT NULL)',
+        'CREATE TABLE history (id INTEGER PRIMARY KEY, source TEXT NOT NULL, view TEXT NOT NULL,'
+        ' ts REAL NOT NULL, value TEXT NOT NULL)',
+        'CREATE INDEX history_by_source ON history (source, view, ts)',
+        'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
+    )),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# Primary result codes meaning "the file itself is damaged" (sqlite3.h).
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+_COMPANION_SUFFIXES = ('-wal', '-shm', '-journal')
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (I/O failure, invalid argument, closed store)."""
+
+
+class StoreSchemaError(StoreError):
+    """The database was written by a newer p2pool with a schema this version does not know."""
+
+
+def is_corruption(exc):
+    """True if the sqlite3 exception says the database file is damaged or not a database."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, 'sqlite_errorcode', None)
+    if code is not None:
+        return code & 0xff in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return 'malformed' in text or 'not a database' in text
+
+
+def move_aside(path):
+    """Rename a damaged database (and its companions) to `<path>.corrupt-<n>`; return the new path."""
+    path = Path(path)
+    n = 1
+    while any(Path('%s.corrupt-%d%s' % (path, n, suffix)).exists() for suffix in ('',) + _COMPANION_SUFFIXES):
+        n += 1
+    target = Path('%s.corrupt-%d' % (path, n))
+    for suffix in ('',) + _COMPANION_SUFFIXES:
+        source = Path(str(path) + suffix)
+        if source.exists():
+            os.replace(source, str(target) + suffix)
+    return target
+
+
+def open_database(path):
+    """Open (creating if needed) and migrate the database at `path`.
+
+    Returns (connection, moved_to) where moved_to is the path a corrupt file was moved to,
+    or None.  Raises StoreSchemaError for a newer schema and StoreError for other failures
+    (permissions, locked database, full disk).
+    """
+    try:
+        return _connect_and_migrate(path), None
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc) or str(path) == MEMORY_PATH:
+            raise StoreError('cannot open share database %s: %s' % (path, exc)) from exc
+        moved_to = move_aside(path)
+        log.warning('share database %s is corrupt (%s); moved it to %s and starting empty',
+                    path, exc, moved_to)
+    try:
+        return _connect_and_migrate(path), moved_to
+    except sqlite3.Error as exc:
+        raise StoreError('cannot create share database %s: %s' % (path, exc)) from exc
+
+
+def _connect_and_migrate(path):
+    if str(path) != MEMORY_PATH:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError('cannot create directory for %s: %s' % (path, exc)) from exc
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves so each batch is exactly
+    # one transaction.  check_same_thread=False: the store serialises access with its
+    # own lock, so a flush may run in a worker thread.
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        if str(path) != MEMORY_PATH:
+            conn.execute('PRAGMA journal_mode=WAL').fetchone()
+        # NORMAL in WAL mode: a process crash never loses a commit; a power loss may
+        # lose the last few, but the file always stays consistent.
+        conn.execute('PRAGMA synchronous=NORMAL')
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn, path):
+    conn.execute('BEGIN IMMEDIATE')
+    try:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+        if not exists:
+            conn.execute('CREATE TABLE schema_version (version INTEGER NOT NULL)')
+            conn.execute('INSERT INTO schema_version (version) VALUES (0)')
+            version = 0
+        else:
+            row = conn.execute('SELECT version FROM schema_version').fetchone()
+            if row is None or not isinstance(row[0], int):
+                raise sqlite3.DatabaseError('database disk image is malformed (no schema version)')
+            version = row[0]
+        if version > SCHEMA_VERSION:
+            raise StoreSchemaError(
+                '%s has schema version %d but this p2pool only knows up to %d; it was written by a '
+                'newer p2pool. Upgrade p2pool or move the file away to start afresh.'
+                % (path, version, SCHEMA_VERSION))
+        conn.execute('COMMIT')
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    for target, statements in MIGRATIONS:
+        if target <= version:
+            continue
+        conn.execute('BEGIN IMMEDIATE')
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute('UPDATE schema_version SET version = ?', (target,))
+            conn.execute('COMMIT')
+        except BaseException:
+            rollback_quietly(conn)
+            raise
+        log.info('share database %s migrated to schema version %d', path, target)
+        version = target
+
+
+def rollback_quietly(conn):
+    try:
+        conn.execute('ROLLBACK')
+    except sqlite3.Error:
+        # Nothing to roll back (the failing statement already ended the transaction)
+        # or the file is unusable; either way the original error is what matters.
+        pass
