@@ -1,0 +1,497 @@
+"""One P2Pool peer connection (p2p.md §3 lifecycle, §4 message handling, §9 misbehaviour).
+
+PeerConnection is a Twisted Protocol. It owns everything that is per connection:
+framing, the handshake, timeouts and pings, per-peer rate limits, the per-peer
+transaction views (§4.10-§4.13, §5) and outstanding share requests. Everything
+that concerns more than one peer (peer set, address store, bans, the tracker,
+relay) belongs to the node, which the connection talks to through the interface
+below and nothing else.
+
+The node interface
+------------------
+Attributes, read when needed (so they may change at run time):
+
+    node.nonce                      int: our random 64-bit nonce, fixed per node start
+    node.minimum_protocol_version   int: peers announcing less are refused; the node raises
+                                    it at run time (shares.md §13.3), new handshakes only
+    node.known_txs                  mapping tx key -> transaction dict (the known pool, §5);
+                                    only .get(key) is used
+
+Methods, called synchronously from the reactor thread. The message handlers may
+raise Misbehaviour (reported, then the peer is dropped), ProtocolError (peer
+dropped, not reported) or DecodeError (reported as MALFORMED); any other
+exception is logged as our own bug and drops the peer without a report.
+
+    node.best_share_hash() -> int | None          announced in our version message
+    node.peer_connected(peer) -> bool             handshake done: register the peer and start
+                                                  its node-level loops (§3.4: fetch
+                                                  peer.announced_best_share_hash, tx view sync,
+                                                  advertising). Return False to refuse a
+                                                  duplicate nonce (§4.1.5): the connection is
+                                                  closed silently. If it raises, the peer is
+                                                  dropped as not registered.
+    node.peer_disconnected(peer)                  called once, only for peers peer_connected
+                                                  accepted
+    node.report_misbehaviour(peer, kind, reason)  kind is one of MISBEHAVIOUR_KINDS; the node
+                                                  scores and bans the host (§9). The peer is
+                                                  dropped right after.
+    node.handle_shares(peer, wrappers)            `shares` push: list of {'type', 'contents'};
+                                                  the node skips types below the lowest
+                                                  supported version (§4.6) and resolves
+                                                  transactions with peer.lookup_tx
+    node.handle_sharereq(peer, hashes, parents, stops) -> list of wrappers
+                                                  serve §4.7 (`hashes` is never empty)
+    node.handle_bestblock(peer, header)           header dict whose PoW was already checked
+    node.got_addrme(peer, port)                   §4.3
+    node.got_addrs(peer, records)                 §4.4: [{'timestamp', 'address': {'services',
+                                                  'address', 'port'}}]
+    node.get_good_peers(count) -> list of records for an `addrs` reply (§4.5)
+    node.add_known_txs(peer, txs)                 {key: tx} received in remember_tx
+
+Toward the node a peer offers: host, port, incoming, version, sub_version,
+services, nonce, announced_best_share_hash, remote_tx_hashes (keys the peer has),
+remembered_txs (what it asked us to keep), send(command, **fields),
+send_losing_tx(txs_by_key), lookup_tx(key), request_shares(hashes, parents,
+stops) -> Deferred, misbehaved(kind, reason), disconnect(reason).
+
+PeerSettings holds the per-network constants and local limits; PeerFactory builds
+connections for listenTCP/connectTCP.
+"""
+import dataclasses
+import ipaddress
+import itertools
+import random
+from collections import OrderedDict
+
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+
+import p2pool
+from p2pool.bitcoin.data import bits_to_target, header_type, tx_type
+from p2pool.bitcoin.hashes import hash256, sha256d_pow
+from p2pool.p2p import messages
+from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
+from p2pool.p2p.ratelimit import TokenBucket
+
+log = Logger()
+
+# Misbehaviour kinds reported to node.report_misbehaviour.
+INVALID_SHARE = 'invalid_share'            # a share that fails its checks
+BAD_POW = 'bad_pow'                        # a header (bestblock, share) failing its target
+BAD_CHECKSUM = 'bad_checksum'              # a frame whose checksum does not match (§1)
+PROTOCOL_VIOLATION = 'protocol_violation'  # handshake rules, garbage or oversized frames
+FLOODING = 'flooding'                      # over a rate limit, or too much remembered tx data
+SELF_CONNECTION = 'self_connection'        # our own nonce came back: the address is ours
+MALFORMED = 'malformed'                    # a payload that does not decode; the spec drops
+#                                            such peers without a ban, so score it lightly
+MISBEHAVIOUR_KINDS = (INVALID_SHARE, BAD_POW, BAD_CHECKSUM, PROTOCOL_VIOLATION, FLOODING,
+                      SELF_CONNECTION, MALFORMED)
+
+
+class Misbehaviour(Exception):
+    """The peer broke a rule that the spec punishes with disconnect and ban."""
+
+    def __init__(self, kind, reason):
+        super().__init__('%s: %s' % (kind, reason))
+        self.kind, self.reason = kind, reason
+
+
+class ProtocolError(Exception):
+    """The peer broke a rule that costs it the connection but no ban (spec: "drop")."""
+
+
+class ShareRequestError(Exception):
+    """A sharereq that did not succeed: error reply, timeout or lost connection."""
+
+
+class ShareRequestTimeout(ShareRequestError):
+    """No sharereply within the request timeout (the peer has been disconnected)."""
+
+
+@dataclasses.dataclass
+class PeerSettings:
+    """Per-network constants and local policy shared by every connection of a node."""
+
+    prefix: bytes                                  # the sharechain network's PREFIX
+    protocol_version: int = 3501
+    sub_version: bytes = ('p2pool-py/%s' % p2pool.__version__).encode()
+    max_payload_size: int = messages.MAX_PAYLOAD_SIZE
+    pow_func: object = sha256d_pow                 # header bytes -> PoW hash (int)
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 100.0
+    ping_interval_mean: float = 100.0
+    request_timeout: float = 15.0
+    max_remote_tx_hashes: int = 10_000             # §4.10 cap of a peer's have_tx view
+    max_remembered_txs_size: int = 25_000_000      # §4.12 ([jt]; [orig] 2 500 000)
+    latency_cache_seconds: float = 20.0            # §5: txs we dropped stay referencable
+    # Rate limits as (burst, per second). Legitimate peers stay far below them: they
+    # relay <= 5 shares per best-share change and download with one request at a time.
+    messages_limit: tuple = (5000, 1000.0)         # frames of any kind
+    sharereq_limit: tuple = (200, 20.0)            # sharereq messages
+    shares_limit: tuple = (1000, 100.0)            # shares pushed unsolicited
+    addrs_limit: tuple = (1000, 10.0)              # address records in addrs
+    getaddrs_limit: tuple = (20, 0.2)              # getaddrs messages
+    flood_tolerance: int = 10                      # refused messages before FLOODING
+
+
+def _address_record(address):
+    """An address_type record for a Twisted address (services 0, as the original sends)."""
+    host = (getattr(address, 'host', None) or '0.0.0.0').split('%', 1)[0]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = '0.0.0.0'
+    port = getattr(address, 'port', 0)
+    return {'services': 0, 'address': host, 'port': port if isinstance(port, int) and 0 <= port < 65536 else 0}
+
+
+class PeerConnection(protocol.Protocol):
+    """One connection to a P2Pool peer; see the module docstring for the node interface."""
+
+    def __init__(self, node, settings, incoming=False, clock=None, rng=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.node, self.settings, self.incoming = node, settings, incoming
+        self.clock, self.rng = clock, rng or random.Random()
+        self.host, self.port = None, None
+        self.version = self.sub_version = self.services = self.nonce = None
+        self.announced_best_share_hash = None
+        self.handshake_done = False
+        self.closing = False
+        self.registered = False
+        self.close_reason = None
+        self.remote_tx_hashes = {}          # ordered set: oldest entries are discarded first
+        self.remembered_txs = {}            # key -> tx the peer asked us to keep
+        self._remembered_sizes = {}
+        self.remembered_txs_size = 0
+        self._latency_cache = OrderedDict()  # key -> (tx, expiry), expiries ascending
+        self._pending_requests = {}          # request id -> (Deferred, timeout call)
+        self._handshake_timer = self._idle_timer = self._ping_timer = None
+        self.refused_messages = 0
+        limits = {name: getattr(settings, name + '_limit')
+                  for name in ('messages', 'sharereq', 'shares', 'addrs', 'getaddrs')}
+        self._buckets = {name: TokenBucket(burst, rate, clock) for name, (burst, rate) in limits.items()}
+        self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size)
+
+    def __repr__(self):
+        return '<Peer %s:%s%s>' % (self.host, self.port, ' in' if self.incoming else '')
+
+    # --- connection events --------------------------------------------------------------
+
+    def connectionMade(self):
+        peer = self.transport.getPeer()
+        self.host, self.port = getattr(peer, 'host', None), getattr(peer, 'port', None)
+        self._handshake_timer = self.clock.callLater(
+            self.settings.handshake_timeout, self.disconnect, 'handshake timeout')
+        self.send('version', version=self.settings.protocol_version, services=0,
+                  addr_to=_address_record(peer), addr_from=_address_record(self.transport.getHost()),
+                  nonce=self.node.nonce, sub_version=self.settings.sub_version, mode=1,
+                  best_share_hash=self.node.best_share_hash())
+
+    def dataReceived(self, data):
+        if self.closing:
+            return
+        try:
+            if self._idle_timer is not None and self._idle_timer.active():
+                self._idle_timer.reset(self.settings.idle_timeout)
+            self._decoder.feed(data)
+            while not self.closing:
+                event = self._decoder.next_event()
+                if event is None:
+                    break
+                self._handle_event(event)
+        except Exception:
+            # A bug of ours must not take the node down nor keep a confused connection.
+            log.failure('{peer}: unexpected error while handling data', peer=self)
+            self.disconnect('internal error')
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self.closing = True
+        for timer in (self._handshake_timer, self._idle_timer, self._ping_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        pending, self._pending_requests = self._pending_requests, {}
+        for d, timer in pending.values():
+            if timer.active():
+                timer.cancel()
+            d.errback(ShareRequestError('connection lost'))
+        if self.registered:
+            self.registered = False
+            self.node.peer_disconnected(self)
+
+    # --- closing --------------------------------------------------------------------------
+
+    def disconnect(self, reason):
+        """Close at once, without reporting anything to the node."""
+        if self.closing:
+            return
+        log.info('{peer}: disconnecting: {reason}', peer=self, reason=reason)
+        self.closing, self.close_reason = True, reason
+        self.transport.abortConnection()
+
+    def misbehaved(self, kind, reason):
+        """Report misbehaviour to the node, then drop the peer."""
+        if self.closing:
+            return
+        log.warn('{peer}: misbehaviour {kind}: {reason}', peer=self, kind=kind, reason=reason)
+        try:
+            self.node.report_misbehaviour(self, kind, reason)
+        finally:
+            self.disconnect('%s: %s' % (kind, reason))
+
+    # --- receiving ------------------------------------------------------------------------
+
+    def _handle_event(self, event):
+        if isinstance(event, messages.Frame):
+            self._handle_frame(event.command, event.payload)
+        elif isinstance(event, messages.BadChecksum):
+            self.misbehaved(BAD_CHECKSUM, 'bad checksum on %r frame' % event.command)
+        elif isinstance(event, messages.OversizedFrame):
+            self.misbehaved(PROTOCOL_VIOLATION, '%r frame announces %d bytes, over the maximum'
+                            % (event.command, event.length))
+        else:
+            self.misbehaved(PROTOCOL_VIOLATION, '%d bytes of garbage between frames' % event.count)
+
+    def _handle_frame(self, command, payload):
+        if command not in MESSAGE_TYPES:
+            log.debug('{peer}: ignoring unknown command {command!r}', peer=self, command=command)
+            return
+        if not self.handshake_done and command != 'version':
+            self.misbehaved(PROTOCOL_VIOLATION, 'first message was not version message')
+            return
+        try:
+            if not self._allow('messages'):
+                return
+            fields = messages.decode_payload(command, payload)
+            getattr(self, '_got_' + command)(**fields)
+        except Misbehaviour as e:
+            self.misbehaved(e.kind, e.reason)
+        except ProtocolError as e:
+            self.disconnect('%s message: %s' % (command, e))
+        except DecodeError as e:
+            self.misbehaved(MALFORMED, '%s message: %s' % (command, e))
+
+    def _allow(self, bucket, cost=1):
+        """Charge a rate limit; count a refusal and report FLOODING past the tolerance."""
+        if self._buckets[bucket].take(cost):
+            return True
+        self.refused_messages += 1
+        log.debug('{peer}: over the {bucket} rate limit', peer=self, bucket=bucket)
+        if self.refused_messages >= self.settings.flood_tolerance:
+            raise Misbehaviour(FLOODING, '%d messages over the rate limits (last: %s)'
+                               % (self.refused_messages, bucket))
+        return False
+
+    def _got_version(self, version, services, addr_to, addr_from, nonce, sub_version, mode,
+                     best_share_hash):
+        if self.version is not None:
+            raise Misbehaviour(PROTOCOL_VIOLATION, 'more than one version message')
+        minimum = self.node.minimum_protocol_version
+        if version < minimum:
+            raise Misbehaviour(PROTOCOL_VIOLATION, 'peer too old: version %d < %d' % (version, minimum))
+        self.version, self.services = version, services
+        self.sub_version = sub_version[:512].decode('utf-8', 'replace')
+        self.nonce, self.announced_best_share_hash = nonce, best_share_hash
+        if nonce == self.node.nonce:
+            raise Misbehaviour(SELF_CONNECTION, 'was connected to self')
+        self._handshake_timer.cancel()
+        self._idle_timer = self.clock.callLater(self.settings.idle_timeout, self.disconnect,
+                                                'idle timeout')
+        self.handshake_done = True
+        if not self.node.peer_connected(self):
+            self.disconnect('duplicate connection (nonce %#x)' % nonce)
+            return
+        self.registered = True
+        self._ping()
+
+    def _ping(self):
+        self.send('ping')
+        self._ping_timer = self.clock.callLater(
+            self.rng.expovariate(1 / self.settings.ping_interval_mean), self._ping)
+
+    def _got_ping(self):
+        pass  # receipt already reset the idle timer
+
+    def _got_addrme(self, port):
+        self.node.got_addrme(self, port)
+
+    def _got_addrs(self, addrs):
+        if self._allow('addrs', len(addrs)):
+            self.node.got_addrs(self, addrs)
+
+    def _got_getaddrs(self, count):
+        if self._allow('getaddrs'):
+            self.send('addrs', addrs=list(self.node.get_good_peers(min(count, 100)))[:100])
+
+    def _got_shares(self, shares):
+        if self._allow('shares', len(shares)):
+            self.node.handle_shares(self, shares)
+
+    def _got_sharereq(self, id, hashes, parents, stops):
+        if not self._allow('sharereq'):
+            return
+        # The original fails on an empty request; answering "good" with nothing is kinder.
+        shares = self.node.handle_sharereq(self, hashes, parents, stops) if hashes else []
+        try:
+            self._write('sharereply', messages.encode_payload(
+                'sharereply', {'id': id, 'result': 'good', 'shares': shares}))
+        except messages.MessageTooLong:
+            self.send('sharereply', id=id, result='too long', shares=[])
+
+    def _got_sharereply(self, id, result, shares):
+        entry = self._pending_requests.pop(id, None)
+        if entry is None:
+            return  # unknown or already timed out: ignored, as the spec says
+        d, timer = entry
+        timer.cancel()
+        if result == 'good':
+            d.callback(shares)
+        else:
+            d.errback(ShareRequestError('peer answered %r' % result))
+
+    def _got_bestblock(self, header):
+        if self.settings.pow_func(header_type.pack(header)) > bits_to_target(header['bits']):
+            raise Misbehaviour(BAD_POW, 'received block header fails PoW test')
+        self.node.handle_bestblock(self, header)
+
+    def _got_have_tx(self, tx_hashes):
+        view, cap = self.remote_tx_hashes, self.settings.max_remote_tx_hashes
+        for key in tx_hashes[-cap:]:  # earlier keys would be discarded anyway
+            view.pop(key, None)  # re-insert so that the freshest keys are kept
+            view[key] = None
+        excess = len(view) - cap
+        if excess > 0:
+            for key in list(itertools.islice(view, excess)):
+                del view[key]
+
+    def _got_losing_tx(self, tx_hashes):
+        for key in tx_hashes:
+            self.remote_tx_hashes.pop(key, None)
+
+    def _got_remember_tx(self, tx_hashes, txs):
+        for key in tx_hashes:
+            if key in self.remembered_txs:
+                raise ProtocolError('referenced transaction %064x twice' % key)
+            tx = self.lookup_tx(key)
+            if tx is None:
+                raise ProtocolError('referenced unknown transaction %064x' % key)
+            self._remember(key, tx, len(tx_type.pack(tx)))
+        added = {}
+        for tx in txs:
+            raw = tx_type.pack(tx)
+            key = hash256(raw)
+            if key in self.remembered_txs:
+                raise ProtocolError('sent transaction %064x twice' % key)
+            self._remember(key, tx, len(raw))
+            added[key] = tx
+        if added:
+            self.node.add_known_txs(self, added)
+        if self.remembered_txs_size >= self.settings.max_remembered_txs_size:
+            raise Misbehaviour(FLOODING, 'too much transaction data stored (%d bytes)'
+                               % self.remembered_txs_size)
+
+    def _remember(self, key, tx, size):
+        self.remembered_txs[key] = tx
+        self._remembered_sizes[key] = 100 + size  # the spec's per-transaction overhead
+        self.remembered_txs_size += 100 + size
+
+    def _got_forget_tx(self, tx_hashes):
+        for key in tx_hashes:
+            if key not in self.remembered_txs:
+                raise ProtocolError('asked to forget unknown transaction %064x' % key)
+            del self.remembered_txs[key]
+            self.remembered_txs_size -= self._remembered_sizes.pop(key)
+
+    # --- transactions ---------------------------------------------------------------------
+
+    def lookup_tx(self, key):
+        """A transaction the peer may reference: the known pool, then our latency cache."""
+        tx = self.node.known_txs.get(key)
+        if tx is not None:
+            return tx
+        self._expire_latency_cache()
+        entry = self._latency_cache.get(key)
+        return entry[0] if entry is not None else None
+
+    def _expire_latency_cache(self):
+        now = self.clock.seconds()
+        cache = self._latency_cache
+        while cache and next(iter(cache.values()))[1] <= now:
+            cache.popitem(last=False)
+
+    def send_losing_tx(self, txs_by_key):
+        """Tell the peer we dropped these transactions; keep them referencable briefly (§5)."""
+        self._expire_latency_cache()
+        expiry = self.clock.seconds() + self.settings.latency_cache_seconds
+        for key, tx in txs_by_key.items():
+            self._latency_cache.pop(key, None)
+            self._latency_cache[key] = (tx, expiry)
+        self.send('losing_tx', tx_hashes=list(txs_by_key))
+
+    # --- sending --------------------------------------------------------------------------
+
+    def send(self, command, **fields):
+        """Send a message, split into several if it is a list message that is too long.
+
+        Raises EncodeError (MessageTooLong) for fields that cannot be sent; sending on
+        a closing connection does nothing.
+        """
+        if self.closing:
+            return
+        for payload in messages.split_fields(command, fields, self.settings.max_payload_size):
+            self._write(command, payload)
+
+    def _write(self, command, payload):
+        if self.closing:
+            return
+        self.transport.write(messages.frame(self.settings.prefix, command, payload,
+                                            self.settings.max_payload_size))
+
+    def request_shares(self, hashes, parents, stops):
+        """Send a sharereq; the Deferred fires with the reply's share wrappers.
+
+        It fails with ShareRequestError on a reply other than "good" or when the
+        connection is lost, and with ShareRequestTimeout after the request timeout
+        (which also disconnects the peer, §4.8). Fields that cannot be encoded raise
+        EncodeError at once.
+        """
+        if self.closing or not self.handshake_done:
+            return defer.fail(ShareRequestError('peer is not connected'))
+        request_id = self.rng.getrandbits(256)
+        while request_id in self._pending_requests:
+            request_id = self.rng.getrandbits(256)
+        # Encode first: a request that cannot be sent must leave nothing pending.
+        payload = messages.encode_payload('sharereq', {'id': request_id, 'hashes': list(hashes),
+                                                       'parents': parents, 'stops': list(stops)})
+        if len(payload) > self.settings.max_payload_size:
+            raise messages.MessageTooLong('sharereq of %d bytes does not fit' % len(payload))
+
+        def cancel(d):
+            entry = self._pending_requests.pop(request_id, None)
+            if entry is not None and entry[1].active():
+                entry[1].cancel()
+
+        def timed_out():
+            entry = self._pending_requests.pop(request_id, None)
+            if entry is not None:
+                self.disconnect('share request timed out')
+                entry[0].errback(ShareRequestTimeout('no sharereply within %s s'
+                                                     % self.settings.request_timeout))
+
+        d = defer.Deferred(cancel)
+        timer = self.clock.callLater(self.settings.request_timeout, timed_out)
+        self._pending_requests[request_id] = (d, timer)
+        self._write('sharereq', payload)
+        return d
+
+
+class PeerFactory(protocol.ClientFactory):
+    """Builds PeerConnections for listenTCP/connectTCP; the node may subclass it."""
+
+    def __init__(self, node, settings, incoming, clock=None):
+        self.node, self.settings, self.incoming, self.clock = node, settings, incoming, clock
+
+    def buildProtocol(self, addr):
+        peer = PeerConnection(self.node, self.settings, incoming=self.incoming, clock=self.clock)
+        peer.factory = self
+        return peer
