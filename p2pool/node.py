@@ -1,0 +1,229 @@
+"""The running node's sharechain: tracker, verification, best share, store and events.
+
+The sharechain package is pure consensus logic; this module is the one place
+that keeps its state for a running node and tells the other rooms when it
+changes. It reads no clock of its own (`clock` is injected) and opens no
+sockets, so tests drive it directly.
+
+    chain = ShareChain(net, store, clock=time.time)
+    chain.load()                                  # shares back from SQLite
+    chain.best_share_hash.changed.watch(relay)    # p2p relays, work refreshes
+    chain.add_shares(shares, peer_addr)           # from peers or local miners
+    chain.think()                                 # after new work, and every 5 s via prune()
+
+Other rooms talk to it only through the attributes and events documented in
+ShareChain; see p2pool/p2p/node.py, p2pool/work/bridge.py and p2pool/web/.
+"""
+import logging
+import time
+
+from p2pool.bitcoin.data import bits_to_target
+from p2pool.events import Event, Variable
+from p2pool.sharechain import share as share_module
+from p2pool.sharechain import stats, verify
+from p2pool.sharechain.chooser import Chooser
+from p2pool.sharechain.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+#: how far back get_shares_for_request walks for one requested hash at most (p2p.md §4.7)
+MAX_PARENTS_PER_REQUEST = 500
+
+
+class ShareChain:
+    """The sharechain of a running node.
+
+    Attributes other rooms use:
+      net, tracker (tracker.verified is the verified subset)
+      best_share_hash       Variable(int|None); .changed fires with the new best hash
+      punish_aggressively   Variable(bool)
+      desired               [(peer_addr, share_hash)] parents to fetch; desired_changed Event(list)
+      shares_added          Event(list of new shares)
+      bad_peer              Event(peer_addr, reason): a peer sent a share that failed verification
+      block_found_by_peer   Event(share): a verified share from a peer whose PoW meets its block target
+      minimum_protocol_version Variable(int): raised by version voting (shares.md §13.3)
+      known_txs             {tx key: tx}: transactions we can reference (filled by the bitcoind bridge)
+      stale                 stats.StaleAccounting of our own shares
+    """
+
+    def __init__(self, net, store=None, clock=time.time, rel_height=None, block_height=None):
+        self.net = net
+        self.store = store
+        self.clock = clock
+        self.tracker = Tracker()
+        self.best_share_hash = Variable(None, 'best share')
+        self.punish_aggressively = Variable(False, 'punish aggressively')
+        self.minimum_protocol_version = Variable(net.MINIMUM_PROTOCOL_VERSION, 'minimum protocol version')
+        self.desired = []
+        self.desired_changed = Event('desired shares')
+        self.shares_added = Event('shares added')
+        self.bad_peer = Event('bad peer')
+        self.block_found_by_peer = Event('block found by peer')
+        self.known_txs = {}
+        self.fee_cache = {}
+        # parent-chain heights for the best-chain score; the bitcoind bridge replaces these
+        self.rel_height = rel_height or (lambda block_hash: 0)
+        self.block_height = block_height
+        self.verification_failures = {}
+        self.stale = stats.StaleAccounting(self.tracker, lambda: self.best_share_hash.value)
+        self.chooser = Chooser(self.tracker, net, self._verify, lambda block_hash: self.rel_height(block_hash))
+        self.last_load_report = None
+
+    # --- parsing ------------------------------------------------------------------
+
+    def parse_share(self, wrapper, peer_addr=None):
+        """A Share from wire bytes or a {type, contents} record; ShareDecodeError/ShareMisbehaviour on bad input."""
+        now = self.clock()
+        if isinstance(wrapper, dict):
+            return share_module.share_from_type_and_contents(
+                self.net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr)
+        return share_module.Share.from_wire(self.net, bytes(wrapper), now, peer_addr)
+
+    # --- loading ------------------------------------------------------------------
+
+    def load(self):
+        """Put the stored chain back into the tracker (shares keep time_seen 0, as from disk)."""
+        if self.store is None:
+            return 0
+        started = time.perf_counter()
+        loaded, verified = [], []
+        for share, is_verified in self.store.load_shares(
+                self.net, lambda raw: share_module.Share.from_wire(self.net, raw)):
+            if share.hash in self.tracker.items:
+                continue
+            self.tracker.add(share)
+            loaded.append(share)
+            if is_verified:
+                verified.append(share)
+        for share in verified:
+            if share.hash not in self.tracker.verified.items:
+                self.tracker.verified.add(share)
+        self.last_load_report = self.store.last_load_report
+        log.info('Loaded %d shares (%d verified) from the store in %.2f s', len(loaded), len(verified),
+                 time.perf_counter() - started)
+        if loaded:
+            self.think()
+            best = self.best_share_hash.value
+            if best is not None and len(loaded) > self.net.CHAIN_LENGTH:
+                self.minimum_protocol_version.set(verify.updated_minimum_protocol_version(
+                    self.tracker, self.tracker.items[best], self.minimum_protocol_version.value, self.net))
+        return len(loaded)
+
+    # --- adding -------------------------------------------------------------------
+
+    def add_shares(self, shares, peer_addr=None, think=True):
+        """Add the shares we don't know yet, store them, re-evaluate; returns the new ones."""
+        new = []
+        items = self.tracker.items
+        for share in shares:
+            if share.hash in items:
+                continue
+            if peer_addr is not None and share.peer_addr is None:
+                share.peer_addr = peer_addr
+            self.tracker.add(share)
+            new.append(share)
+        if not new:
+            return new
+        if self.store is not None:
+            self.store.pending.add_shares(new, added_at=self.clock())
+            self._flush()
+        self.shares_added.happened(new)
+        if think:
+            self.think()
+        return new
+
+    def add_local_share(self, share, doa=False):
+        """A share our miners found: recorded for stale accounting, stored at once."""
+        self.stale.record_local_share(share.hash, doa)
+        return self.add_shares([share], think=not doa)
+
+    # --- verification -------------------------------------------------------------
+
+    def _verify(self, share):
+        try:
+            verify.check_share(self.tracker, share, self.clock(), fee_cache=self.fee_cache,
+                               block_height=self.block_height)
+        except share_module.ShareDecodeError as e:  # ShareInvalid and ShareMisbehaviour derive from it
+            log.warning('Share %064x from %s failed verification: %s', share.hash,
+                        share.peer_addr or 'this node', e)
+            self.verification_failures[share.hash] = str(e)
+            return False
+        if self.store is not None:
+            self.store.pending.mark_verified([share.hash])
+        new_minimum = verify.updated_minimum_protocol_version(
+            self.tracker, share, self.minimum_protocol_version.value, self.net)
+        self.minimum_protocol_version.set(new_minimum)
+        if share.peer_addr is not None and share.pow_hash <= bits_to_target(share.header['bits']):
+            self.block_found_by_peer.happened(share)
+        return True
+
+    # --- choosing -------------------------------------------------------------------
+
+    def think(self):
+        """Verify what can be verified, pick the best share, update desired; fire events."""
+        result = self.chooser.think(self.clock())
+        self._after_think(result, result.removed)
+        return result
+
+    def prune(self):
+        """The 5-second job: think, prune old heads and tails, think again."""
+        result, removed = self.chooser.think_and_prune(self.clock())
+        self._after_think(result, removed)
+        return result
+
+    def _after_think(self, result, removed):
+        for peer_addr in result.bad_peer_addresses:
+            if peer_addr is not None:
+                self.bad_peer.happened(peer_addr, 'sent a share that failed verification')
+        if removed and self.store is not None:
+            self.store.pending.forget_shares(removed)
+        self._flush()
+        if result.desired != self.desired:
+            self.desired = result.desired
+            self.desired_changed.happened(list(result.desired))
+        self.punish_aggressively.set(result.punish_aggressively)
+        self.best_share_hash.set(result.best_hash)
+
+    def _flush(self):
+        if self.store is None:
+            return
+        try:
+            self.store.flush()
+        except Exception as e:  # a full disk must not stop the node; the batch stays pending
+            log.error('Could not write shares to the store (will retry): %s', e)
+
+    # --- serving peers ----------------------------------------------------------------
+
+    def get_shares_for_request(self, hashes, parents, stops):
+        """sharereq (p2p.md §4.7): each known hash and up to `parents` of its ancestors,
+        stopping at any hash in `stops`."""
+        parents = min(parents, MAX_PARENTS_PER_REQUEST)
+        stops = set(stops)
+        items = self.tracker.items
+        found = []
+        for share_hash in hashes:
+            share = items.get(share_hash)
+            for _ in range(parents + 1):
+                if share is None or share.hash in stops:
+                    break
+                found.append(share)
+                share = items.get(share.previous_hash) if share.previous_hash is not None else None
+        return found
+
+    # --- convenience for the other rooms ---------------------------------------------------
+
+    @property
+    def best_share(self):
+        best = self.best_share_hash.value
+        return None if best is None else self.tracker.items.get(best)
+
+    def sync_progress(self):
+        """(verified shares behind the best head, shares needed) for the dashboard and console."""
+        best = self.best_share_hash.value
+        have = self.tracker.verified.get_height(best) if best is not None else 0
+        return min(have, self.net.CHAIN_LENGTH), self.net.CHAIN_LENGTH
+
+    def close(self):
+        if self.store is not None:
+            self._flush()
+            self.store.close()
