@@ -13,6 +13,8 @@ import sys
 from p2pool.bitcoin import address as addresses
 from p2pool.bitcoin import data
 from p2pool.bitcoin.serialize import DecodeError
+from p2pool import inspect_shares
+from p2pool.inspect_shares import InspectError as _ShareInspectError
 
 
 class InspectError(Exception):
@@ -109,12 +111,7 @@ COMMANDS = {'header': cmd_header, 'tx': cmd_tx, 'block': cmd_block, 'address': c
 
 
 def _register_sharechain_commands():
-    """share and verify live with the sharechain; they are optional so the
-    parent-chain commands work on their own."""
-    try:
-        from p2pool import inspect_shares
-    except ImportError:
-        return
+    """share and verify (p2pool.inspect_shares) decode with the sharechain."""
     COMMANDS.update(inspect_shares.COMMANDS)
 
 
@@ -145,7 +142,7 @@ def main(argv=None):
     except config.NetworkConfigError as e:
         print('p2pool inspect: %s' % e, file=sys.stderr)
         return 2
-    except (InspectError, OSError) as e:
+    except (InspectError, _ShareInspectError, OSError) as e:
         print('p2pool inspect: %s' % e, file=sys.stderr)
         return 2
     try:

@@ -66,7 +66,7 @@ class ShareChain:
         self.block_height = block_height
         self.verification_failures = {}
         self.stale = stats.StaleAccounting(self.tracker, lambda: self.best_share_hash.value)
-        self.chooser = Chooser(self.tracker, net, self._verify, lambda block_hash: self.rel_height(block_hash))
+        self.chooser = Chooser(self.tracker, net, self.verify_share, lambda block_hash: self.rel_height(block_hash))
         self.last_load_report = None
 
     # --- parsing ------------------------------------------------------------------
@@ -139,7 +139,7 @@ class ShareChain:
 
     # --- verification -------------------------------------------------------------
 
-    def _verify(self, share):
+    def verify_share(self, share):
         try:
             verify.check_share(self.tracker, share, self.clock(), fee_cache=self.fee_cache,
                                block_height=self.block_height)

@@ -86,3 +86,87 @@ def test_command_line_entry_points():
         bad = subprocess.run(argv + ['bogus', 'x'], capture_output=True, text=True)
         assert bad.returncode == 2
         assert len(bad.stderr.strip().splitlines()) == 1 and 'Traceback' not in bad.stderr
+
+
+# --- sharechain commands ---------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def regtest_chain():
+    from p2pool.config import load_network
+    from p2pool.sharechain import testchain
+    net = load_network('bsv_regtest')
+    return net, testchain.mine_chain(net, net.CHAIN_LENGTH + 5, addresses=testchain.make_addresses(net, 3))
+
+
+def test_share(capsys, regtest_chain):
+    net, shares = regtest_chain
+    code, out, _ = run(capsys, '--net', 'bsv_regtest', 'share', shares[1].to_wire().hex())
+    result = json.loads(out)
+    assert code == 0
+    assert result['hash'] == '%064x' % shares[1].hash
+    assert result['previous_share_hash'] == '%064x' % shares[0].hash
+    assert result['version'] == 35 and result['absheight'] == 2
+    assert result['payout_address'] == shares[1].payout_address
+    assert result['subsidy'] == shares[1].subsidy and result['stale_info'] is None
+    for field in ('pow_hash', 'gentx_hash', 'target', 'max_target', 'timestamp', 'abswork', 'payout_script',
+                  'donation', 'desired_version'):
+        assert field in result
+
+
+def test_share_bad_input(capsys, regtest_chain):
+    net, shares = regtest_chain
+    raw = bytearray(shares[1].to_wire())
+    raw[-1] ^= 0xff
+    for arg in ('zz', raw.hex(), '00'):
+        code, out, err = run(capsys, '--net', 'bsv_regtest', 'share', arg)
+        assert code == 2 and out == '' and len(err.strip().splitlines()) == 1
+
+
+def test_verify_plain_and_original_files(capsys, tmp_path, regtest_chain):
+    net, shares = regtest_chain
+    plain = tmp_path / 'chain.hex'
+    plain.write_text('\n'.join(s.to_wire().hex() for s in shares) + '\n')
+    original = tmp_path / 'shares.0'
+    original.write_text(''.join('5 %s\n2 %x\n' % (s.to_wire().hex(), s.hash) for s in shares) + 'zz\n5 00\n')
+    for path, extra in ((plain, 0), (original, 2)):
+        code, out, _ = run(capsys, '--net', 'bsv_regtest', 'verify', str(path))
+        records = [json.loads(line) for line in out.splitlines()]
+        assert code == 0
+        share_lines, summary = records[:-1], records[-1]
+        assert len(share_lines) == len(shares) + extra
+        good = [r for r in share_lines if r['hash'] is not None]
+        assert [r['hash'] for r in good] == ['%064x' % s.hash for s in shares]
+        assert all(r['verified'] for r in good)
+        assert all(r['error'] for r in share_lines if r['hash'] is None)
+        assert summary['best_share'] == '%064x' % shares[-1].hash
+        payouts = summary['expected_payouts']
+        assert sum(payouts.values()) == shares[-1].subsidy
+        assert set(payouts) >= {s.payout_address for s in shares}
+
+
+def test_verify_reports_a_forged_share(capsys, tmp_path, regtest_chain):
+    net, shares = regtest_chain
+    from p2pool.sharechain.share import share_from_contents
+    contents = dict(shares[-1].contents)
+    info = dict(contents['share_info'])
+    info['share_data'] = dict(info['share_data'], subsidy=info['share_data']['subsidy'] * 2)
+    contents['share_info'] = info
+    forged = None
+    for nonce in range(100000):
+        contents['min_header'] = dict(contents['min_header'], nonce=nonce)
+        try:
+            forged = share_from_contents(net, 35, contents)
+            break
+        except ValueError:
+            continue
+    path = tmp_path / 'forged.hex'
+    path.write_text('\n'.join(s.to_wire().hex() for s in shares[:-1] + [forged]))
+    records = [json.loads(line) for line in run(capsys, '--net', 'bsv_regtest', 'verify', str(path))[1].splitlines()]
+    last = [r for r in records if r.get('hash') == '%064x' % forged.hash][0]
+    assert last['verified'] is False and "gentx doesn't match hash_link" in last['error']
+    assert records[-1]['best_share'] == '%064x' % shares[-2].hash
+
+
+def test_verify_missing_file(capsys):
+    code, out, err = run(capsys, 'verify', '/no/such/file')
+    assert code == 2 and 'No such file' in err
