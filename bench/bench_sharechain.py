@@ -1,0 +1,153 @@
+"""Figures for the sharechain consensus core on a full-size Bitcoin chain.
+
+The chain: 2 * CHAIN_LENGTH = 17,280 version-35 shares with the bitcoin
+network's parameters (CHAIN_LENGTH 8640, SPREAD 3, segwit layout) but an easy
+MAX_TARGET, paying 500 addresses in rotation, with a block target that makes
+the PPLNS window end by weight (partial crossing share) at about 6,000 shares.
+It is mined once by p2pool.sharechain.testchain and cached as wire bytes under
+~/.cache/p2pool/bench/ (override with P2POOL_BENCH_CACHE).
+
+    verify_shares_per_s  check_share on every share, oldest first, all shares already
+                         in the tracker (a syncing node after the download)
+    gentx_500_ms         one generate_transaction on top of the chain (500 payees)
+    chain_load_s         Share.from_wire for the whole chain (parse, PoW, hash_link)
+    chain_rss_mb         resident memory of this process with the chain in a Tracker
+"""
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from p2pool.bitcoin.serialize import VarStr  # noqa: E402
+from p2pool.config import load_network  # noqa: E402
+from p2pool.sharechain import generate, testchain, verify  # noqa: E402
+from p2pool.sharechain.share import Share  # noqa: E402
+from p2pool.sharechain.tracker import Tracker  # noqa: E402
+
+PAYEES = 500
+BLOCK_TARGET = 2**256 // 4001 - 1           # 3 blocks' work ~ 6,000 easy shares
+CACHE_FORMAT = 'v1'                         # bump when the mined chain would change
+
+
+def bench_network():
+    return testchain.easy_network(load_network('bitcoin'))
+
+
+def chain_length(net):
+    return 2 * net.CHAIN_LENGTH
+
+
+def _cache_path(net):
+    folder = os.environ.get('P2POOL_BENCH_CACHE') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'p2pool', 'bench')
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, 'sharechain-%s-%d-%d.bin' % (CACHE_FORMAT, chain_length(net), PAYEES))
+
+
+def chain_wire(net=None):
+    """Wire bytes of the benchmark chain, oldest first (mined and cached on first use)."""
+    net = net or bench_network()
+    path = _cache_path(net)
+    if os.path.exists(path):
+        with open(path, 'rb') as file:
+            blob = file.read()
+        wires, pos = [], 0
+        while pos < len(blob):
+            wire, pos = VarStr.read(blob, pos)
+            wires.append(wire)
+        return wires
+    shares = testchain.mine_chain(net, chain_length(net), addresses=testchain.make_addresses(net, PAYEES),
+                                  block_target=BLOCK_TARGET)
+    wires = [share.to_wire() for share in shares]
+    temporary = path + '.tmp'
+    with open(temporary, 'wb') as file:
+        file.write(b''.join(VarStr.pack(wire) for wire in wires))
+    os.replace(temporary, path)
+    return wires
+
+
+def load_chain(net, wires):
+    return [Share.from_wire(net, wire) for wire in wires]
+
+
+def loaded_tracker(net=None):
+    net = net or bench_network()
+    tracker = Tracker()
+    for share in load_chain(net, chain_wire(net)):
+        tracker.add(share)
+    return net, tracker
+
+
+def verify_shares_per_s():
+    net = bench_network()
+    shares = load_chain(net, chain_wire(net))
+    tracker = Tracker()
+    for share in shares:
+        tracker.add(share)
+    start = time.perf_counter()
+    for share in shares:
+        verify.check_share(tracker, share, now=share.timestamp)
+    return len(shares) / (time.perf_counter() - start), 'shares/s'
+
+
+def _work_on(tracker, net, best_hash, nonce):
+    best = tracker.items[best_hash]
+    share_data = {'previous_share_hash': best_hash, 'coinbase': b'\x03\x01\x02\x03bench', 'nonce': nonce,
+                  'address': testchain.make_addresses(net, 1)[0], 'subsidy': 625000000, 'donation': 0,
+                  'stale_info': None, 'desired_version': 35}
+    return generate.generate_transaction(tracker, share_data, BLOCK_TARGET, best.timestamp + 30, net.MAX_TARGET,
+                                         {'branch': [], 'index': 0}, [], net, known_txs={}, version=35)
+
+
+def gentx_500_ms():
+    """Median of repeated generations on the same best share (the node's steady state)."""
+    net, tracker = loaded_tracker()
+    best_hash = next(iter(tracker.heads))
+    _share_info, gentx, _, _ = _work_on(tracker, net, best_hash, 0)
+    payees = len(gentx['tx_outs']) - 3
+    if payees < PAYEES:
+        raise RuntimeError('only %d payees in the window' % payees)
+    times = []
+    for nonce in range(1, 41):
+        start = time.perf_counter()
+        _work_on(tracker, net, best_hash, nonce)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000, 'ms'
+
+
+def chain_load_s():
+    net = bench_network()
+    wires = chain_wire(net)
+    start = time.perf_counter()
+    load_chain(net, wires)
+    return time.perf_counter() - start, 's'
+
+
+def _rss_mb():
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError('VmRSS not found')
+
+
+def chain_rss_mb():
+    """Whole-process RSS (interpreter included) with the chain in a Tracker; the wire bytes are dropped."""
+    _net, tracker = loaded_tracker()
+    tracker.get_height(next(iter(tracker.heads)))     # fill the tracker's height caches too
+    return _rss_mb(), 'MB'
+
+
+BENCHMARKS = {
+    'verify_shares_per_s': verify_shares_per_s,
+    'gentx_500_ms': gentx_500_ms,
+    'chain_load_s': chain_load_s,
+    'chain_rss_mb': chain_rss_mb,
+}
+
+if __name__ == '__main__':
+    for bench_name, bench_fn in BENCHMARKS.items():
+        value, unit = bench_fn()
+        print('%s %.6g %s' % (bench_name, value, unit), flush=True)
