@@ -103,10 +103,9 @@ class ShareChain:
                  time.perf_counter() - started)
         if loaded:
             self.think()
-            best = self.best_share_hash.value
-            if best is not None and len(loaded) > self.net.CHAIN_LENGTH:
-                self.minimum_protocol_version.set(verify.updated_minimum_protocol_version(
-                    self.tracker, self.tracker.items[best], self.minimum_protocol_version.value, self.net))
+            self.minimum_protocol_version.set(verify.startup_minimum_protocol_version(
+                self.tracker, self.best_share_hash.value, len(loaded), self.minimum_protocol_version.value,
+                self.net))
         return len(loaded)
 
     # --- adding -------------------------------------------------------------------
