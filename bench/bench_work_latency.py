@@ -1,0 +1,114 @@
+"""Latency from a new block at bitcoind to fresh work in the node (goal: p99 < 50 ms on loopback).
+
+Two peered regtest bitcoinds (p2pool.regtest); the node's bitcoind bridge
+(RPC + long polling + Bitcoin P2P, p2pool.testing.bridge) runs in a reactor
+thread. For each of BLOCKS blocks the clock starts right before
+`generatetoaddress 1` is sent to bitcoind and stops when the TemplateSource
+publishes a template on top of that block, so the figure includes bitcoind's own
+block creation and both notification paths racing (long poll, P2P inv).
+
+bench/run.py runs every figure in a fresh process; the two figures come from one
+measurement, cached on disk for the lifetime of the run.py process that asked.
+"""
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+BLOCKS = 60
+WARMUP_BLOCKS = 3
+
+
+def _percentile(values, fraction):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def _start_reactor():
+    from twisted.internet import reactor
+    if not reactor.running:
+        threading.Thread(target=reactor.run, kwargs={'installSignalHandlers': False}, daemon=True).start()
+        while not reactor.running:
+            time.sleep(0.01)
+    return reactor
+
+
+def measure(blocks=BLOCKS):
+    """Per-block latencies in milliseconds."""
+    from twisted.internet.threads import blockingCallFromThread
+
+    from p2pool import regtest
+    from p2pool.config import load_network
+    from p2pool.testing.bridge import BitcoindBridge
+
+    reactor = _start_reactor()
+    ready_at, arrived = {}, threading.Condition()
+
+    def on_template(template):
+        with arrived:
+            ready_at.setdefault(template.previous_block, time.perf_counter())
+            arrived.notify_all()
+
+    with regtest.RegtestNetwork(regtest.bitcoind_path()) as network:
+        node = network.first
+        bridge = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
+                                load_network('bsv_regtest'))
+        blockingCallFromThread(reactor, bridge.start)
+        blockingCallFromThread(reactor, bridge.source.changed.watch, on_template)
+        address = node.wallet_address()
+        latencies = []
+        try:
+            for number in range(WARMUP_BLOCKS + blocks):
+                started = time.perf_counter()
+                block_hash = int(node.rpc('generatetoaddress', 1, address)[0], 16)
+                with arrived:
+                    if not arrived.wait_for(lambda: block_hash in ready_at, timeout=30):
+                        raise RuntimeError('no work for block %064x within 30 s' % block_hash)
+                if number >= WARMUP_BLOCKS:
+                    latencies.append((ready_at[block_hash] - started) * 1000)
+        finally:
+            blockingCallFromThread(reactor, bridge.stop)
+    return latencies
+
+
+def _cached_latencies():
+    # One measurement per run.py invocation (its PID is our parent's), shared by both figures.
+    path = os.path.join(tempfile.gettempdir(), 'p2pool-bench-work-latency-%d.json' % os.getppid())
+    try:
+        with open(path) as f:
+            cached = json.load(f)
+        if time.time() - cached['time'] < 3600:
+            return cached['latencies']
+    except (OSError, ValueError, KeyError):
+        pass
+    latencies = measure()
+    with open(path, 'w') as f:
+        json.dump({'time': time.time(), 'latencies': latencies}, f)
+    return latencies
+
+
+def work_latency_p50_ms():
+    return round(_percentile(_cached_latencies(), 0.50), 3), 'ms'
+
+
+def work_latency_p99_ms():
+    return round(_percentile(_cached_latencies(), 0.99), 3), 'ms'
+
+
+BENCHMARKS = {
+    'work_latency_p50_ms': work_latency_p50_ms,
+    'work_latency_p99_ms': work_latency_p99_ms,
+}
+
+
+if __name__ == '__main__':
+    results = measure()
+    print('work_latency_p50_ms %.3f ms' % _percentile(results, 0.50))
+    print('work_latency_p99_ms %.3f ms' % _percentile(results, 0.99))
+    print('blocks %d, max %.3f ms' % (len(results), max(results)))

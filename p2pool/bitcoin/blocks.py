@@ -1,0 +1,205 @@
+"""Found blocks out to bitcoind, and heights of parent blocks (worker.md §10.3, §10.1).
+
+BlockSubmitter sends every block over both paths: the Bitcoin P2P `block`
+message (retried while there is no P2P connection) and the `submitblock` RPC
+(retried while bitcoind cannot be reached). The RPC answer is logged as
+accepted, duplicate or rejected with bitcoind's reason, and compared with what
+the caller expected from the proof of work.
+
+ParentHeights caches block heights for the best-chain score (the [jt] rule:
+heights relative to the highest block seen) from templates, getblockheader and,
+without RPC support for it, from headers heard over P2P.
+"""
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from twisted.internet import defer, task
+
+from p2pool.bitcoin import data
+from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcError, RpcFailure
+
+log = logging.getLogger(__name__)
+
+SUBMIT_RETRIES = 10
+SUBMIT_RETRY_DELAY = 10.0
+
+
+@dataclass
+class SubmitResult:
+    status: str  # 'accepted', 'duplicate', 'rejected', or 'failed' (bitcoind never answered)
+    reason: str = None
+
+    @property
+    def accepted(self):
+        return self.status in ('accepted', 'duplicate')
+
+    def __str__(self):
+        return self.status if self.reason is None else '%s (%s)' % (self.status, self.reason)
+
+
+def classify_submitblock(result):
+    """BIP22 answer of submitblock -> SubmitResult."""
+    if result is None:
+        return SubmitResult('accepted')
+    if result == 'inconclusive':
+        return SubmitResult('accepted', 'inconclusive')
+    if result in ('duplicate', 'duplicate-inconclusive'):
+        return SubmitResult('duplicate', result)
+    return SubmitResult('rejected', str(result))
+
+
+class BlockSubmitter:
+    """submit(block, ...) -> Deferred[SubmitResult] of the RPC path; the P2P path runs alongside."""
+
+    def __init__(self, rpc, p2p=None, retries=SUBMIT_RETRIES, retry_delay=SUBMIT_RETRY_DELAY, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.rpc, self.p2p = rpc, p2p
+        self.retries, self.retry_delay = retries, retry_delay
+        self._reactor = reactor
+
+    def submit(self, block, segwit=False, expect_valid=True, legacy=False):
+        """Submit `block` (a block dict); `segwit` selects the witness serialization for RPC.
+
+        `expect_valid` is whether our own PoW check says the block meets its target;
+        a disagreeing answer is logged as an error. `legacy` uses getmemorypool(hex).
+        """
+        block_hash = data.header_hash(block['header'])
+        self._send_p2p(block, block_hash, self.retries)
+        raw = (data.block_type if segwit else data.stripped_block_type).pack(block)
+        d = self._submit_rpc(raw.hex(), block_hash, legacy)
+        d.addCallback(self._log_result, block_hash, expect_valid)
+        return d
+
+    def _send_p2p(self, block, block_hash, tries_left):
+        if self.p2p is None:
+            return
+        if self.p2p.send_block(block):
+            log.info('Block %064x sent to bitcoind over P2P', block_hash)
+        elif tries_left > 1:
+            self._reactor.callLater(self.retry_delay, self._send_p2p, block, block_hash, tries_left - 1)
+        else:
+            log.error('Block %064x could not be sent over P2P: no connection to bitcoind', block_hash)
+
+    @defer.inlineCallbacks
+    def _submit_rpc(self, block_hex, block_hash, legacy):
+        last_error = None
+        for attempt in range(1, self.retries + 1):
+            try:
+                if legacy:
+                    answer = yield self.rpc.call('getmemorypool', block_hex)
+                    return SubmitResult('accepted') if answer is True else SubmitResult('rejected', repr(answer))
+                try:
+                    answer = yield self.rpc.call('submitblock', block_hex)
+                except RpcError as e:
+                    if e.code != METHOD_NOT_FOUND:
+                        raise
+                    answer = yield self.rpc.call('getblocktemplate', {'mode': 'submit', 'data': block_hex})
+                return classify_submitblock(answer)
+            except RpcError as e:
+                # bitcoind looked at the block and refused it (e.g. "Block decode failed")
+                return SubmitResult('rejected', e.message)
+            except RpcFailure as e:
+                last_error = e
+                log.warning('submitting block %064x to bitcoind failed (attempt %d of %d): %s',
+                            block_hash, attempt, self.retries, e)
+                if attempt < self.retries:
+                    yield task.deferLater(self._reactor, self.retry_delay, lambda: None)
+        return SubmitResult('failed', str(last_error))
+
+    @staticmethod
+    def _log_result(result, block_hash, expect_valid):
+        if result.accepted:
+            log.info('Block %064x submitted to bitcoind over RPC: %s', block_hash, result)
+        else:
+            log.error('Block %064x submitted to bitcoind over RPC: %s', block_hash, result)
+        if result.status in ('accepted', 'rejected') and result.accepted != expect_valid:
+            log.error('bitcoind disagrees with our proof-of-work check for block %064x: we expected it to be '
+                      '%s, bitcoind says %s', block_hash, 'valid' if expect_valid else 'invalid', result)
+        return result
+
+
+class ParentHeights:
+    """Heights of parent-chain blocks by hash (integer), cached and fetched on demand."""
+
+    def __init__(self, rpc=None, p2p=None, limit=20000):
+        self.rpc, self.limit = rpc, limit
+        self._heights = OrderedDict()
+        self._pending = {}
+        self._rpc_has_getblockheader = True
+        self.best_height = 0
+        if p2p is not None:
+            p2p.new_headers.watch(self._learn_headers)
+
+    def record(self, block_hash, height):
+        self._heights[block_hash] = height
+        self._heights.move_to_end(block_hash)
+        while len(self._heights) > self.limit:
+            self._heights.popitem(last=False)
+        self.best_height = max(self.best_height, height)
+
+    def known(self, block_hash):
+        return self._heights.get(block_hash)
+
+    def get(self, block_hash):
+        """Deferred firing with the height of `block_hash` (fails with RpcFailure or KeyError)."""
+        if block_hash in self._heights:
+            return defer.succeed(self._heights[block_hash])
+        if block_hash in self._pending:
+            d = defer.Deferred()
+            self._pending[block_hash].append(d)
+            return d
+        if self.rpc is None:
+            return defer.fail(KeyError('height of block %064x is unknown' % block_hash))
+        self._pending[block_hash] = []
+        d = self._fetch(block_hash)
+        d.addBoth(self._fetched, block_hash)
+        return d
+
+    @defer.inlineCallbacks
+    def _fetch(self, block_hash):
+        hex_hash = '%064x' % block_hash
+        if self._rpc_has_getblockheader:
+            try:
+                header = yield self.rpc.call('getblockheader', hex_hash)
+                return int(header['height'])
+            except RpcError as e:
+                if e.code != METHOD_NOT_FOUND:
+                    raise
+                self._rpc_has_getblockheader = False
+        block = yield self.rpc.call('getblock', hex_hash)
+        return int(block['height'])
+
+    def _fetched(self, result, block_hash):
+        waiters = self._pending.pop(block_hash, [])
+        if isinstance(result, int):
+            self.record(block_hash, result)
+        for d in waiters:
+            if isinstance(result, int):
+                d.callback(result)
+            else:
+                d.errback(result)
+        return result
+
+    def height_now(self, block_hash, default=None):
+        """The cached height, or `default` while a lookup is started in the background."""
+        if block_hash in self._heights:
+            return self._heights[block_hash]
+        if self.rpc is not None and block_hash not in self._pending:
+            self.get(block_hash).addErrback(lambda failure: log.debug(
+                'height lookup of %064x failed: %s', block_hash, failure.getErrorMessage()))
+        return default
+
+    def rel_height(self, block_hash, best_block_hash=None):
+        """Height of `block_hash` minus the highest height seen (0 for the best; unknown counts as 0)."""
+        this_height = self.height_now(block_hash, 0)
+        best = self.height_now(best_block_hash, 0) if best_block_hash is not None else 0
+        self.best_height = max(self.best_height, this_height, best)
+        return this_height - self.best_height
+
+    def _learn_headers(self, headers):
+        for header in headers:
+            parent_height = self._heights.get(header['previous_block'])
+            if parent_height is not None:
+                self.record(data.header_hash(header), parent_height + 1)

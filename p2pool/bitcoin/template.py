@@ -1,0 +1,368 @@
+"""Block templates from bitcoind (worker.md §1.1): parsing, long polling, refresh.
+
+parse_template() turns a getblocktemplate answer into a Template (or raises
+TemplateError). TemplateSource keeps `current` fresh from three triggers:
+
+* a long poll (getblocktemplate with `longpollid`) running in its own worker thread,
+* a periodic refresh (every 15 s; every second while bitcoind is unreachable),
+* an immediate refresh when the Bitcoin P2P connection announces a block.
+
+Fetching and parsing both happen in RPC worker threads; the reactor only swaps the
+finished Template in. Malformed answers are logged and skipped. When bitcoind stops
+answering the source logs "lost contact with bitcoind" once, fires
+contact_changed(False), and keeps retrying; work resumes on the first good answer.
+
+Block submission and parent-block heights live in p2pool.bitcoin.blocks.
+"""
+import logging
+import time
+from dataclasses import dataclass, field
+
+from twisted.internet import defer, task
+
+from p2pool.bitcoin import data
+from p2pool.bitcoin import serialize as s
+from p2pool.bitcoin.hashes import hash256
+from p2pool.bitcoin.p2p import Event
+from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcBadReply, RpcError, RpcFailure, gbt_rules
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 15.0
+RETRY_INTERVAL = 1.0
+STALE_AFTER = 60.0
+LONGPOLL_TIMEOUT = 600.0
+
+
+class TemplateError(ValueError):
+    """A getblocktemplate answer that cannot be turned into work."""
+
+
+@dataclass
+class Template:
+    """One unit of bitcoind work; integers for hashes (display hex -> int)."""
+    version: int
+    previous_block: int
+    height: int
+    bits: int
+    time: int
+    subsidy: int  # coinbasevalue: block reward plus fees, in base units
+    coinbaseflags: bytes
+    transactions: list  # tx dicts, template order
+    transaction_keys: list  # P2Pool keys: hash256 of each tx's bytes as sent
+    transaction_fees: list  # int or None, aligned with transactions
+    rules: list
+    last_update: float
+    default_witness_commitment: bytes = None  # output script, when bitcoind sends one
+    longpollid: str = None
+    mintime: int = None
+    raw_transactions: list = field(default_factory=list, repr=False)  # bytes as received
+
+    @property
+    def block_target(self):
+        return data.bits_to_target(self.bits)
+
+    @property
+    def segwit(self):
+        """True when blocks must be submitted with witness serialization."""
+        return 'segwit' in self.rules or '!segwit' in self.rules
+
+
+def _hex_int(result, key):
+    value = result.get(key)
+    if not isinstance(value, str):
+        raise TemplateError('template field %r is missing or not text' % key)
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise TemplateError('template field %r is not hex: %r' % (key, value)) from None
+
+
+def _int(result, key, default=None):
+    value = result.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TemplateError('template field %r is missing or not a non-negative integer: %r' % (key, value))
+    return value
+
+
+def _coinbaseflags(result):
+    try:
+        if 'coinbaseflags' in result:
+            return bytes.fromhex(result['coinbaseflags'])
+        aux = result.get('coinbaseaux') or {}
+        if not isinstance(aux, dict):
+            raise TemplateError('template field coinbaseaux is not an object')
+        return b''.join(bytes.fromhex(value) for value in aux.values())
+    except (TypeError, ValueError) as e:
+        raise TemplateError('template coinbase flags are not hex: %s' % e) from None
+
+
+def parse_template(result, now=None, height=None):
+    """Template from a getblocktemplate (or legacy getmemorypool) answer; raises TemplateError.
+
+    `height` is used when the answer has none (the caller looked it up).
+    """
+    if not isinstance(result, dict):
+        raise TemplateError('getblocktemplate answered %s, not an object' % type(result).__name__)
+    transactions, keys, fees, raw_list = [], [], [], []
+    entries = result.get('transactions', [])
+    if not isinstance(entries, list):
+        raise TemplateError('template field transactions is not a list')
+    for index, entry in enumerate(entries):
+        if isinstance(entry, str):  # getmemorypool lists bare hex
+            entry = {'data': entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get('data'), str):
+            raise TemplateError('template transaction %d has no hex data' % index)
+        try:
+            raw = bytes.fromhex(entry['data'])
+            tx = data.tx_type.unpack(raw)
+        except (ValueError, s.DecodeError) as e:
+            raise TemplateError('template transaction %d does not decode: %s' % (index, e)) from None
+        fee = entry.get('fee')
+        if fee is not None and (isinstance(fee, bool) or not isinstance(fee, int)):
+            raise TemplateError('template transaction %d has a non-integer fee %r' % (index, fee))
+        transactions.append(tx)
+        raw_list.append(raw)
+        keys.append(hash256(raw))
+        fees.append(fee)
+    if height is None:
+        height = _int(result, 'height')
+    commitment = result.get('default_witness_commitment')
+    try:
+        commitment = bytes.fromhex(commitment) if commitment is not None else None
+    except (TypeError, ValueError):
+        raise TemplateError('default_witness_commitment is not hex') from None
+    rules = result.get('rules', [])
+    if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
+        raise TemplateError('template field rules is not a list of names')
+    longpollid = result.get('longpollid')
+    return Template(
+        version=_int(result, 'version'),
+        previous_block=_hex_int(result, 'previousblockhash'),
+        height=height,
+        bits=_hex_int(result, 'bits'),
+        time=_int(result, 'time') if 'time' in result else _int(result, 'curtime'),
+        subsidy=_int(result, 'coinbasevalue'),
+        coinbaseflags=_coinbaseflags(result),
+        transactions=transactions,
+        transaction_keys=keys,
+        transaction_fees=fees,
+        rules=list(rules),
+        last_update=time.time() if now is None else now,
+        default_witness_commitment=commitment,
+        longpollid=longpollid if isinstance(longpollid, str) else None,
+        mintime=result.get('mintime') if isinstance(result.get('mintime'), int) else None,
+        raw_transactions=raw_list,
+    )
+
+
+class TemplateSource:
+    """The freshest bitcoind Template; fires `changed(template)` on every accepted update.
+
+    Events: changed(template); contact_changed(bool) on losing / regaining bitcoind.
+    `heights` (optional, a p2pool.bitcoin.blocks.ParentHeights) learns the height
+    of every template's previous block.
+    """
+
+    def __init__(self, rpc, net, p2p=None, heights=None, rules=None, poll_interval=POLL_INTERVAL,
+                 retry_interval=RETRY_INTERVAL, longpoll=True, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.rpc, self.net, self.p2p, self.heights = rpc, net, p2p, heights
+        self.rules = gbt_rules(net) if rules is None else list(rules)
+        self.poll_interval, self.retry_interval = poll_interval, retry_interval
+        self._reactor = reactor
+        self._longpoll_enabled = longpoll
+        self._longpoll_rpc = None
+        self.current = None
+        self.contact = None  # None until the first answer, then True / False
+        self.last_error = None
+        self.changed = Event()
+        self.contact_changed = Event()
+        self._sequence = 0  # request counter: newer requests win over older ones
+        self._applied_sequence = -1
+        self._poller = None
+        self._running = False
+        self._use_getmemorypool = False
+        self._retry_call = None
+        self._longpoll_running = False
+
+    # --- life cycle -----------------------------------------------------------
+
+    def start(self):
+        """Start polling; Deferred firing with the first template, or None if bitcoind did not
+        answer (then it is retried every retry_interval until it does)."""
+        self._running = True
+        if self.p2p is not None:
+            self.p2p.new_block.watch(self._on_block_announced)
+        self._poller = task.LoopingCall(self._periodic)
+        self._poller.clock = self._reactor
+        self._poller.start(self.poll_interval, now=False)
+        if self._longpoll_enabled:
+            self._longpoll_rpc = self.rpc.clone(timeout=LONGPOLL_TIMEOUT, max_threads=1,
+                                                name=self.rpc.name + '-longpoll')
+        return self.refresh()  # the first template also starts the long poll (_apply)
+
+    def stop(self):
+        self._running = False
+        if self.p2p is not None:
+            try:
+                self.p2p.new_block.unwatch(self._on_block_announced)
+            except ValueError:
+                pass
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        if self._longpoll_rpc is not None:
+            self._longpoll_rpc.close()
+            self._longpoll_rpc = None
+
+    def is_stale(self, now=None):
+        """True when there is no template or the last good one is older than 60 s."""
+        now = time.time() if now is None else now
+        return self.current is None or now - self.current.last_update > STALE_AFTER
+
+    # --- polling --------------------------------------------------------------
+
+    def _periodic(self):
+        self.refresh()
+
+    def _on_block_announced(self, block_hash):
+        if self.current is None or block_hash != self.current.previous_block:
+            log.debug('bitcoind announced block %064x; refreshing work', block_hash)
+            self.refresh()
+
+    def refresh(self):
+        """Fetch a template now; Deferred firing with the Template or None (failure logged)."""
+        self._sequence += 1
+        sequence = self._sequence
+        d = self.rpc.run_in_pool(self._fetch_blocking, self.rpc, None, attempts=3)
+        d.addCallbacks(self._apply, self._failed, callbackArgs=(sequence,))
+        return d
+
+    def _fetch_blocking(self, client, longpollid, attempts=1, timeout=None):
+        """Runs in a worker thread: getblocktemplate (or getmemorypool) and parsing."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._fetch_once(client, longpollid, timeout)
+            except (TemplateError, RpcBadReply):
+                raise
+            except RpcFailure:
+                if attempt == attempts:
+                    raise
+
+    def _fetch_once(self, client, longpollid, timeout):
+        if self._use_getmemorypool:
+            result = client.call_blocking('getmemorypool', timeout=timeout)
+        else:
+            request = {'mode': 'template'}
+            if self.rules:
+                request['rules'] = list(self.rules)
+            if longpollid is not None:
+                request['longpollid'] = longpollid
+            try:
+                result = client.call_blocking('getblocktemplate', request, timeout=timeout)
+            except RpcError as e:
+                if e.code != METHOD_NOT_FOUND:
+                    raise
+                log.warning('bitcoind has no getblocktemplate; falling back to getmemorypool')
+                self._use_getmemorypool = True
+                result = client.call_blocking('getmemorypool', timeout=timeout)
+        height = None
+        if isinstance(result, dict) and 'height' not in result and isinstance(
+                result.get('previousblockhash'), str):
+            try:
+                height = client.call_blocking('getblock', result['previousblockhash'])['height'] + 1
+            except (KeyError, TypeError):
+                raise TemplateError('cannot learn the height of the template\'s parent block') from None
+        return parse_template(result, height=height)
+
+    def _apply(self, template, sequence):
+        if not self._running:
+            return None
+        current = self.current
+        # A reply from an older request may arrive after a newer one; it only wins
+        # when it is for a higher block (a long poll returning after a refresh began).
+        if current is not None and sequence < self._applied_sequence and template.height <= current.height:
+            self._mark_contact(True)
+            return current
+        self._applied_sequence = max(sequence, self._applied_sequence)
+        self.current = template
+        if self.heights is not None and template.height > 0:
+            self.heights.record(template.previous_block, template.height - 1)
+        self._mark_contact(True)
+        if self._longpoll_rpc is not None and not self._longpoll_running:
+            self._longpoll_loop()
+        if current is None or current.previous_block != template.previous_block:
+            log.info('New work for block %d on top of %064x (%d transactions)',
+                     template.height, template.previous_block, len(template.transactions))
+        self.changed.happened(template)
+        return template
+
+    def _failed(self, failure):
+        error = failure.value
+        if isinstance(error, (TemplateError, RpcBadReply)):
+            # bitcoind answered, so contact is fine; this one answer is just unusable
+            log.warning('skipping a malformed block template from bitcoind: %s', error)
+            return None
+        if isinstance(error, (RpcFailure, KeyError, TypeError)):
+            self.last_error = str(error)
+            self._mark_contact(False)
+            if self._running and (self._retry_call is None or not self._retry_call.active()):
+                self._retry_call = self._reactor.callLater(self.retry_interval, self._retry_while_lost)
+            return None
+        return failure
+
+    def _retry_while_lost(self):
+        if self._running and self.contact is False:
+            self.refresh()
+
+    def _mark_contact(self, ok):
+        if ok == self.contact:
+            return
+        previous, self.contact = self.contact, ok
+        if ok and previous is False:
+            log.warning('contact with bitcoind restored')
+        elif not ok:
+            log.warning('lost contact with bitcoind: %s', self.last_error)
+        self.contact_changed.happened(ok)
+
+    # --- long polling ---------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def _longpoll_loop(self):
+        """getblocktemplate with longpollid, again and again, in a worker thread of its own.
+
+        Started by the first template; runs until stop() or a daemon without long polling.
+        """
+        self._longpoll_running = True
+        try:
+            while self._running and self._longpoll_rpc is not None:
+                current = self.current
+                if current.longpollid is None:
+                    log.info('bitcoind offers no long polling; relying on P2P and periodic refresh')
+                    return
+                self._sequence += 1
+                sequence, sent_id, started = self._sequence, current.longpollid, time.monotonic()
+                rpc = self._longpoll_rpc
+                try:
+                    template = yield rpc.run_in_pool(self._fetch_blocking, rpc, sent_id)
+                except (TemplateError, RpcBadReply) as e:
+                    log.warning('skipping a malformed long-poll template from bitcoind: %s', e)
+                    template = None
+                except RpcFailure as e:
+                    log.debug('long poll failed: %s', e)
+                    template = None
+                    if self._running and self.contact is not False:
+                        self.refresh()  # confirms (and announces) a lost contact at once
+                if not self._running:
+                    return
+                if template is not None:
+                    self._apply(template, sequence)
+                # Guard against a daemon that answers long polls at once with the same id.
+                if template is None or (template.longpollid == sent_id
+                                        and time.monotonic() - started < self.retry_interval):
+                    yield task.deferLater(self._reactor, self.retry_interval, lambda: None)
+        finally:
+            self._longpoll_running = False

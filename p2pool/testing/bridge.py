@@ -1,0 +1,46 @@
+"""The bitcoind bridge wired up in one object, for tests and benchmarks against a real bitcoind.
+
+    bridge = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password, net)
+    template = yield bridge.start()          # in the reactor thread
+    ...
+    bridge.stop()
+
+It is the same wiring a node does: one RPC client, the Bitcoin P2P connection,
+a TemplateSource refreshed by long polls, P2P block announcements and a timer,
+ParentHeights fed by templates, and a BlockSubmitter using both paths.
+"""
+from twisted.internet import defer
+
+from p2pool.bitcoin.blocks import BlockSubmitter, ParentHeights
+from p2pool.bitcoin.p2p import BitcoindP2P
+from p2pool.bitcoin.rpc import RpcClient
+from p2pool.bitcoin.template import TemplateSource
+
+
+class BitcoindBridge:
+    def __init__(self, host, rpc_port, p2p_port, user, password, net, longpoll=True, **source_options):
+        self.net = net
+        self.rpc = RpcClient(host, rpc_port, user, password)
+        self.p2p = BitcoindP2P(host, p2p_port, net.PARENT.P2P_PREFIX)
+        self.heights = ParentHeights(self.rpc, self.p2p)
+        self.source = TemplateSource(self.rpc, net, p2p=self.p2p, heights=self.heights, longpoll=longpoll,
+                                     **source_options)
+        self.submitter = BlockSubmitter(self.rpc, self.p2p)
+
+    @defer.inlineCallbacks
+    def start(self, p2p_timeout=30):
+        """Connect P2P first (a Bitcoin SV node serves templates only to a node with peers), then poll."""
+        self.p2p.start()
+        yield self.p2p.when_connected().addTimeout(p2p_timeout, _reactor())
+        template = yield self.source.start()
+        return template
+
+    def stop(self):
+        self.source.stop()
+        self.p2p.stop()
+        self.rpc.close()
+
+
+def _reactor():
+    from twisted.internet import reactor
+    return reactor
