@@ -134,7 +134,7 @@ def test_worker_threads_do_not_outlive_close(reactor, slow_daemon):
 # --- the real regtest bitcoind -----------------------------------------------------------------
 
 def start_bridge(rpc_port, node, **options):
-    from p2pool.testing.bridge import BitcoindBridge
+    from p2pool.bitcoin.bridge import BitcoindBridge
     bridge = BitcoindBridge('127.0.0.1', rpc_port, node.p2p_port, node.user, node.password,
                             load_network('bsv_regtest'), **options)
     run_in_reactor(bridge.start, timeout=30)

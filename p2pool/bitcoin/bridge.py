@@ -1,11 +1,11 @@
-"""The bitcoind bridge wired up in one object, for tests and benchmarks against a real bitcoind.
+"""The link to the local bitcoind in one object: what the node, the tests and the benchmarks use.
 
-    bridge = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password, net)
+    bridge = BitcoindBridge('127.0.0.1', rpc_port, p2p_port, user, password, net)
     template = yield bridge.start()          # in the reactor thread
     ...
     bridge.stop()
 
-It is the same wiring a node does: one RPC client, the Bitcoin P2P connection,
+It holds one RPC client, the Bitcoin P2P connection,
 a TemplateSource refreshed by long polls, P2P block announcements and a timer,
 ParentHeights fed by templates, and a BlockSubmitter using both paths.
 """
