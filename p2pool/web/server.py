@@ -1,0 +1,182 @@
+"""The twisted.web resource tree of the worker port's HTTP side (web.md §1-§2).
+
+`build_web_root(node, static_dir)` returns the root Resource: the JSON endpoints,
+`/web/...`, `/static/...`, `/metrics` and `/openapi.json`. GET `/` redirects to
+`/static/`. p2pool.main then attaches getwork to the same root
+(p2pool.work.getwork.attach_getwork: POST `/` and `/long-polling`) and serves it on
+the worker port (p2pool.work.switch.listen_worker_port).
+
+Every endpoint answers GET (HEAD too); extra path segments are its arguments. A
+refused request gets its HTTP code and a one-line text reason.
+"""
+import json
+import logging
+import math
+import time
+
+from twisted.web import resource, static, util
+
+from p2pool.web import api, localstats, metrics, openapi, shareviews
+from p2pool.web.api import HttpError, WebContext
+from p2pool.web.patron import DEFAULT_TRUNC, PatronError, parse_coins, sendmany_json, split_total
+
+__all__ = ['build_web_root', 'JsonEndpoint', 'json_bytes']
+
+log = logging.getLogger(__name__)
+
+
+def _clean(value):
+    """Replace non-finite floats (not valid JSON) by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
+
+
+def json_bytes(value):
+    return json.dumps(_clean(value), allow_nan=False).encode()
+
+
+def _segments(request):
+    """Positional arguments: the decoded path segments after the endpoint (empty ones dropped)."""
+    return [segment.decode('utf-8', 'replace') for segment in request.postpath if segment]
+
+
+class JsonEndpoint(resource.Resource):
+    """A leaf calling fn(ctx, *args); args come from the path (between min_args and max_args)."""
+
+    isLeaf = True
+
+    def __init__(self, ctx, fn, min_args=0, max_args=0, content_type='application/json', encode=json_bytes):
+        super().__init__()
+        self.ctx, self.fn = ctx, fn
+        self.min_args, self.max_args = min_args, max_args
+        self.content_type, self.encode = content_type, encode
+
+    def render_GET(self, request):
+        request.setHeader(b'Access-Control-Allow-Origin', b'*')
+        request.setHeader(b'Cache-Control', b'no-cache')
+        args = _segments(request)
+        try:
+            if not self.min_args <= len(args) <= self.max_args:
+                raise HttpError(404, 'expected %s path argument(s), got %d' % (
+                    self.min_args if self.min_args == self.max_args else
+                    '%d to %d' % (self.min_args, self.max_args), len(args)))
+            body = self.encode(self.fn(self.ctx, *args))
+        except HttpError as refusal:
+            return _refuse(request, refusal.code, refusal.reason)
+        except Exception:
+            log.exception('web endpoint %s failed', request.path.decode('utf-8', 'replace'))
+            return _refuse(request, 500, 'internal error while answering %s' % request.path.decode('utf-8', 'replace'))
+        request.setHeader(b'Content-Type', self.content_type.encode())
+        return body
+
+    render_HEAD = render_GET
+
+
+def _refuse(request, code, reason):
+    request.setResponseCode(code)
+    request.setHeader(b'Content-Type', b'text/plain; charset=utf-8')
+    return (' '.join(str(reason).split()) + '\n').encode()
+
+
+class _Refusal(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, code, reason):
+        super().__init__()
+        self.code, self.reason = code, reason
+
+    def render(self, request):
+        return _refuse(request, self.code, self.reason)
+
+
+class Directory(resource.Resource):
+    """A path level whose unknown children get a one-line 404 instead of Twisted's HTML page."""
+
+    def getChild(self, path, request):
+        if path == b'':
+            return _Refusal(404, 'nothing here; see /openapi.json for the endpoints')
+        return _Refusal(404, 'no such endpoint: %s' % path.decode('utf-8', 'replace'))
+
+
+class Root(Directory):
+    """GET / -> /static/ (getwork's POST / is answered by the worker port before this tree)."""
+
+    def getChild(self, path, request):
+        if path == b'':
+            return self
+        return super().getChild(path, request)
+
+    def render_GET(self, request):
+        return util.redirectTo(b'/static/', request)
+
+
+class StaticFiles(static.File):
+    """web-static/ (index.html for a folder, no directory listings, one-line 404s)."""
+
+    childNotFound = _Refusal(404, 'no such file')
+
+    def directoryListing(self):
+        return _Refusal(403, 'directory listing is off')
+
+
+# --- endpoints with special encodings ------------------------------------------------------
+
+def patron_sendmany(ctx, total=None, trunc=DEFAULT_TRUNC):
+    if total is None:
+        return 'need total argument. go to patron_sendmany/<TOTAL>'
+    try:
+        total_satoshis = parse_coins(total, 'TOTAL')
+        trunc_satoshis = parse_coins(trunc, 'TRUNC')
+        return sendmany_json(split_total(ctx.expected_payouts(), total_satoshis, trunc_satoshis))
+    except PatronError as error:
+        raise HttpError(400, str(error)) from None
+
+
+def _text(value):
+    return value.encode() if isinstance(value, str) else value
+
+
+def _graph_data(ctx, source, view):
+    return shareviews.graph_data(ctx, source, view)
+
+
+def build_web_root(node, static_dir, service=None, clock=None):
+    """The root Resource for `node` (the facade of p2pool.web.api).
+
+    service: the node's p2pool.web.service.WebService (graph history, stat log);
+    without it the graph endpoints answer 404 and /web/log is empty.
+    clock: time source (default: the service's, else time.time).
+    """
+    if clock is None:
+        clock = service.clock if service is not None else time.time
+    ctx = service.context if service is not None and clock is service.clock else WebContext(node, service, clock)
+    root = Root()
+    for name, fn in api.ROOT_ENDPOINTS.items():
+        root.putChild(name.encode(), JsonEndpoint(ctx, fn))
+    root.putChild(b'global_stats', JsonEndpoint(ctx, localstats.global_stats))
+    root.putChild(b'local_stats', JsonEndpoint(ctx, localstats.local_stats))
+    root.putChild(b'patron_sendmany', JsonEndpoint(ctx, patron_sendmany, 0, 2, 'text/plain', _text))
+    root.putChild(b'metrics', JsonEndpoint(ctx, metrics.render, content_type=metrics.CONTENT_TYPE,
+                                           encode=_text))
+    root.putChild(b'openapi.json', JsonEndpoint(ctx, lambda _ctx: openapi.description()))
+
+    web = Directory()
+    root.putChild(b'web', web)
+    for name, fn in shareviews.WEB_ENDPOINTS.items():
+        web.putChild(name.encode(), JsonEndpoint(ctx, fn))
+    for name, fn in shareviews.WEB_HASH_ENDPOINTS.items():
+        web.putChild(name.encode(), JsonEndpoint(ctx, fn, 1, 1))
+    web.putChild(b'share_data', JsonEndpoint(ctx, shareviews.share_data, 1, 1, 'application/octet-stream',
+                                             encode=lambda data: data))
+    web.putChild(b'graph_data', JsonEndpoint(ctx, _graph_data, 2, 2))
+    web.putChild(b'warnings', JsonEndpoint(ctx, lambda c: localstats.warnings(c)))
+
+    if static_dir is not None:
+        root.putChild(b'static', StaticFiles(static_dir))
+    root.context = ctx
+    return root
