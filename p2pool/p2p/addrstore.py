@@ -1,0 +1,270 @@
+"""Host bookkeeping of the peer network: the address store (p2p.md §7) and bans (§9).
+
+Both are keyed by host, both outlive the process through the node's SQLite store
+(p2pool.sharechain.store.ShareStore), and neither reads a clock: every method that
+needs the time takes `now`.
+
+AddressStore is the in-memory address book the node gossips and dials from; it is
+loaded from the store at start and written back with save() (every 60 s and at
+shutdown), so a crash loses at most a minute of gossip.
+
+BanList turns misbehaviour reports into bans. Better than the original's flat
+one-hour ban, every host has a score that grows by one per punished offence and
+decays by one per hour of good behaviour after its ban ends; a ban lasts
+`ban_time × score²`, capped at `max_ban_time`. A payload that merely fails to
+decode (MALFORMED) may be a version mismatch rather than malice, so a host is
+punished for those only at every `malformed_tolerance`-th one. Hosts in `exempt`
+are never banned (the running node exempts the loopback, spec §9). Bans and their
+scores are stored with their reason, so they survive a restart.
+
+Hosts are compared in normal form (`normal_host`): IPv4-mapped IPv6 addresses as
+dotted quads, IPv6 compressed and without a zone.
+"""
+import heapq
+import ipaddress
+import logging
+import math
+from collections import namedtuple
+
+log = logging.getLogger(__name__)
+
+#: p2p.md §7: at most this many addresses are kept; new ones are ignored when full
+MAX_ADDRESSES = 10000
+#: hosts the running node never bans (p2p.md §9 names 127.0.0.1; ::1 is the same machine)
+LOOPBACK_HOSTS = frozenset({'127.0.0.1', '::1'})
+
+#: one address-store entry
+AddressEntry = namedtuple('AddressEntry', 'host port services first_seen last_seen')
+#: an active or remembered ban (same fields as the store's BanRecord)
+Ban = namedtuple('Ban', 'host reason score until')
+
+_SECONDS_PER_SCORE_DECAY = 3600.0
+
+
+def normal_host(host):
+    """The canonical text of an IP address; anything else (a host name) is returned as given."""
+    text = str(host).split('%', 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return str(host)
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def host_group(host):
+    """The network group for the per-group connection limit (p2p.md §8).
+
+    IPv4: the /16 (first two octets), as the spec says. IPv6: the /32, the size of
+    a typical provider allocation (the original's dot-splitting is a bug for IPv6).
+    A host name is its own group.
+    """
+    try:
+        address = ipaddress.ip_address(normal_host(host))
+    except ValueError:
+        return ('name', host)
+    if address.version == 4:
+        return (4, address.packed[:2])
+    return (6, address.packed[:4])
+
+
+def is_dialable(host, port):
+    """Whether an address heard in gossip is worth storing (a real IP and port)."""
+    if not isinstance(port, int) or not 0 < port < 65536:
+        return False
+    try:
+        address = ipaddress.ip_address(normal_host(host))
+    except ValueError:
+        return False
+    return not (address.is_unspecified or address.is_multicast)
+
+
+class AddressStore:
+    """`(host, port) -> (services, first_seen, last_seen)` with the spec's update rules."""
+
+    def __init__(self, store=None, max_entries=MAX_ADDRESSES):
+        self.store = store
+        self.max_entries = max_entries
+        self._entries = {}  # (host, port) -> [services, first_seen, last_seen]
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __contains__(self, addr):
+        return addr in self._entries
+
+    def get(self, addr):
+        entry = self._entries.get(addr)
+        return None if entry is None else AddressEntry(addr[0], addr[1], *entry)
+
+    def entries(self):
+        return [AddressEntry(host, port, *entry) for (host, port), entry in self._entries.items()]
+
+    def got_addr(self, addr, services, seen_at):
+        """Record that `addr` was heard of at `seen_at`; returns False if it was refused.
+
+        A known address takes the new services and last_seen = max(last_seen, seen_at);
+        a new one is added as (services, seen_at, seen_at) unless the store is full.
+        """
+        host, port = normal_host(addr[0]), addr[1]
+        if not is_dialable(host, port):
+            return False
+        entry = self._entries.get((host, port))
+        if entry is not None:
+            entry[0] = services
+            entry[2] = max(entry[2], seen_at)
+            return True
+        if len(self._entries) >= self.max_entries:
+            return False
+        self._entries[(host, port)] = [services, seen_at, seen_at]
+        return True
+
+    def add_new(self, addr, now):
+        """Seed an address (bootstrap, -n) as (0, now, now) unless it is already known."""
+        if (normal_host(addr[0]), addr[1]) in self._entries:
+            return False
+        return self.got_addr(addr, 0, now)
+
+    def forget(self, addr):
+        return self._entries.pop((normal_host(addr[0]), addr[1]), None) is not None
+
+    def get_good_peers(self, count, now, rng):
+        """Up to `count` entries, favouring long-lived, recently seen addresses, randomised.
+
+        Sort key (§7): -ln(max(3600, last - first)) / ln(max(3600, now - last)) × E,
+        with a fresh E ~ Exp(1) per entry; smallest first.
+        """
+        if count <= 0 or not self._entries:
+            return []
+
+        def key(item):
+            _addr, (_services, first_seen, last_seen) = item
+            lifetime = math.log(max(3600.0, last_seen - first_seen))
+            silence = math.log(max(3600.0, now - last_seen))
+            return -lifetime / silence * rng.expovariate(1)
+
+        best = heapq.nsmallest(count, self._entries.items(), key=key)
+        return [AddressEntry(host, port, *entry) for (host, port), entry in best]
+
+    # --- persistence ----------------------------------------------------------------
+
+    def load(self):
+        """Merge the stored addresses into memory; returns how many were read."""
+        if self.store is None:
+            return 0
+        records = self.store.get_peers()
+        for record in records:
+            addr = (normal_host(record.host), record.port)
+            if (addr not in self._entries and len(self._entries) < self.max_entries
+                    and is_dialable(*addr)):
+                self._entries[addr] = [record.services, record.first_seen, record.last_seen]
+        return len(records)
+
+    def save(self):
+        """Replace the stored address table by the in-memory one; errors are logged."""
+        if self.store is None:
+            return
+        try:
+            self.store.save_peers([(host, port, services, first_seen, last_seen, 0)
+                                   for (host, port), (services, first_seen, last_seen)
+                                   in self._entries.items()])
+        except Exception as e:  # a full disk must not stop the node; the next save retries
+            log.error('Could not save the peer address store: %s', e)
+
+
+class BanList:
+    """Misbehaviour scores and bans per host (see the module docstring)."""
+
+    def __init__(self, store=None, exempt=(), ban_time=3600.0, max_ban_time=30 * 86400.0,
+                 malformed_tolerance=3):
+        self.store = store
+        self.exempt = frozenset(normal_host(host) for host in exempt)
+        self.ban_time = ban_time
+        self.max_ban_time = max_ban_time
+        self.malformed_tolerance = malformed_tolerance
+        self._bans = {}       # host -> Ban (active or expired; expired ones keep the score)
+        self._strikes = {}    # host -> MALFORMED reports not yet punished
+
+    def load(self, now):
+        """Read the active bans from the store; returns them."""
+        if self.store is None:
+            return []
+        bans = [Ban(*record) for record in self.store.get_active_bans(now)]
+        for ban in bans:
+            self._bans[normal_host(ban.host)] = ban
+        return bans
+
+    def is_banned(self, host, now):
+        """The active Ban of `host`, or None."""
+        ban = self._bans.get(normal_host(host))
+        return ban if ban is not None and ban.until > now else None
+
+    def active(self, now):
+        return sorted((ban for ban in self._bans.values() if ban.until > now), key=lambda ban: ban.host)
+
+    def _previous(self, host):
+        ban = self._bans.get(host)
+        if ban is None and self.store is not None:
+            try:
+                record = self.store.get_ban(host)
+            except Exception as e:
+                log.error('Could not read the ban record of %s: %s', host, e)
+                record = None
+            ban = None if record is None else Ban(*record)
+        return ban
+
+    def punish(self, host, kind, reason, now, ban_time=None, tolerated=False):
+        """Score an offence of `host`; returns the Ban it now has, or None if none was imposed.
+
+        `tolerated` offences (MALFORMED) only count at every malformed_tolerance-th
+        report. A host that is already banned keeps its ban (one incident reported by
+        several connections counts once). `ban_time` overrides the base duration
+        (the spec's 30 s for failed share downloads).
+        """
+        host = normal_host(host)
+        if host in self.exempt:
+            log.info('Not banning %s (exempt) for %s: %s', host, kind, reason)
+            return None
+        active = self.is_banned(host, now)
+        if active is not None:
+            return active
+        if tolerated:
+            strikes = self._strikes.get(host, 0) + 1
+            if strikes < self.malformed_tolerance:
+                self._strikes[host] = strikes
+                return None
+        self._strikes.pop(host, None)
+        previous = self._previous(host)
+        score = 1
+        if previous is not None:
+            decay = int(max(0.0, now - previous.until) // _SECONDS_PER_SCORE_DECAY)
+            score = max(0, previous.score - decay) + 1
+        duration = min((self.ban_time if ban_time is None else ban_time) * score ** 2, self.max_ban_time)
+        ban = Ban(host, '%s: %s' % (kind, reason), score, now + duration)
+        self._bans[host] = ban
+        if self.store is not None:
+            try:
+                self.store.ban(host, ban.reason, ban.until, score=score)
+            except Exception as e:  # the ban still holds in memory
+                log.error('Could not store the ban of %s: %s', host, e)
+        log.warning('Banned %s for %d s (score %d): %s', host, duration, score, ban.reason)
+        return ban
+
+    def unban(self, host):
+        host = normal_host(host)
+        self._bans.pop(host, None)
+        self._strikes.pop(host, None)
+        if self.store is not None:
+            self.store.unban(host)
+
+    def forget_old(self, now, keep_seconds=7 * 86400.0):
+        """Drop bans that ended long enough ago for their score to be irrelevant."""
+        cutoff = now - keep_seconds
+        for host in [host for host, ban in self._bans.items() if ban.until <= cutoff]:
+            del self._bans[host]
+        if self.store is not None:
+            try:
+                self.store.forget_expired_bans(cutoff)
+            except Exception as e:
+                log.error('Could not clean up old bans: %s', e)

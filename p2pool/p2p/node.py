@@ -1,0 +1,474 @@
+"""The P2Pool peer network of a running node (p2p.md §3-§10).
+
+P2PNode is the node side of every PeerConnection (see protocol.py for the
+interface): it owns the peer set, listening and dialling, address gossip and
+advertising, with the address store and bans in addrstore.py. Moving shares
+(relay of the best chain, serving `sharereq`, the download loop for the shares
+the ShareChain of p2pool/node.py wants) is sharesync.py; transaction forwarding
+for v<34 shares is txrelay.py.
+
+    node = P2PNode(chain, store, NodeConfig(port=9333, fixed_peers=[('1.2.3.4', 9333)]))
+    node.start()                  # listen, connect, start the loops
+    ...
+    yield node.stop()             # fires when the listener and every connection are closed
+
+Everything runs in the reactor thread. `reactor` (default: the global one) is
+used for sockets and timers, so unit tests pass a task.Clock and drive the
+interface methods directly.
+
+Bans: every misbehaviour report scores the peer's host (addrstore.BanList). The
+spec never bans 127.0.0.1; here that is `NodeConfig.ban_exempt`, empty by
+default so that any host, the loopback included, can be banned when a library
+user or a test builds a node, and set to the loopback by `config_from_args`, the
+running node's configuration. Self-connections are not misbehaviour: the
+address is remembered as our own and never dialled again instead of banned.
+"""
+import dataclasses
+import ipaddress
+import logging
+import random
+
+from twisted.internet import defer, error as tw_error, protocol as tw_protocol
+
+from p2pool.events import Event
+from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, normal_host
+from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection, PeerSettings
+from p2pool.p2p.sharesync import ShareSync
+from p2pool.p2p.txrelay import TxRelay
+
+log = logging.getLogger(__name__)
+
+LOW_ADDRESS_COUNT = 1000        # §7: below this many addresses, ask peers for more
+MAX_PENDING_ATTEMPTS = 30       # §8
+
+
+@dataclasses.dataclass
+class NodeConfig:
+    """Local policy of the peer network; see config_from_args for the command line."""
+
+    port: int = None                    # listening port (0: any free one); None: do not listen
+    listen_interface: str = None        # None: IPv6 dual stack '::', falling back to IPv4 ''
+    max_incoming: int = 40              # --max-conns
+    max_per_group: int = 3              # inbound connections per IPv4 /16 (IPv6 /32)
+    outgoing_target: int = 6            # --outgoing-conns (0..10)
+    fixed_peers: tuple = ()             # -n: (host, port) pairs kept connected
+    external_address: tuple = None      # --external-ip: (host, port or None)
+    advertise: bool = True
+    use_bootstrap: bool = True          # seed the address store from the network file
+    ban_exempt: frozenset = frozenset()
+    ban_time: float = 3600.0            # [jt] bantime; a ban lasts ban_time × score²
+    download_ban_time: float = 30.0     # [jt] base for failed share downloads
+    connect_timeout: float = 5.0
+    upnp: bool = False
+
+
+def config_from_args(args, net):
+    """The running node's NodeConfig from the parsed command line (p2pool/cli.py)."""
+    return NodeConfig(
+        port=args.p2pool_port or net.P2P_PORT,
+        max_incoming=args.max_conns,
+        outgoing_target=args.outgoing_conns,
+        fixed_peers=tuple((host, port or net.P2P_PORT) for host, port in args.p2pool_nodes),
+        external_address=args.external_ip,
+        advertise=args.advertise,
+        ban_exempt=LOOPBACK_HOSTS,
+        upnp=args.upnp,
+    )
+
+
+def _is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class NodePeer(PeerConnection):
+    """A PeerConnection that knows its normalised address and tells its factory when it closes."""
+
+    addr = None                 # (normal host, port)
+    advertise_timer = None
+
+    def connectionLost(self, reason=tw_protocol.connectionDone):
+        try:
+            super().connectionLost(reason)
+        finally:
+            self.factory.peer_lost(self)
+
+
+class _PeerFactory(tw_protocol.ClientFactory):
+    """Builds NodePeers for the listener (incoming) or for one outgoing address."""
+
+    def __init__(self, node, incoming, addr=None, fixed=False):
+        self.node, self.incoming, self.addr, self.fixed = node, incoming, addr, fixed
+        self.connector = self.retry_call = None
+        self.retry_delay = 1.0
+
+    def buildProtocol(self, address):
+        return self.node._build_peer(self, address)
+
+    def peer_lost(self, peer):
+        self.node._connection_lost(self, peer)
+
+    def clientConnectionFailed(self, connector, reason):
+        log.debug('Connecting to %s:%s failed: %s', self.addr[0], self.addr[1], reason.getErrorMessage())
+        self.node._outgoing_ended(self)
+
+
+class P2PNode:
+    """The node interface of PeerConnection plus the loops of p2p.md §6-§8."""
+
+    def __init__(self, chain, store=None, config=None, settings=None, reactor=None, rng=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.chain, self.net = chain, chain.net
+        self.config = config or NodeConfig()
+        self.settings = settings or PeerSettings(prefix=self.net.PREFIX, pow_func=self.net.PARENT.pow_hash)
+        self.reactor = reactor
+        self.rng = rng or random.Random()
+        self.nonce = self.rng.getrandbits(64)
+        self.addresses = AddressStore(store)
+        self.bans = BanList(store, exempt=self.config.ban_exempt, ban_time=self.config.ban_time)
+        self.txs = TxRelay(chain, self.settings.max_remembered_txs_size)
+        self.sync = ShareSync(self)
+        self.peers = {}                 # nonce -> registered NodePeer
+        self.connections = set()        # every open NodePeer, registered or not
+        self.own_addresses = set()      # (host, port) found to be ourselves
+        self.listening_port = None
+        self.running = False
+        self.peers_changed = Event('p2p peers')
+        self.bestblock_received = Event('bestblock from a peer')  # (header, peer addr)
+        self.upnp = None
+        self.external_address = None    # (IP, port or None) once --external-ip is resolved
+        self._listener = None
+        self._pending = {}              # (host, port) -> factory of a dial not yet handshaken
+        self._fixed = []
+        self._timers = {}
+        self._closed_waiters = []
+
+    # --- the node interface (protocol.py) -----------------------------------------------
+
+    @property
+    def minimum_protocol_version(self):
+        return self.chain.minimum_protocol_version.value
+
+    @property
+    def known_txs(self):
+        return self.chain.known_txs
+
+    def now(self):
+        return self.reactor.seconds()
+
+    def best_share_hash(self):
+        return self.chain.best_share_hash.value
+
+    def peer_connected(self, peer):
+        if peer.nonce in self.peers or not self.running:
+            return False
+        if self.bans.is_banned(peer.addr[0], self.now()):
+            return False
+        self.peers[peer.nonce] = peer
+        factory = peer.factory
+        if not peer.incoming:
+            if self._pending.get(factory.addr) is factory:
+                del self._pending[factory.addr]
+            factory.retry_delay = 1.0
+            self.addresses.got_addr(peer.addr, peer.services, self.now())
+        log.info('Peer %s:%s connected (%s, version %s, %s)', peer.addr[0], peer.addr[1],
+                 'incoming' if peer.incoming else 'outgoing', peer.version, peer.sub_version)
+        self.txs.peer_connected(peer)
+        if self.config.advertise and self.listening_port is not None:
+            self._advertise(peer)
+        announced = peer.announced_best_share_hash
+        if announced is not None and announced not in self.chain.tracker.items:
+            self.sync.fetch(peer, [announced], 0, [], punish_timeouts=True)
+        self.peers_changed.happened()
+        return True
+
+    def peer_disconnected(self, peer):
+        if self.peers.get(peer.nonce) is peer:
+            del self.peers[peer.nonce]
+        if peer.advertise_timer is not None and peer.advertise_timer.active():
+            peer.advertise_timer.cancel()
+        self.txs.peer_disconnected(peer)
+        log.info('Peer %s:%s disconnected: %s', peer.addr[0], peer.addr[1], peer.close_reason or 'closed')
+        self.peers_changed.happened()
+
+    def report_misbehaviour(self, peer, kind, reason):
+        if kind == SELF_CONNECTION:
+            if not peer.incoming:
+                for addr in (peer.addr, peer.factory.addr):
+                    self.own_addresses.add(addr)
+                    self.addresses.forget(addr)
+            return
+        self.punish(peer.addr[0], kind, reason, tolerated=kind == MALFORMED)
+
+    def handle_shares(self, peer, wrappers):
+        self.sync.handle_shares(peer, wrappers)
+
+    def handle_sharereq(self, peer, hashes, parents, stops):
+        return self.sync.handle_sharereq(hashes, parents, stops)
+
+    def handle_bestblock(self, peer, header):
+        self.bestblock_received.happened(header, peer.addr)
+
+    def got_addrme(self, peer, port):
+        host = peer.addr[0]
+        if _is_loopback(host):
+            if self.rng.random() < 0.8:
+                self._send_to_random_peer('addrme', port=port)
+            return
+        now = self.now()
+        if self.addresses.got_addr((host, port), peer.services, now) and self.rng.random() < 0.8:
+            self._send_to_random_peer('addrs', addrs=[{'timestamp': int(now), 'address': {
+                'services': peer.services, 'address': host, 'port': port}}])
+
+    def got_addrs(self, peer, records):
+        now = self.now()
+        for record in records:
+            address = record['address']
+            if (self.addresses.got_addr((address['address'], address['port']), address['services'],
+                                        min(now, record['timestamp']))
+                    and self.rng.random() < 0.8):
+                self._send_to_random_peer('addrs', addrs=[record])
+
+    def get_good_peers(self, count):
+        return [{'timestamp': int(entry.last_seen), 'address': {
+                    'services': entry.services, 'address': entry.host, 'port': entry.port}}
+                for entry in self.addresses.get_good_peers(count, self.now(), self.rng)]
+
+    def add_known_txs(self, peer, txs):
+        self.txs.add_known(txs)
+
+    # --- services for the other rooms ---------------------------------------------------
+
+    def set_mining_txs(self, txs):
+        """The current block template's transactions {key: tx} (kept remembered by v<34 peers)."""
+        self.txs.set_mining_txs(txs)
+
+    def send_bestblock(self, header):
+        """Tell every peer about our new best parent-chain header (§4.9)."""
+        for peer in list(self.peers.values()):
+            peer.send('bestblock', header=header)
+
+    def relay_shares(self, shares):
+        """Send shares to every peer except the one each came from (block solutions, §6.2)."""
+        self.sync.relay(shares)
+
+    def unban(self, host):
+        self.bans.unban(host)
+
+    # --- start and stop ---------------------------------------------------------------
+
+    def start(self):
+        """Load addresses and bans, listen, dial and start the loops (raises CannotListenError)."""
+        now = self.now()
+        self.running = True
+        self.bans.load(now)
+        self.addresses.load()
+        if self.config.use_bootstrap:
+            self._seed_bootstrap(now)
+        if self.config.external_address is not None:
+            self._resolve_external_address()
+        self.chain.bad_peer.watch(self._bad_peer)
+        if self.config.port is not None:
+            self._listen()
+        self._every('connect', 1.0, self._connect_some)
+        self._every('getaddrs', 20.0, self._ask_for_addresses)
+        self._every('save', 60.0, self.addresses.save, exponential=False)
+        self._every('txpool', 1.0, self.txs.pool_changed, exponential=False)
+        self._every('bans', 3600.0, lambda: self.bans.forget_old(self.now()), exponential=False)
+        for host, port in self.config.fixed_peers:
+            factory = _PeerFactory(self, incoming=False, addr=(host, port), fixed=True)
+            self._fixed.append(factory)
+            self._dial(factory)
+        if self.config.upnp and self.listening_port is not None:
+            from p2pool.p2p.upnp import PortMapper
+            self.upnp = PortMapper(self.listening_port, reactor=self.reactor)
+            self.upnp.start()
+        self.sync.start()
+
+    def stop(self):
+        """Close everything; the Deferred fires when the listener and all connections are gone."""
+        self.running = False
+        for timer in self._timers.values():
+            if timer.active():
+                timer.cancel()
+        self._timers.clear()
+        self.sync.stop()
+        self.chain.bad_peer.unwatch(self._bad_peer)
+        if self.upnp is not None:
+            self.upnp.stop()
+        for factory in self._fixed + list(self._pending.values()):
+            if factory.retry_call is not None and factory.retry_call.active():
+                factory.retry_call.cancel()
+            if factory.connector is not None and getattr(factory.connector, 'state', None) == 'connecting':
+                factory.connector.stopConnecting()
+        self.addresses.save()
+        closing = [defer.maybeDeferred(self._listener.stopListening)] if self._listener else []
+        for peer in list(self.connections):
+            if peer.advertise_timer is not None and peer.advertise_timer.active():
+                peer.advertise_timer.cancel()
+            peer.disconnect('node stopping')
+        if self.connections:
+            closed = defer.Deferred()
+            self._closed_waiters.append(closed)
+            closing.append(closed)
+        return defer.DeferredList(closing)
+
+    def _listen(self):
+        interfaces = [self.config.listen_interface] if self.config.listen_interface is not None else ['::', '']
+        factory = _PeerFactory(self, incoming=True)
+        for index, interface in enumerate(interfaces):
+            try:
+                self._listener = self.reactor.listenTCP(self.config.port, factory, interface=interface)
+                break
+            except tw_error.CannotListenError:
+                if index == len(interfaces) - 1:
+                    raise
+        self.listening_port = self._listener.getHost().port
+        log.info('Listening for P2Pool peers on port %d', self.listening_port)
+
+    def _seed_bootstrap(self, now):
+        for host, port in self.net.bootstrap_endpoints():
+            try:
+                ipaddress.ip_address(host)
+                self.addresses.add_new((host, port), now)
+            except ValueError:
+                self.reactor.resolve(host).addCallbacks(
+                    lambda ip, port=port: self.addresses.add_new((ip, port), self.now()),
+                    lambda failure, host=host: log.info('Cannot resolve bootstrap host %s: %s',
+                                                        host, failure.getErrorMessage()))
+
+    def _resolve_external_address(self):
+        host, port = self.config.external_address
+        try:
+            self.external_address = (normal_host(ipaddress.ip_address(host)), port)
+        except ValueError:
+            def resolved(ip):
+                self.external_address = (ip, port)
+
+            def failed(failure):
+                log.warning('Cannot resolve the external address %s (advertising with addrme instead): %s',
+                            host, failure.getErrorMessage())
+            self.reactor.resolve(host).addCallbacks(resolved, failed)
+
+    def _every(self, name, mean, job, exponential=True):
+        """Run job() after each delay (Exp(mean) or exactly mean) while running."""
+        def run():
+            if not self.running:
+                return
+            try:
+                job()
+            except Exception:
+                log.exception('Error in the %s loop of the P2P node', name)
+            self._every(name, mean, job, exponential)
+        delay = self.rng.expovariate(1 / mean) if exponential else mean
+        self._timers[name] = self.reactor.callLater(delay, run)
+
+    # --- connections ----------------------------------------------------------------------
+
+    def _build_peer(self, factory, address):
+        addr = (normal_host(address.host), address.port)
+        if factory.incoming and not self._accept_incoming(addr[0]):
+            return None
+        peer = NodePeer(self, self.settings, incoming=factory.incoming, clock=self.reactor)
+        peer.factory, peer.addr = factory, addr
+        self.connections.add(peer)
+        return peer
+
+    def _accept_incoming(self, host):
+        if not self.running:
+            return False
+        ban = self.bans.is_banned(host, self.now())
+        if ban is not None:
+            log.debug('Refused %s: banned (%s)', host, ban.reason)
+            return False
+        incoming = [peer for peer in self.connections if peer.incoming]
+        if len(incoming) >= self.config.max_incoming:
+            log.debug('Refused %s: %d incoming connections already', host, len(incoming))
+            return False
+        group = host_group(host)
+        if sum(1 for peer in incoming if host_group(peer.addr[0]) == group) >= self.config.max_per_group:
+            log.debug('Refused %s: too many connections from its network', host)
+            return False
+        return True
+
+    def _connection_lost(self, factory, peer):
+        self.connections.discard(peer)
+        if not factory.incoming:
+            self._outgoing_ended(factory)
+        if not self.connections:
+            waiters, self._closed_waiters = self._closed_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def _dial(self, factory):
+        host, port = factory.addr
+        factory.retry_call = None
+        if not factory.fixed:
+            self._pending[factory.addr] = factory
+        factory.connector = self.reactor.connectTCP(host, port, factory, timeout=self.config.connect_timeout)
+
+    def _outgoing_ended(self, factory):
+        if not factory.fixed:
+            if self._pending.get(factory.addr) is factory:
+                del self._pending[factory.addr]
+            return
+        if not self.running or factory.addr in self.own_addresses or (
+                factory.retry_call is not None and factory.retry_call.active()):
+            return
+        delay, factory.retry_delay = factory.retry_delay, min(60.0, factory.retry_delay * 2)
+        ban = self.bans.is_banned(factory.addr[0], self.now())
+        if ban is not None:
+            delay = max(delay, ban.until - self.now())
+        factory.retry_call = self.reactor.callLater(delay, self._dial, factory)
+
+    def _connect_some(self):
+        """§8 outbound: dial one good address when below the outgoing target."""
+        outgoing = sum(1 for peer in self.peers.values() if not peer.incoming)
+        if (outgoing >= self.config.outgoing_target or len(self._pending) >= MAX_PENDING_ATTEMPTS
+                or not len(self.addresses)):
+            return
+        now = self.now()
+        connected = {peer.addr for peer in self.connections}
+        for entry in self.addresses.get_good_peers(1, now, self.rng):
+            addr = (entry.host, entry.port)
+            if (addr in connected or addr in self.own_addresses or self.bans.is_banned(entry.host, now)
+                    or any(host_group(host) == host_group(entry.host) for host, _ in self._pending)):
+                continue
+            self._dial(_PeerFactory(self, incoming=False, addr=addr))
+
+    def _ask_for_addresses(self):
+        if len(self.addresses) < LOW_ADDRESS_COUNT:
+            self._send_to_random_peer('getaddrs', count=8)
+
+    def _send_to_random_peer(self, command, **fields):
+        peers = list(self.peers.values())
+        if peers:
+            self.rng.choice(peers).send(command, **fields)
+
+    def _advertise(self, peer):
+        """§8: at once and then after Exp(100 × peers + 1 s), tell the peer where we listen."""
+        if peer.closing or not self.running:
+            return
+        if self.external_address is not None:
+            host, port = self.external_address
+            peer.send('addrs', addrs=[{'timestamp': int(self.now()), 'address': {
+                'services': peer.services, 'address': host, 'port': port or self.listening_port}}])
+        else:
+            peer.send('addrme', port=self.listening_port)
+        delay = self.rng.expovariate(1 / (100.0 * len(self.peers) + 1))
+        peer.advertise_timer = self.reactor.callLater(delay, self._advertise, peer)
+
+    # --- bans ---------------------------------------------------------------------------
+
+    def punish(self, host, kind, reason, ban_time=None, tolerated=False):
+        ban = self.bans.punish(host, kind, reason, self.now(), ban_time=ban_time, tolerated=tolerated)
+        if ban is not None:
+            for peer in [peer for peer in self.connections if peer.addr[0] == ban.host]:
+                peer.disconnect('banned: %s' % ban.reason)
+        return ban
+
+    def _bad_peer(self, peer_addr, reason):
+        self.punish(peer_addr[0], INVALID_SHARE, reason)

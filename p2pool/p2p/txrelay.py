@@ -1,0 +1,210 @@
+"""Transaction forwarding for shares of VERSION < 34 (p2p.md §5).
+
+Shares before version 34 name their new transactions by key only, so a peer must
+hold every such transaction before it receives the share. TxRelay keeps the
+per-peer views that make this work, for the node (p2pool/p2p/node.py):
+
+* peers whose connection decided to synchronise (our best share VERSION < 34 at
+  handshake time, or no best share yet since a new chain starts at 17) get
+  `have_tx` with our whole known-transaction pool, then every change of it
+  (`have_tx` / `losing_tx`);
+* the mining transaction set (set_mining_txs, from the work bridge) is kept
+  remembered by those peers with `remember_tx` / `forget_tx`, within the
+  peer's size cap;
+* before a v<34 share goes out, the transactions the peer lacks are sent with
+  `remember_tx`, then the shares, then `forget_tx` for the same keys;
+* received v<34 shares are resolved against what the peer may reference, and the
+  transactions join the known pool.
+
+The pool itself is the ShareChain's `known_txs` dict, filled by the bitcoind
+bridge. Transactions that arrive from peers are added to it too, in a bounded
+FIFO (`max_peer_txs`) so a stream of peer transactions cannot grow it forever.
+Nothing here runs for VERSION >= 34 shares.
+
+Per-peer state lives on the peer: `sync_txs` (bool), `remembered_for_us`
+({key: charged bytes}) and `remembered_for_us_size`.
+"""
+import logging
+from collections import OrderedDict
+
+from p2pool.bitcoin.data import tx_type
+from p2pool.p2p.protocol import ProtocolError
+from p2pool.sharechain.share import FIRST_ADDRESS_VERSION
+
+log = logging.getLogger(__name__)
+
+#: p2p.md §4.12: every remembered transaction is charged its size plus this
+TX_OVERHEAD = 100
+#: transactions learnt from peers kept in the known pool at most (oldest dropped first)
+MAX_PEER_TXS = 50000
+_SIZE_CACHE_LIMIT = 200000
+
+
+def share_wrapper(share):
+    """The wire record {'type', 'contents'} of a share (shares.md §2)."""
+    return {'type': share.VERSION, 'contents': share.contents_bytes}
+
+
+class TxRelay:
+    """Mirrors the known-transaction pool and the mining set to peers (module docstring)."""
+
+    def __init__(self, chain, max_remembered_size, max_peer_txs=MAX_PEER_TXS):
+        self.chain = chain
+        self.max_remembered_size = max_remembered_size
+        self.max_peer_txs = max_peer_txs
+        self.mining_txs = {}
+        self._syncing = []          # peers with sync_txs, in connection order
+        self._snapshot = None       # the pool as last mirrored to syncing peers (None: nobody syncs)
+        self._peer_txs = OrderedDict()  # keys added to the pool from peers, oldest first
+        self._sizes = {}
+
+    def tx_size(self, key, tx):
+        size = self._sizes.get(key)
+        if size is None:
+            if len(self._sizes) >= _SIZE_CACHE_LIMIT:
+                self._sizes.clear()
+            size = self._sizes[key] = len(tx_type.pack(tx))
+        return size
+
+    def wants_sync(self):
+        """[jt]: synchronise transaction views while our best share is VERSION < 34."""
+        best = self.chain.best_share_hash.value
+        share = self.chain.tracker.items.get(best) if best is not None else None
+        return share is None or share.VERSION < FIRST_ADDRESS_VERSION
+
+    # --- connections ----------------------------------------------------------------
+
+    def peer_connected(self, peer):
+        peer.remembered_for_us, peer.remembered_for_us_size = {}, 0
+        peer.sync_txs = self.wants_sync()
+        if not peer.sync_txs:
+            return
+        if self._snapshot is None:
+            self._snapshot = dict(self.chain.known_txs)
+        else:
+            self.pool_changed()  # bring the others up to date so the snapshot is the pool
+        self._syncing.append(peer)
+        if self._snapshot:
+            peer.send('have_tx', tx_hashes=list(self._snapshot))
+        self._remember_mining(peer, self.mining_txs)
+
+    def peer_disconnected(self, peer):
+        if peer in self._syncing:
+            self._syncing.remove(peer)
+        if not self._syncing:
+            self._snapshot = None
+
+    # --- the known pool -----------------------------------------------------------------
+
+    def pool_changed(self):
+        """Mirror additions and removals of the known pool since the last call."""
+        old = self._snapshot
+        if old is None:
+            return
+        pool = self.chain.known_txs
+        added = [key for key in pool if key not in old]
+        removed = {key: tx for key, tx in old.items() if key not in pool}
+        if not added and not removed:
+            return
+        self._snapshot = dict(pool)
+        for peer in list(self._syncing):
+            if added:
+                peer.send('have_tx', tx_hashes=added)
+            if removed:
+                peer.send_losing_tx(removed)
+
+    def add_known(self, txs):
+        """Add transactions received from peers to the known pool (bounded, see module docstring)."""
+        pool = self.chain.known_txs
+        for key, tx in txs.items():
+            if key in pool:
+                continue
+            pool[key] = tx
+            self._peer_txs[key] = None
+        while len(self._peer_txs) > self.max_peer_txs:
+            key, _ = self._peer_txs.popitem(last=False)
+            if key not in self.mining_txs:
+                pool.pop(key, None)
+        self.pool_changed()
+
+    def resolve(self, peer, shares):
+        """{key: tx} for the new transactions of the received v<34 `shares`.
+
+        Raises ProtocolError when one is neither remembered for the peer, in the
+        known pool nor in the peer's latency cache (§4.6: drop the connection).
+        """
+        found = {}
+        for share in shares:
+            if share.VERSION >= FIRST_ADDRESS_VERSION:
+                continue
+            for key in share.new_transaction_hashes:
+                if key in found:
+                    continue
+                tx = peer.remembered_txs.get(key)
+                if tx is None:
+                    tx = peer.lookup_tx(key)
+                if tx is None:
+                    raise ProtocolError('peer referenced unknown transaction %064x' % key)
+                found[key] = tx
+        return found
+
+    # --- the mining set -----------------------------------------------------------------
+
+    def set_mining_txs(self, txs):
+        """The transactions of our current block template ({key: tx})."""
+        old, self.mining_txs = self.mining_txs, dict(txs)
+        removed = [key for key in old if key not in self.mining_txs]
+        added = {key: tx for key, tx in self.mining_txs.items() if key not in old}
+        for peer in list(self._syncing):
+            forget = [key for key in removed if key in peer.remembered_for_us]
+            for key in forget:
+                peer.remembered_for_us_size -= peer.remembered_for_us.pop(key)
+            if forget:
+                peer.send('forget_tx', tx_hashes=forget)
+            self._remember_mining(peer, added)
+
+    def _remember_mining(self, peer, txs):
+        have, full = [], []
+        for key, tx in txs.items():
+            cost = TX_OVERHEAD + self.tx_size(key, tx)
+            if key in peer.remembered_for_us or peer.remembered_for_us_size + cost > self.max_remembered_size:
+                continue
+            peer.remembered_for_us[key] = cost
+            peer.remembered_for_us_size += cost
+            (have if key in peer.remote_tx_hashes else full).append((key, tx))
+        if have or full:
+            peer.send('remember_tx', tx_hashes=[key for key, _ in have], txs=[tx for _, tx in full])
+
+    # --- sending shares -------------------------------------------------------------------
+
+    def send_shares(self, peer, shares):
+        """Send `shares` to `peer` with the transactions it lacks; False if they cannot go."""
+        if not shares:
+            return True
+        pool = self.chain.known_txs
+        keys, txs, cost, seen = [], [], 0, set()
+        for share in shares:
+            if share.VERSION >= FIRST_ADDRESS_VERSION:
+                continue
+            for key in share.new_transaction_hashes:
+                if key in peer.remote_tx_hashes or key in peer.remembered_for_us or key in seen:
+                    continue
+                seen.add(key)
+                tx = pool.get(key)
+                if tx is None:
+                    log.warning('Not sending share %064x to %r: transaction %064x is unknown',
+                                share.hash, peer, key)
+                    return False
+                keys.append(key)
+                txs.append(tx)
+                cost += TX_OVERHEAD + self.tx_size(key, tx)
+        if peer.remembered_for_us_size + cost > self.max_remembered_size:
+            log.warning('Not sending %d shares to %r: their transactions exceed what it keeps for us',
+                        len(shares), peer)
+            return False
+        if txs:
+            peer.send('remember_tx', tx_hashes=[], txs=txs)
+        peer.send('shares', shares=[share_wrapper(share) for share in shares])
+        if keys:
+            peer.send('forget_tx', tx_hashes=keys)
+        return True
