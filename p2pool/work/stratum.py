@@ -1,0 +1,344 @@
+"""Stratum v1 server (worker.md §7) with [jt] vardiff and version rolling.
+
+Newline-delimited JSON-RPC. Supported methods: mining.subscribe, mining.authorize,
+mining.submit (with the optional version_bits), mining.configure (version-rolling
+with mask 0x1fffe000, minimum-difficulty, subscribe-extranonce),
+mining.suggest_difficulty and mining.extranonce.subscribe; anything else gets -32601.
+
+Coinbase nonce split. The spec's server answers subscribe with an empty extranonce1
+and extranonce2 size 4 and puts a 4-byte bridge counter at the end of coinb1 for
+every job. Here each connection instead reserves one such 4-byte value for its whole
+life (WorkBridge.reserve_extranonce1) and announces it as its extranonce1, with
+extranonce2 size 4. A miner builds `coinb1 || extranonce1 || extranonce2 || coinb2`,
+which is byte for byte the spec's `(coinb1 || counter) || extranonce2 || coinb2`:
+the 8-byte last_txout_nonce is still `u64_le(prefix4 || extranonce2)`, but every
+connection now has a distinct extranonce1, many connections share one generated
+gentx, and no two connections (or getwork requests) ever hash the same coinbase.
+
+Per connection: vardiff toward one pseudoshare every `share_rate` seconds (§4.3),
+with a grace window accepting the previous difficulty for a few seconds after a
+change (and each job keeps the difficulty it was issued with); jobs expire after
+300 s; duplicate headers are refused. Errors use the customary Stratum codes:
+20 other (bad extranonce2 size, ntime out of range, bad version bits), 21 job not
+found, 22 duplicate, 23 low difficulty, 24 unauthorized, 25 not subscribed; bad JSON
+gets -32700, bad parameters -32602. Lines above MAX_LINE bytes, connections that do
+not subscribe and authorize within the handshake timeout, idle ones, clients that
+stop reading, and clients sending too many bad messages are disconnected.
+"""
+import json
+import logging
+import random
+import time
+from collections import OrderedDict, namedtuple
+
+from twisted.internet import protocol
+from twisted.internet.interfaces import IPushProducer
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
+
+from p2pool.bitcoin.data import difficulty_to_target, target_to_difficulty
+from p2pool.work import jsonrpc
+from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
+from p2pool.work.targets import Vardiff
+from p2pool.work.username import parse_username
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 16 * 1024
+JOB_LIFETIME = 300.0
+MAX_JOBS = 500
+HANDSHAKE_TIMEOUT = 60.0
+IDLE_TIMEOUT = 1800.0
+SLOW_READER_TIMEOUT = 30.0
+MAX_BAD_MESSAGES = 20
+VERSION_ROLLING_MASK = 0x1fffe000
+SUBSCRIPTION_ID = 'ae6812eb4cd7735a302a8a9dd95cf71f'
+
+Job = namedtuple('Job', 'record base target issued')
+
+
+def _error(code, message):
+    return jsonrpc.JsonRpcError(code, message)
+
+
+def _hex_u32(text, name):
+    if len(text) != 8:
+        raise _error(jsonrpc.STRATUM_OTHER, '%s must be 8 hex digits' % name)
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise _error(jsonrpc.STRATUM_OTHER, '%s is not hex' % name) from None
+
+
+def notify_fragment(record):
+    """The job-independent part of mining.notify's params (§7.2 encodings), JSON text."""
+    swapped_prev = record.previous_block.to_bytes(32, 'little')
+    swapped_prev = b''.join(swapped_prev[i:i + 4][::-1] for i in range(0, 32, 4))
+    return json.dumps([
+        swapped_prev.hex(), record.coinb1.hex(), record.coinb2.hex(),
+        [h.to_bytes(32, 'little').hex() for h in record.merkle_link['branch']],
+        '%08x' % record.version, '%08x' % record.bits, '%08x' % record.timestamp,
+    ], separators=(',', ':'))[1:-1]
+
+
+@implementer(IPushProducer)
+class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
+    delimiter = b'\n'
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, factory, addr):
+        self.factory, self.addr = factory, addr
+        self.bridge = factory.bridge
+        self.extranonce1 = self.bridge.reserve_extranonce1()
+        self.subscribed = False
+        self.username = None
+        self.vardiff = Vardiff(factory.share_rate, factory.net.PARENT.SANE_TARGET_RANGE)
+        self.version_mask = None
+        self.jobs = OrderedDict()
+        self.bad_messages = 0
+        self._slow_timer = None
+        self.callLater = factory.reactor.callLater
+
+    # --- connection life --------------------------------------------------------
+
+    def connectionMade(self):
+        self.factory.connections.add(self)
+        self.transport.registerProducer(self, True)
+        self.setTimeout(self.factory.handshake_timeout)
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self.connected = 0
+        self.factory.connections.discard(self)
+        self.setTimeout(None)
+        self._cancel_slow_timer()
+
+    def timeoutConnection(self):
+        log.info('Stratum client %s: %s timeout', self._peer(), 'idle' if self.username else 'handshake')
+        self.transport.abortConnection()
+
+    def pauseProducing(self):
+        if self._slow_timer is None:
+            self._slow_timer = self.callLater(self.factory.slow_reader_timeout, self._too_slow)
+
+    def resumeProducing(self):
+        self._cancel_slow_timer()
+
+    def stopProducing(self):
+        self._cancel_slow_timer()
+
+    def _too_slow(self):
+        self._slow_timer = None
+        log.info('Stratum client %s does not read its messages; disconnecting', self._peer())
+        self.transport.abortConnection()
+
+    def _cancel_slow_timer(self):
+        if self._slow_timer is not None and self._slow_timer.active():
+            self._slow_timer.cancel()
+        self._slow_timer = None
+
+    def _peer(self):
+        return '%s:%s' % (getattr(self.addr, 'host', '?'), getattr(self.addr, 'port', '?'))
+
+    def lineLengthExceeded(self, line):
+        self._write(jsonrpc.error_object(None, _error(jsonrpc.INVALID_REQUEST, 'line too long')))
+        log.info('Stratum client %s sent a line over %d bytes; disconnecting', self._peer(), self.MAX_LENGTH)
+        self.transport.loseConnection()
+
+    # --- messages ---------------------------------------------------------------
+
+    def _write(self, obj):
+        self.transport.write(jsonrpc.encode(obj) + b'\n')
+
+    def lineReceived(self, line):
+        line = line.strip()
+        if not line:
+            return
+        if self.username is not None:
+            self.resetTimeout()
+        request_id = None
+        try:
+            obj = jsonrpc.decode_json(line)
+            if jsonrpc.is_reply(obj):
+                return   # an answer to one of our notifications: accepted and ignored
+            request_id, method, params = jsonrpc.parse_request(obj)
+            handler = self.METHODS.get(method)
+            if handler is None:
+                raise jsonrpc.method_not_found(method)
+            result, after = handler(self, params)
+        except jsonrpc.JsonRpcError as error:
+            self._write(jsonrpc.error_object(request_id, error))
+            if error.code in (jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.INVALID_PARAMS,
+                              jsonrpc.METHOD_NOT_FOUND):
+                self.bad_messages += 1
+                if self.bad_messages > self.factory.max_bad_messages:
+                    log.info('Stratum client %s sent too many bad messages; disconnecting', self._peer())
+                    self.transport.loseConnection()
+            return
+        except Exception:
+            log.exception('Stratum request from %s failed', self._peer())
+            self._write(jsonrpc.error_object(request_id, _error(jsonrpc.UNKNOWN_ERROR, 'Unknown error')))
+            return
+        self._write(jsonrpc.result_object(request_id, result))
+        if after is not None:
+            after()
+
+    def _subscribe(self, params):
+        self.subscribed = True
+        return ([['mining.notify', SUBSCRIPTION_ID], self.extranonce1.hex(), 4],
+                self.send_work if self.username is not None else None)
+
+    def _authorize(self, params):
+        name = jsonrpc.param(params, 0, (str,), 'username')
+        self.username = parse_username(name)
+        self.vardiff.set_fixed(self.username.desired_pseudoshare_target)
+        self.setTimeout(self.factory.idle_timeout)
+        return True, self.send_work if self.subscribed else None
+
+    def _configure(self, params):
+        extensions = jsonrpc.param(params, 0, (list,), 'extensions')
+        options = jsonrpc.param(params, 1, (dict,), 'extension parameters', default={}, required=False)
+        result = {}
+        for extension in extensions:
+            if extension == 'version-rolling':
+                mask_text = options.get('version-rolling.mask', 'ffffffff')
+                try:
+                    miner_mask = int(mask_text, 16)
+                except (TypeError, ValueError):
+                    raise jsonrpc.invalid_params('version-rolling.mask must be hex') from None
+                self.version_mask = VERSION_ROLLING_MASK & miner_mask
+                result['version-rolling'] = True
+                result['version-rolling.mask'] = '%08x' % self.version_mask
+            elif extension == 'minimum-difficulty':
+                value = options.get('minimum-difficulty.value')
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                    raise jsonrpc.invalid_params('minimum-difficulty.value must be a positive number')
+                self.vardiff.set_minimum_difficulty_target(difficulty_to_target(value / self._scrypt_factor()))
+                result['minimum-difficulty'] = True
+            elif extension == 'subscribe-extranonce':
+                result['subscribe-extranonce'] = True   # our extranonce1 never changes
+            else:
+                log.debug('Stratum client %s asked for unsupported extension %r', self._peer(), extension)
+                result[str(extension)] = False
+        return result, None
+
+    def _suggest_difficulty(self, params):
+        difficulty = jsonrpc.param(params, 0, (int, float), 'difficulty')
+        if not difficulty > 0:
+            raise jsonrpc.invalid_params('difficulty must be positive')
+        self.vardiff.suggest(difficulty_to_target(difficulty / self._scrypt_factor()))
+        ready = self.subscribed and self.username is not None and self.jobs
+        return True, self.send_work if ready else None
+
+    def _extranonce_subscribe(self, params):
+        return True, None
+
+    def _submit(self, params):
+        if not self.subscribed:
+            raise _error(jsonrpc.STRATUM_NOT_SUBSCRIBED, 'Not subscribed')
+        if self.username is None:
+            raise _error(jsonrpc.STRATUM_UNAUTHORIZED, 'Unauthorized worker')
+        for index, name in enumerate(('worker name', 'job id', 'extranonce2', 'ntime', 'nonce')):
+            jsonrpc.param(params, index, (str,), name)
+        _, job_id, extranonce2_hex, ntime_hex, nonce_hex = params[:5]
+        version_bits_hex = jsonrpc.param(params, 5, (str, type(None)), 'version bits', required=False)
+        now = self.factory.clock()
+        job = self.jobs.get(job_id)
+        if job is None or now - job.issued > JOB_LIFETIME:
+            raise _error(jsonrpc.STRATUM_JOB_NOT_FOUND, 'Job not found')
+        try:
+            extranonce2 = bytes.fromhex(extranonce2_hex)
+        except ValueError:
+            raise _error(jsonrpc.STRATUM_OTHER, 'extranonce2 is not hex') from None
+        if len(extranonce2) != 4:
+            raise _error(jsonrpc.STRATUM_OTHER, 'Incorrect size of extranonce2: %d bytes, expected 4'
+                         % len(extranonce2))
+        ntime = _hex_u32(ntime_hex, 'ntime')
+        nonce = _hex_u32(nonce_hex, 'nonce')
+        record = job.record
+        if not ntime_acceptable(record.timestamp, ntime, now):
+            raise _error(jsonrpc.STRATUM_OTHER, 'ntime out of range')
+        version = record.version
+        if version_bits_hex:
+            version_bits = _hex_u32(version_bits_hex, 'version bits')
+            if version_bits & ~VERSION_ROLLING_MASK:
+                raise _error(jsonrpc.STRATUM_OTHER, 'Invalid version mask')
+            version = (version & ~VERSION_ROLLING_MASK) | (version_bits & VERSION_ROLLING_MASK)
+        nonce8 = self.extranonce1 + extranonce2
+        header = {'version': version, 'previous_block': record.previous_block,
+                  'merkle_root': job.base.merkle_root_for(nonce8), 'timestamp': ntime,
+                  'bits': record.bits, 'nonce': nonce}
+        result = job.base.solve(header, nonce8, self.vardiff.acceptance_target(job.target, now),
+                                self.username.user)
+        if result.pseudoshare == 'duplicate':
+            raise _error(jsonrpc.STRATUM_DUPLICATE, 'Duplicate share')
+        if result.pseudoshare == 'low-difficulty' and not result.block:
+            raise _error(jsonrpc.STRATUM_LOW_DIFFICULTY, 'Low difficulty share')
+        changed = result.pseudoshare == 'accepted' and self.vardiff.record_submission(
+            now, record.min_share_target)
+        return result.on_time, self.send_work if changed else None
+
+    METHODS = {
+        'mining.subscribe': _subscribe,
+        'mining.authorize': _authorize,
+        'mining.submit': _submit,
+        'mining.configure': _configure,
+        'mining.suggest_difficulty': _suggest_difficulty,
+        'mining.extranonce.subscribe': _extranonce_subscribe,
+    }
+
+    # --- jobs -------------------------------------------------------------------
+
+    def _scrypt_factor(self):
+        return self.factory.net.PARENT.DUMB_SCRYPT_DIFF
+
+    def send_work(self):
+        """set_difficulty then notify with a fresh job (clean_jobs true); refusals close the connection."""
+        if not self.subscribed or self.username is None or not self.connected or self.transport.disconnecting:
+            return
+        try:
+            record, base = self.bridge.get_stratum_work(self.username)
+        except (WorkRefused, WorkUnavailable) as e:
+            log.info('no work for Stratum client %s (%s); disconnecting', self._peer(), e)
+            self.transport.loseConnection()
+            return
+        now = self.factory.clock()
+        target = self.vardiff.job_target(record.share_target, record.min_share_target, record.block_target)
+        job_id = str(random.getrandbits(128))
+        jobs = self.jobs
+        jobs[job_id] = Job(record, base, target, now)
+        while jobs and (len(jobs) > MAX_JOBS or now - next(iter(jobs.values())).issued > JOB_LIFETIME):
+            jobs.popitem(last=False)
+        fragment = base.cache.get('stratum')
+        if fragment is None:
+            fragment = base.cache['stratum'] = notify_fragment(record).encode('ascii')
+        difficulty = target_to_difficulty(target) * self._scrypt_factor()
+        self.transport.write(b''.join((
+            b'{"jsonrpc":"2.0","method":"mining.set_difficulty","params":[', repr(difficulty).encode('ascii'),
+            b'],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n',
+            b'{"jsonrpc":"2.0","method":"mining.notify","params":["', job_id.encode('ascii'), b'",', fragment,
+            b',true],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n')))
+
+
+class StratumFactory(protocol.Factory):
+    """Stratum connections of one node; re-notifies all of them on every new-work event."""
+    noisy = False
+
+    def __init__(self, bridge, net, share_rate=3.0, handshake_timeout=HANDSHAKE_TIMEOUT, idle_timeout=IDLE_TIMEOUT,
+                 slow_reader_timeout=SLOW_READER_TIMEOUT, max_bad_messages=MAX_BAD_MESSAGES, clock=time.time,
+                 reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.bridge, self.net, self.share_rate = bridge, net, share_rate
+        self.handshake_timeout, self.idle_timeout = handshake_timeout, idle_timeout
+        self.slow_reader_timeout, self.max_bad_messages = slow_reader_timeout, max_bad_messages
+        self.clock, self.reactor = clock, reactor
+        self.connections = set()
+        bridge.new_work.watch(self._new_work)
+
+    def buildProtocol(self, addr):
+        return StratumProtocol(self, addr)
+
+    def _new_work(self, counter):
+        for connection in list(self.connections):
+            connection.send_work()

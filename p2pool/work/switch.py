@@ -1,0 +1,155 @@
+"""One TCP port for Stratum and HTTP (worker.md, introduction).
+
+The first byte a client sends decides: `{` starts a Stratum session, anything else
+is HTTP served by a twisted.web Site (getwork, long polling and the web API all
+hang off the same root Resource). The chosen protocol then takes the connection
+over directly. A client that sends nothing within FIRST_BYTE_TIMEOUT is dropped.
+
+HTTP limits: request bodies above `max_body` bytes get `413` and a closed
+connection (checked against Content-Length and while chunks arrive), and idle
+connections are closed after `timeout` seconds (not while a request such as a
+long poll is being answered).
+
+    factory = worker_port_factory(root_resource, stratum_factory)
+    port = listen_worker_port(root_resource, stratum_factory, 9332, interface='')
+
+The web API mounts its resources on `root_resource`; getwork is attached to it with
+p2pool.work.getwork.attach_getwork(root_resource, getwork_server).
+"""
+from twisted.internet import protocol
+from twisted.web import server
+
+FIRST_BYTE_TIMEOUT = 30.0
+HTTP_IDLE_TIMEOUT = 120.0
+MAX_BODY = 1024 * 1024
+_TOO_LARGE = (b'HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n'
+              b'Connection: close\r\n\r\nrequest body too large')
+
+
+class LimitedRequest(server.Request):
+    """A Request that refuses bodies larger than its site's `max_body`."""
+
+    _too_large = False
+    _received = 0
+
+    def _limit(self):
+        return getattr(self.channel.site, 'max_body', MAX_BODY) if self.channel is not None else MAX_BODY
+
+    def gotLength(self, length):
+        if length is not None and length > self._limit():
+            self._refuse()
+            length = 0
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        if self._too_large:
+            return
+        self._received += len(data)
+        if self._received > self._limit():
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def process(self):
+        if not self._too_large:
+            super().process()
+
+    def _refuse(self):
+        self._too_large = True
+        transport = self.channel.transport
+        transport.write(_TOO_LARGE)
+        transport.loseConnection()
+
+
+class WorkerSite(server.Site):
+    """The HTTP side of the worker port: quiet, with a body limit and an idle timeout."""
+
+    noisy = False
+    displayTracebacks = False
+
+    def __init__(self, root, max_body=MAX_BODY, timeout=HTTP_IDLE_TIMEOUT, reactor=None):
+        kwargs = {'timeout': timeout}
+        if reactor is not None:
+            kwargs['reactor'] = reactor
+        super().__init__(root, requestFactory=LimitedRequest, **kwargs)
+        self.max_body = max_body
+
+
+class SwitchProtocol(protocol.Protocol):
+    """Waits for the first byte, then hands the connection to Stratum or HTTP."""
+
+    def __init__(self, factory, addr):
+        self.factory, self.addr = factory, addr
+        self.inner = None
+        self._timer = None
+
+    def connectionMade(self):
+        self._timer = self.factory.reactor.callLater(self.factory.first_byte_timeout, self._silent)
+
+    def _silent(self):
+        self._timer = None
+        self.transport.abortConnection()
+
+    def _cancel_timer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def dataReceived(self, data):
+        if self.inner is not None:
+            self.inner.dataReceived(data)
+            return
+        if not data:
+            return
+        self._cancel_timer()
+        chosen = self.factory.stratum_factory if data[:1] == b'{' else self.factory.site
+        inner = chosen.buildProtocol(self.addr)
+        if inner is None:
+            self.transport.loseConnection()
+            return
+        self.inner = inner
+        if getattr(self.transport, 'protocol', None) is self:
+            self.transport.protocol = inner   # later events go straight to the chosen protocol
+        inner.makeConnection(self.transport)
+        inner.dataReceived(data)
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self._cancel_timer()
+        if self.inner is not None:
+            self.inner.connectionLost(reason)
+
+
+class WorkerPortFactory(protocol.ServerFactory):
+    noisy = False
+
+    def __init__(self, site, stratum_factory, first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.site, self.stratum_factory = site, stratum_factory
+        self.first_byte_timeout, self.reactor = first_byte_timeout, reactor
+
+    def buildProtocol(self, addr):
+        return SwitchProtocol(self, addr)
+
+    def startFactory(self):
+        self.site.doStart()
+        self.stratum_factory.doStart()
+
+    def stopFactory(self):
+        self.site.doStop()
+        self.stratum_factory.doStop()
+
+
+def worker_port_factory(root, stratum_factory, max_body=MAX_BODY, http_timeout=HTTP_IDLE_TIMEOUT,
+                        first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None):
+    """The factory serving Stratum (first byte `{`) and HTTP on `root` (a twisted.web Resource)."""
+    site = WorkerSite(root, max_body=max_body, timeout=http_timeout, reactor=reactor)
+    return WorkerPortFactory(site, stratum_factory, first_byte_timeout, reactor)
+
+
+def listen_worker_port(root, stratum_factory, port, interface='', reactor=None, **options):
+    """Listen on `port` (0 picks a free one); returns the IListeningPort."""
+    if reactor is None:
+        from twisted.internet import reactor
+    factory = worker_port_factory(root, stratum_factory, reactor=reactor, **options)
+    return reactor.listenTCP(port, factory, interface=interface)

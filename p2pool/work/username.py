@@ -1,0 +1,142 @@
+"""Miner usernames (worker.md §5): payout address, worker name, difficulty suffixes, payee choice.
+
+A username is `ADDRESS[+PSEUDO_DIFF][/SHARE_DIFF]...`, split on `+` and `/`:
+
+* `+D` fixes the pseudoshare difficulty (how often the miner reports work),
+* `/D` fixes the share difficulty (how hard the miner's sharechain shares are);
+
+modifiers come in any order, the last of each kind wins, and values that do not
+parse as a positive finite number are ignored. The part before the first
+modifier may carry a worker name ([jt]): `ADDRESS_WORKER` or, without `_`,
+`ADDRESS.WORKER`. Statistics use `ADDRESS.WORKER`.
+
+PayeeResolver turns the address into the payee the work pays: the address itself
+when the parent network accepts it ([jt]: any address family that can be paid,
+but only Base58 P2PKH while the best share is older than VERSION 34, whose
+share_data stores a pubkey hash), otherwise the node's payout address, with one
+warning per worker. With `--fee` the node's address replaces the payee on that
+percentage of requests.
+"""
+import logging
+import math
+import random
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from p2pool.bitcoin import address as bitcoin_address
+from p2pool.bitcoin.data import difficulty_to_target
+
+log = logging.getLogger(__name__)
+
+FIRST_ADDRESS_VERSION = 34   # share versions from here on store the payee as address text
+MAX_USERNAME_LENGTH = 512    # longer names are cut: no address or modifier list needs more
+_SPLIT = re.compile(r'([+/])')
+_VALIDITY_CACHE_SIZE = 10000
+
+
+@dataclass(frozen=True)
+class Username:
+    """A parsed username; targets are None when the username does not fix them."""
+    raw: str
+    address: str
+    worker: str
+    desired_pseudoshare_target: int = None
+    desired_share_target: int = None
+
+    @property
+    def user(self):
+        """The statistics key: `address.worker`, or just the address without a worker name."""
+        return '%s.%s' % (self.address, self.worker) if self.worker else self.address
+
+
+def _difficulty(text):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        return None
+    return value
+
+
+def parse_username(username):
+    """Username of the text a miner logged in with (None and non-text count as empty)."""
+    if not isinstance(username, str):
+        username = ''
+    username = username.strip()[:MAX_USERNAME_LENGTH]
+    parts = _SPLIT.split(username)
+    head = parts[0]
+    pseudoshare_target = share_target = None
+    for symbol, value in zip(parts[1::2], parts[2::2]):
+        difficulty = _difficulty(value)
+        if difficulty is None:
+            continue
+        if symbol == '+':
+            pseudoshare_target = difficulty_to_target(difficulty)
+        else:
+            share_target = difficulty_to_target(difficulty)
+    separator = '_' if '_' in head else '.'
+    pieces = head.split(separator)
+    address = pieces[0]
+    worker = pieces[1] if len(pieces) > 1 else ''
+    return Username(raw=username, address=address, worker=worker,
+                    desired_pseudoshare_target=pseudoshare_target, desired_share_target=share_target)
+
+
+def payable(address, parent, share_version):
+    """Whether shares of `share_version` can pay `address` on the parent network."""
+    try:
+        if share_version < FIRST_ADDRESS_VERSION:
+            bitcoin_address.address_to_pubkey_hash(address, parent)
+        else:
+            bitcoin_address.address_to_script(address, parent, padding=share_version >= 35)
+    except bitcoin_address.AddressError:
+        return False
+    return True
+
+
+class PayeeResolver:
+    """Chooses the payout address of each work request.
+
+    node_address: the node operator's payout address, or a callable returning it
+    (a `--address dynamic` pool can be plugged in that way).
+    fee_percent: `--fee`, the percentage of work requests paid to the node instead.
+    """
+
+    def __init__(self, parent, node_address, fee_percent=0.0, rng=None):
+        if not 0 <= fee_percent <= 100:
+            raise ValueError('the worker fee must be a percentage between 0 and 100')
+        self.parent = parent
+        self._node_address = node_address if callable(node_address) else (lambda: node_address)
+        self.fee_percent = fee_percent
+        self.rng = rng or random.Random()
+        self._validity = OrderedDict()
+        self._warned = set()
+
+    def node_address(self):
+        return self._node_address()
+
+    def is_payable(self, address, share_version):
+        key = (address, share_version >= FIRST_ADDRESS_VERSION, share_version >= 35)
+        known = self._validity.get(key)
+        if known is None:
+            known = self._validity[key] = payable(address, self.parent, share_version)
+            if len(self._validity) > _VALIDITY_CACHE_SIZE:
+                self._validity.popitem(last=False)
+        return known
+
+    def payee(self, username, share_version):
+        """The address `username`'s next work pays (node's address for invalid ones or the fee)."""
+        if self.fee_percent and self.rng.random() * 100 < self.fee_percent:
+            return self.node_address()
+        if username.address and self.is_payable(username.address, share_version):
+            return username.address
+        if username.user not in self._warned:
+            self._warned.add(username.user)
+            if len(self._warned) > _VALIDITY_CACHE_SIZE:
+                self._warned.clear()
+            log.warning('worker %r: %r is not a payable address for share version %d on %s; mining to '
+                        'the node\'s payout address instead', username.user, username.address,
+                        share_version, getattr(self.parent, 'SYMBOL', 'this network'))
+        return self.node_address()
