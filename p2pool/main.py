@@ -1,8 +1,30 @@
-"""Entry point of the `p2pool` command: wires the rooms together.
+"""Entry point of the `p2pool` command: wires the rooms together and runs the reactor.
 
-Subcommands: `p2pool inspect ...` (the inspector); anything else starts the node.
+    p2pool [options] [RPCUSER [RPCPASS]]     the node (options: p2pool/cli.py)
+    p2pool inspect ...                       decode chain data (p2pool/inspect.py)
+    p2pool demo                              a local regtest pool (p2pool/demo.py)
+    p2pool import-shares DIR                 bring the original P2Pool's shares.N files along
+
+Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
+port in use, an invalid payout address) end with one line and a non-zero exit.
 """
+import logging
+import os
 import sys
+import time
+
+from twisted.internet import defer, error as tw_error, task
+
+from p2pool import cli, config
+
+log = logging.getLogger('p2pool')
+
+PRUNE_INTERVAL = 5.0
+STORE_NAME = 'p2pool.sqlite3'
+
+
+class StartupError(Exception):
+    """A problem that stops the node from starting; the message is one line for the operator."""
 
 
 def console_main(argv=None):
@@ -10,8 +32,273 @@ def console_main(argv=None):
     if argv[:1] == ['inspect']:
         from p2pool import inspect
         return inspect.main(argv[1:])
-    from p2pool import cli
-    return cli.main(argv)
+    if argv[:1] == ['demo']:
+        from p2pool import demo
+        return demo.main(argv[1:])
+    if argv[:1] == ['import-shares']:
+        from p2pool import import_command
+        return import_command.main(argv[1:])
+    try:
+        args = cli.parse_args(argv)
+    except SystemExit as e:
+        return e.code
+    return run_node(args)
+
+
+def data_directory(args, net):
+    root = args.datadir or cli.DEFAULT_DATADIR
+    path = config.datadir_for(root, net)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def run_node(args, reactor=None):
+    """Run a node until SIGINT/SIGTERM; returns the process exit status."""
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        net = config.load_network(args.net)
+    except config.NetworkConfigError as e:
+        print('p2pool: %s' % e, file=sys.stderr)
+        return 2
+    try:
+        datadir = data_directory(args, net)
+    except OSError as e:
+        print('p2pool: cannot create the data directory: %s' % e, file=sys.stderr)
+        return 1
+    from p2pool.logsetup import setup_logging
+    try:
+        setup_logging(args.logfile or os.path.join(datadir, 'log'), args.debug)
+    except OSError as e:
+        print('p2pool: cannot open the log file: %s' % e, file=sys.stderr)
+        return 1
+    runner = NodeRunner(args, net, datadir, reactor)
+    exit_status = []
+
+    @defer.inlineCallbacks
+    def start():
+        try:
+            yield runner.start()
+        except StartupError as e:
+            log.error('p2pool: %s', e)
+            exit_status.append(1)
+            yield runner.stop()
+            reactor.stop()
+        except Exception:
+            log.exception('p2pool: unexpected error while starting')
+            exit_status.append(1)
+            yield runner.stop()
+            reactor.stop()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger('before', 'shutdown', runner.stop)
+    reactor.run()
+    return exit_status[0] if exit_status else 0
+
+
+class NodeRunner:
+    """Builds and connects the rooms of one node, and takes them down again."""
+
+    def __init__(self, args, net, datadir, reactor):
+        self.args, self.net, self.datadir, self.reactor = args, net, datadir, reactor
+        self.store = self.chain = self.bitcoind = self.p2p_node = self.work_bridge = None
+        self.worker_port = self.merged = self.web_service = self.status = None
+        self.loops = []
+        self.stopped = False
+
+    @defer.inlineCallbacks
+    def start(self):
+        from p2pool.bitcoin import conf
+        from p2pool.bitcoin.bridge import BitcoindBridge
+        from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
+        from p2pool.node import ShareChain
+        from p2pool.payout import PayoutAddressError, resolve_payout_address
+        from p2pool.sharechain.store import ShareStore, StoreError
+
+        args, net = self.args, self.net
+        log.info('p2pool %s starting on %s, data in %s', _version(), net.NAME, self.datadir)
+        try:
+            access = conf.resolve_access(
+                net.PARENT, args.bitcoind_address, args.bitcoind_rpc_port, args.bitcoind_p2p_port,
+                args.bitcoind_rpc_username, args.bitcoind_rpc_password, args.bitcoind_config_path)
+        except conf.ConfError as e:
+            raise StartupError(str(e)) from None
+        log.info('bitcoind: RPC %s:%d (credentials from %s), P2P port %d', access.host, access.rpc_port,
+                 access.credentials_source, access.p2p_port)
+        self.bitcoind = BitcoindBridge(access.host, access.rpc_port, access.p2p_port, access.user,
+                                       access.password, net, use_ssl=args.bitcoind_rpc_ssl)
+        try:
+            yield check_bitcoind(self.bitcoind.rpc, net, allow_obsolete=args.allow_obsolete_bitcoind)
+        except BitcoindCheckError as e:
+            raise StartupError(str(e)) from None
+        try:
+            payout_address = yield resolve_payout_address(self.bitcoind.rpc, net, self.datadir, args.address)
+        except PayoutAddressError as e:
+            raise StartupError(str(e)) from None
+        log.info('Payout address: %s', payout_address)
+
+        try:
+            self.store = ShareStore(os.path.join(self.datadir, STORE_NAME))
+        except StoreError as e:
+            raise StartupError('cannot open the share store: %s' % e) from None
+        self.chain = ShareChain(net, self.store, clock=time.time,
+                                rel_height=self.bitcoind.heights.rel_height)
+        self.chain.load()
+
+        template = yield self.bitcoind.start()
+        if template is None:
+            log.warning('bitcoind did not give a block template yet; miners wait until it does')
+        self._follow_bitcoind_transactions()
+
+        self._start_p2p()
+        payout = payout_address
+        self._start_work(payout)
+        self._start_web(payout)
+        loop = task.LoopingCall(self.chain.prune)
+        loop.clock = self.reactor
+        loop.start(PRUNE_INTERVAL, now=False)
+        self.loops.append(loop)
+        log.info('Node ready: P2Pool peers on port %d, miners and web on port %d',
+                 self.p2p_node.listening_port or 0, self.worker_port.getHost().port)
+
+    # --- rooms ---------------------------------------------------------------------------
+
+    def _follow_bitcoind_transactions(self):
+        """Keep the chain's known-transaction pool filled from templates and bitcoind's P2P."""
+        def template_changed(template):
+            if template is None:
+                return
+            for key, tx, fee in zip(template.transaction_keys, template.transactions, template.transaction_fees):
+                self.chain.known_txs[key] = tx
+                if fee is not None:
+                    self.chain.fee_cache[key] = fee
+            if self.p2p_node is not None:
+                self.p2p_node.set_mining_txs(dict(zip(template.transaction_keys, template.transactions)))
+            self.chain.think()
+        self.bitcoind.source.changed.watch(template_changed)
+        template_changed(self.bitcoind.source.current)
+
+    def _start_p2p(self):
+        from p2pool.p2p.node import P2PNode, config_from_args
+        self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor)
+        try:
+            self.p2p_node.start()
+        except tw_error.CannotListenError as e:
+            raise StartupError('cannot listen for P2Pool peers on port %s: %s'
+                               % (e.port, _socket_reason(e))) from None
+
+    def _start_work(self, payout_address):
+        from p2pool.views import WorkNodeView
+        from p2pool.work.bridge import WorkBridge
+        from p2pool.work.merged import MergedDaemon, MergedMining
+        from p2pool.work.username import PayeeResolver
+        args, net = self.args, self.net
+        if args.merged_urls:
+            try:
+                self.merged = MergedMining([MergedDaemon(url) for url in args.merged_urls])
+            except ValueError as e:
+                raise StartupError('bad --merged URL: %s' % e) from None
+            self.merged.start()
+        self.work_view = WorkNodeView(self.chain, self.p2p_node)
+        self.work_bridge = WorkBridge(
+            net, self.bitcoind.source, self.chain.tracker, self.work_view,
+            PayeeResolver(net.PARENT, payout_address, args.worker_fee),
+            on_share=self._local_share, on_block=self._found_block, merged=self.merged,
+            donation_percentage=args.donation_percentage, coinbtext=args.coinbtext,
+            stale_accounting=self.chain.stale)
+
+    def _local_share(self, share, dead):
+        self.chain.add_local_share(share, doa=dead)
+        if share.pow_hash <= share.target and self.p2p_node is not None:
+            from p2pool.bitcoin.data import bits_to_target
+            if share.pow_hash <= bits_to_target(share.header['bits']):
+                self.p2p_node.relay_shares([share])
+
+    def _found_block(self, block, segwit):
+        return self.bitcoind.submitter.submit(block, segwit=segwit)
+
+    def _start_web(self, payout_address):
+        from p2pool import resources
+        from p2pool.status import StatusPrinter
+        from p2pool.views import WebNodeView
+        from p2pool.web.server import build_web_root
+        from p2pool.web.service import WebService
+        from p2pool.work.getwork import GetworkServer, attach_getwork
+        from p2pool.work.stratum import StratumFactory
+        from p2pool.work.switch import listen_worker_port
+        args, net = self.args, self.net
+        view = self.web_view = WebNodeView(net, self.chain, self.p2p_node, self.bitcoind, self.work_bridge,
+                                           payout_address, args.worker_fee, args.donation_percentage, self.store)
+        self.web_service = WebService(view)
+        self.web_service.load()
+        self.work_bridge.pseudoshare_received.watch(self.web_service.on_pseudoshare)
+        self.work_bridge.share_found.watch(self.web_service.on_local_share)
+        self.web_service.start(self.reactor)
+        static_dir = args.web_static or resources.web_static_dir()
+        root = build_web_root(view, static_dir, self.web_service)
+        attach_getwork(root, GetworkServer(self.work_bridge))
+        stratum = StratumFactory(self.work_bridge, net, share_rate=args.share_rate, reactor=self.reactor)
+        interface, port = args.worker_endpoint or ('', net.WORKER_PORT)
+        try:
+            self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor)
+        except tw_error.CannotListenError as e:
+            raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
+        self.status = StatusPrinter(view)
+        self.status.start(self.reactor)
+
+    # --- shutdown -------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def stop(self):
+        """Flush the store, disconnect miners and peers; bitcoind is left alone."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for loop in self.loops:
+            if loop.running:
+                loop.stop()
+        for part in (self.status, self.web_service, self.merged):
+            if part is not None:
+                _quietly(part.stop)
+        if self.worker_port is not None:
+            yield defer.maybeDeferred(self.worker_port.stopListening)
+            factory = getattr(self.worker_port, 'factory', None)
+            _quietly(getattr(factory, 'disconnect_all', lambda: None))
+        if self.p2p_node is not None:
+            yield _quietly_deferred(self.p2p_node.stop)
+        if self.bitcoind is not None:
+            _quietly(self.bitcoind.stop)
+        if self.web_service is not None:
+            _quietly(self.web_service.save)
+        if self.chain is not None:
+            _quietly(self.chain.close)
+        elif self.store is not None:
+            _quietly(self.store.close)
+        log.info('p2pool stopped')
+
+
+def _quietly(fn):
+    try:
+        return fn()
+    except Exception:
+        log.exception('error while shutting down')
+
+
+def _quietly_deferred(fn):
+    d = defer.maybeDeferred(fn)
+    d.addErrback(lambda failure: log.error('error while shutting down: %s', failure.getErrorMessage()))
+    return d
+
+
+def _socket_reason(error):
+    reason = getattr(error, 'socketError', None)
+    text = getattr(reason, 'strerror', None) or str(reason or error)
+    return text
+
+
+def _version():
+    import p2pool
+    return p2pool.__version__
 
 
 if __name__ == '__main__':

@@ -18,9 +18,10 @@ from p2pool.bitcoin.template import TemplateSource
 
 
 class BitcoindBridge:
-    def __init__(self, host, rpc_port, p2p_port, user, password, net, longpoll=True, **source_options):
+    def __init__(self, host, rpc_port, p2p_port, user, password, net, longpoll=True, use_ssl=False,
+                 **source_options):
         self.net = net
-        self.rpc = RpcClient(host, rpc_port, user, password)
+        self.rpc = RpcClient(host, rpc_port, user, password, use_ssl=use_ssl)
         self.p2p = BitcoindP2P(host, p2p_port, net.PARENT.P2P_PREFIX)
         self.heights = ParentHeights(self.rpc, self.p2p)
         self.source = TemplateSource(self.rpc, net, p2p=self.p2p, heights=self.heights, longpoll=longpoll,

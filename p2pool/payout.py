@@ -1,0 +1,76 @@
+"""The node operator's payout address (worker.md §10.1).
+
+`-a ADDRESS` is checked against the network; without it the address cached in
+DATADIR/NET/cached_payout_address is reused if bitcoind still says it is valid
+and its own, else a fresh wallet address is requested (getaccountaddress on old
+daemons, getnewaddress otherwise) and cached.
+"""
+import logging
+import os
+
+from twisted.internet import defer
+
+from p2pool.bitcoin import address as bitcoin_address
+from p2pool.bitcoin.rpc import RpcError, RpcFailure
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = 'cached_payout_address'
+METHOD_NOT_FOUND = -32601
+
+
+class PayoutAddressError(ValueError):
+    """No usable payout address; the message says why in one line."""
+
+
+def check_address(address, net):
+    try:
+        bitcoin_address.address_to_script(address, net.PARENT)
+    except bitcoin_address.AddressError as e:
+        raise PayoutAddressError('payout address %r is not valid for %s: %s' % (address, net.NAME, e)) from None
+    return address
+
+
+@defer.inlineCallbacks
+def resolve_payout_address(rpc, net, datadir, given=None):
+    """Fires with the payout address text; fails with PayoutAddressError."""
+    if given:
+        return check_address(given.strip(), net)
+    cache_path = os.path.join(datadir, CACHE_FILE)
+    cached = None
+    try:
+        with open(cache_path, encoding='ascii') as f:
+            cached = f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        cached = None
+    if cached is not None:
+        try:
+            check_address(cached, net)
+            info = yield rpc.call('validateaddress', cached)
+            if isinstance(info, dict) and info.get('isvalid') and info.get('ismine', True):
+                return cached
+            log.warning('Cached payout address %s is not in bitcoind\'s wallet any more; asking for a new one',
+                        cached)
+        except (PayoutAddressError, RpcFailure) as e:
+            log.warning('Ignoring cached payout address %s: %s', cached, e)
+    try:
+        try:
+            address = yield rpc.call('getaccountaddress', 'p2pool')
+        except RpcError as e:
+            if e.code != METHOD_NOT_FOUND:
+                raise
+            address = yield rpc.call('getnewaddress', 'p2pool')
+    except RpcFailure as e:
+        raise PayoutAddressError('no payout address given (-a) and bitcoind\'s wallet could not provide one: %s'
+                                 % e) from None
+    if not isinstance(address, str):
+        raise PayoutAddressError('bitcoind answered a wallet address request with %r' % (address,))
+    check_address(address, net)
+    try:
+        with open(cache_path + '.tmp', 'w', encoding='ascii') as f:
+            f.write(address)
+        os.replace(cache_path + '.tmp', cache_path)
+    except OSError as e:
+        log.warning('Could not cache the payout address in %s: %s', cache_path, e)
+    log.info('Payout address from bitcoind\'s wallet: %s (cached in %s)', address, cache_path)
+    return address

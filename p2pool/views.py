@@ -1,0 +1,96 @@
+"""What the miner and web rooms see of the running node.
+
+work/ and web/ never import p2p/ or each other; p2pool.main builds these two
+small views over the ShareChain, the P2P node, the bitcoind bridge and the work
+bridge, and passes them in (see the contracts at the top of
+p2pool/work/bridge.py and p2pool/web/api.py).
+"""
+import time
+
+from p2pool.events import Event
+from p2pool.web.api import LocalStats, PeerInfo
+
+
+class WorkNodeView:
+    """The `node` of p2pool.work.bridge.WorkBridge.
+
+    new_work fires when the best share changes or "punish aggressively" turns on
+    (worker.md §1.4); template changes are watched by the bridge itself.
+    """
+
+    def __init__(self, chain, p2p_node):
+        self.chain, self.p2p_node = chain, p2p_node
+        self.new_work = Event('new work')
+        chain.best_share_hash.changed.watch(lambda best: self.new_work.happened())
+        chain.punish_aggressively.changed.watch(lambda on: on and self.new_work.happened())
+
+    @property
+    def best_share_hash(self):
+        return self.chain.best_share_hash.value
+
+    @property
+    def punish_aggressively(self):
+        return self.chain.punish_aggressively.value
+
+    def peer_count(self):
+        return len(self.p2p_node.peers) if self.p2p_node is not None else 0
+
+
+class WebNodeView:
+    """The node facade of p2pool.web.api."""
+
+    def __init__(self, net, chain, p2p_node, bitcoind, work_bridge, payout_address, fee, donation, store,
+                 start_time=None):
+        self.net, self.chain, self.tracker = net, chain, chain.tracker
+        self.p2p_node, self.bitcoind, self.work_bridge = p2p_node, bitcoind, work_bridge
+        self.payout_address = payout_address
+        self.payout_addresses = [payout_address] if payout_address else []
+        self.fee, self.donation = fee, donation
+        self.stale_accounting = chain.stale
+        self.history_store = store
+        self.start_time = time.time() if start_time is None else start_time
+        self.networkinfo = None
+        self.work_latency = None
+
+    def best_share_hash(self):
+        return self.chain.best_share_hash.value
+
+    def current_work(self):
+        template = self.bitcoind.source.current if self.bitcoind is not None else None
+        if template is None:
+            return None
+        return {'bits': template.bits, 'coinbasevalue': template.subsidy, 'height': template.height}
+
+    def peers(self):
+        if self.p2p_node is None:
+            return []
+        result = []
+        for peer in list(self.p2p_node.peers.values()):
+            host, port = getattr(peer, 'addr', None) or (peer.host, peer.port)
+            result.append(PeerInfo(host=host, port=port, incoming=bool(getattr(peer, 'incoming', False)),
+                                   sub_version=getattr(peer, 'sub_version', '') or '',
+                                   ping=getattr(peer, 'ping_ms', None),
+                                   remembered_tx_bytes=getattr(peer, 'remembered_txs_size', 0) or 0))
+        return result
+
+    def local_stats(self):
+        bridge = self.work_bridge
+        stats = LocalStats()
+        if bridge is not None:
+            rates, dead_rates = bridge.local_rates()
+            stats.miner_hash_rates, stats.miner_dead_hash_rates = dict(rates), dict(dead_rates)
+            stats.hash_rate = sum(rates.values())
+            stats.dead_hash_rate = sum(dead_rates.values())
+            monitor = bridge.local_rate_monitor
+            datums, window = monitor.get_datums_in_last(time.time())
+            stats.rate_window = window
+            stats.pseudoshares = len(datums)
+            stats.dead_pseudoshares = sum(1 for datum in datums if datum.get('dead'))
+            stats.miner_last_difficulties = dict(getattr(bridge, 'last_share_difficulties', {}))
+        source = self.bitcoind.source if self.bitcoind is not None else None
+        if source is not None:
+            stats.last_template_time = source.current.last_update if source.current is not None else None
+            stats.bitcoind_latency = getattr(source, 'last_latency', None)
+        stats.work_latency = self.work_latency
+        stats.networkinfo = self.networkinfo
+        return stats
