@@ -1,44 +1,11 @@
-"""A tiny observer: the rooms of the node signal each other through Events.
+"""Events and observable values shared by the rooms of the node.
 
-    best_share_changed = Event()
-    best_share_changed.watch(lambda share_hash: relay(share_hash))
-    best_share_changed.happened(new_hash)
-
-A watcher that raises is logged and does not stop the others: one faulty
-consumer (a web graph, a peer) must never break share relay or work updates.
+Event (watch / unwatch / happened) is defined in p2pool.bitcoin.events; Variable
+is a value whose `changed` Event fires when it is set to something different.
 """
-import logging
+from p2pool.bitcoin.events import Event
 
-log = logging.getLogger(__name__)
-
-
-class Event:
-    def __init__(self, name='event'):
-        self.name = name
-        self._watchers = []
-        self.times = 0
-
-    def watch(self, callback):
-        """Call `callback(*args)` on every happening; returns it so it can be unwatched."""
-        self._watchers.append(callback)
-        return callback
-
-    def unwatch(self, callback):
-        try:
-            self._watchers.remove(callback)
-        except ValueError:
-            pass
-
-    def happened(self, *args):
-        self.times += 1
-        for callback in list(self._watchers):
-            try:
-                callback(*args)
-            except Exception:
-                log.exception('error in a watcher of %s', self.name)
-
-    def __len__(self):
-        return len(self._watchers)
+__all__ = ['Event', 'Variable']
 
 
 class Variable:

@@ -7,7 +7,7 @@ import pytest
 
 from p2pool.bitcoin import data, rpc
 from p2pool.bitcoin.blocks import BlockSubmitter, ParentHeights, SubmitResult, classify_submitblock
-from p2pool.bitcoin.p2p import Event
+from p2pool.events import Event
 from p2pool.testing.jsonrpc_server import JsonRpcFault, JsonRpcTestServer
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
 

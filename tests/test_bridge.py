@@ -266,7 +266,7 @@ def test_pseudoshare_target_without_hash_rate_uses_dust_rule():
 
 class FakeMerged:
     def __init__(self, works):
-        from p2pool.work.bridge import Event
+        from p2pool.events import Event
         from p2pool.work.merged import build_commitment
         self.works, self.build = works, build_commitment
         self.changed = Event()

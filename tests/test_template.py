@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from p2pool.bitcoin import data, rpc
 from p2pool.bitcoin.blocks import ParentHeights
 from p2pool.bitcoin.hashes import hash256
-from p2pool.bitcoin.p2p import Event
+from p2pool.events import Event
 from p2pool.bitcoin.template import Template, TemplateError, TemplateSource, parse_template
 from p2pool.config import load_network
 from p2pool.testing.jsonrpc_server import JsonRpcTestServer
@@ -258,6 +258,6 @@ def test_block_from_the_other_node_arrives_over_p2p_and_renews_work(bridge, regt
 @pytest.mark.bitcoind
 def test_long_poll_alone_renews_work(bridge, regtest_node):
     template, b = bridge(poll_interval=3600)
-    run_in_reactor(lambda: b.p2p.new_block._listeners.clear())  # deafen the P2P trigger
+    run_in_reactor(lambda: b.p2p.new_block._watchers.clear())  # deafen the P2P trigger
     new_hash = int(regtest_node.mine(1)[0], 16)
     wait_for(lambda: b.source.current.previous_block == new_hash, timeout=20)

@@ -26,7 +26,8 @@ from p2pool.sharechain import generate, pplns, verify
 from p2pool.sharechain.stats import StaleAccounting
 from p2pool.sharechain.testchain import make_addresses
 from p2pool.sharechain.tracker import Tracker
-from p2pool.work.bridge import Event, WorkBridge
+from p2pool.events import Event
+from p2pool.work.bridge import WorkBridge
 from p2pool.work.cpuminer import GetworkMiner, StratumMiner
 from p2pool.work.username import PayeeResolver
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)

@@ -13,7 +13,8 @@ from p2pool.bitcoin.template import Template
 from p2pool.config import load_network
 from p2pool.sharechain.testchain import make_addresses
 from p2pool.sharechain.tracker import Tracker
-from p2pool.work.bridge import Event, WorkBridge
+from p2pool.events import Event
+from p2pool.work.bridge import WorkBridge
 from p2pool.work.username import PayeeResolver
 
 REGTEST_BITS = 0x207fffff

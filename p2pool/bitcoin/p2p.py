@@ -20,6 +20,7 @@ from twisted.internet import defer, protocol, task
 from p2pool import __version__
 from p2pool.bitcoin import data
 from p2pool.bitcoin import serialize as s
+from p2pool.bitcoin.events import Event
 from p2pool.bitcoin.hashes import sha256d
 
 log = logging.getLogger(__name__)
@@ -28,27 +29,6 @@ PROTOCOL_VERSION = 70002
 MAX_PAYLOAD = 32000000
 PING_INTERVAL = 30
 INV_TX, INV_BLOCK = 1, 2
-
-
-class Event:
-    """A list of callbacks fired with the same arguments; a failing callback is logged, not raised."""
-
-    def __init__(self):
-        self._listeners = []
-
-    def watch(self, fn):
-        self._listeners.append(fn)
-        return fn
-
-    def unwatch(self, fn):
-        self._listeners.remove(fn)
-
-    def happened(self, *args):
-        for fn in list(self._listeners):
-            try:
-                fn(*args)
-            except Exception:
-                log.exception('listener %r failed', fn)
 
 
 # --- message payloads ------------------------------------------------------------

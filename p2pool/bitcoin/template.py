@@ -23,7 +23,7 @@ from twisted.internet import defer, task
 from p2pool.bitcoin import data
 from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.hashes import hash256
-from p2pool.bitcoin.p2p import Event
+from p2pool.bitcoin.events import Event
 from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcBadReply, RpcError, RpcFailure, gbt_rules
 
 log = logging.getLogger(__name__)

@@ -53,6 +53,7 @@ from dataclasses import dataclass, replace
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.script import coinbase_script
+from p2pool.events import Event
 from p2pool.sharechain import stats
 from p2pool.sharechain.generate import GenerateError, generate_transaction
 from p2pool.sharechain.share import INITIAL_VERSION, voting_version
@@ -80,27 +81,6 @@ _EMPTY_LINK = {'branch': [], 'index': 0}
 def ntime_acceptable(job_time, ntime, now):
     """Whether a miner's (rolled) header time is usable: not before the job's, not too far ahead."""
     return job_time <= ntime <= max(job_time, now) + NTIME_MAX_FUTURE
-
-
-class Event:
-    """Callbacks fired with the same arguments; a failing callback is logged, not raised."""
-
-    def __init__(self):
-        self._listeners = []
-
-    def watch(self, fn):
-        self._listeners.append(fn)
-        return fn
-
-    def unwatch(self, fn):
-        self._listeners.remove(fn)
-
-    def happened(self, *args):
-        for fn in list(self._listeners):
-            try:
-                fn(*args)
-            except Exception:
-                log.exception('listener %r failed', fn)
 
 
 class WorkRefused(Exception):

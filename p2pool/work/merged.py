@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from twisted.internet import defer, task
 
 from p2pool.bitcoin import data
-from p2pool.bitcoin.p2p import Event
+from p2pool.events import Event
 from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcClient, RpcError, RpcFailure
 
 log = logging.getLogger(__name__)
