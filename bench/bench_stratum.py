@@ -59,7 +59,7 @@ def serve():
     from p2pool.sharechain.testchain import easy_network, make_addresses
     from p2pool.sharechain.tracker import Tracker
     from p2pool.events import Event
-from p2pool.work.bridge import WorkBridge
+    from p2pool.work.bridge import WorkBridge
     from p2pool.work.getwork import GetworkServer, attach_getwork
     from p2pool.work.stratum import StratumFactory
     from p2pool.work.switch import listen_worker_port
