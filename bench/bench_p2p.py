@@ -18,15 +18,13 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from common import percentile  # noqa: E402  (bench/ is not a package)
 
 SHARES = 200
 LINE = 4
 
 
-def _percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))]
 
 
 def _reactor():
@@ -132,7 +130,7 @@ def measure_sync():
 
 
 def propagation_p99_ms():
-    return _percentile(measure_propagation(), 0.99), 'ms'
+    return percentile(measure_propagation(), 0.99), 'ms'
 
 
 def sync_shares_per_s():

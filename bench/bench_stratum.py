@@ -24,12 +24,12 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from common import measured_once, percentile  # noqa: E402  (bench/ is not a package)
 
 CONNECTIONS = 1000
 SUBMISSIONS = 3000
@@ -41,9 +41,6 @@ PSEUDOSHARE_TARGET = 2**250        # every miner's fixed +D difficulty
 BLOCK_BITS = 0x1d00ffff            # mainnet-hard: no blocks during the benchmark
 
 
-def _percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))]
 
 
 # --- the node (child process) ------------------------------------------------------------
@@ -228,23 +225,12 @@ def measure():
             miner.sock.close()
         node.stdin.close()
         node.wait(30)
-    return {'submit_p50': _percentile(latencies, 0.5), 'submit_p99': _percentile(latencies, 0.99),
-            'fanout': _percentile(fanouts, 0.5), 'getwork_rps': rps}
+    return {'submit_p50': percentile(latencies, 0.5), 'submit_p99': percentile(latencies, 0.99),
+            'fanout': percentile(fanouts, 0.5), 'getwork_rps': rps}
 
 
 def _cached():
-    path = os.path.join(tempfile.gettempdir(), 'p2pool-bench-stratum-%d.json' % os.getppid())
-    try:
-        with open(path) as f:
-            cached = json.load(f)
-        if time.time() - cached['time'] < 3600:
-            return cached['figures']
-    except (OSError, ValueError, KeyError):
-        pass
-    figures = measure()
-    with open(path, 'w') as f:
-        json.dump({'time': time.time(), 'figures': figures}, f)
-    return figures
+    return measured_once('stratum', measure)
 
 
 BENCHMARKS = {

@@ -10,24 +10,19 @@ block creation and both notification paths racing (long poll, P2P inv).
 bench/run.py runs every figure in a fresh process; the two figures come from one
 measurement, cached on disk for the lifetime of the run.py process that asked.
 """
-import json
 import os
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from common import measured_once, percentile  # noqa: E402  (bench/ is not a package)
 
 BLOCKS = 60
 WARMUP_BLOCKS = 3
 
 
-def _percentile(values, fraction):
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))
-    return ordered[index]
 
 
 def _start_reactor():
@@ -78,27 +73,15 @@ def measure(blocks=BLOCKS):
 
 
 def _cached_latencies():
-    # One measurement per run.py invocation (its PID is our parent's), shared by both figures.
-    path = os.path.join(tempfile.gettempdir(), 'p2pool-bench-work-latency-%d.json' % os.getppid())
-    try:
-        with open(path) as f:
-            cached = json.load(f)
-        if time.time() - cached['time'] < 3600:
-            return cached['latencies']
-    except (OSError, ValueError, KeyError):
-        pass
-    latencies = measure()
-    with open(path, 'w') as f:
-        json.dump({'time': time.time(), 'latencies': latencies}, f)
-    return latencies
+    return measured_once('work-latency', measure)
 
 
 def work_latency_p50_ms():
-    return round(_percentile(_cached_latencies(), 0.50), 3), 'ms'
+    return round(percentile(_cached_latencies(), 0.50), 3), 'ms'
 
 
 def work_latency_p99_ms():
-    return round(_percentile(_cached_latencies(), 0.99), 3), 'ms'
+    return round(percentile(_cached_latencies(), 0.99), 3), 'ms'
 
 
 BENCHMARKS = {
@@ -109,6 +92,6 @@ BENCHMARKS = {
 
 if __name__ == '__main__':
     results = measure()
-    print('work_latency_p50_ms %.3f ms' % _percentile(results, 0.50))
-    print('work_latency_p99_ms %.3f ms' % _percentile(results, 0.99))
+    print('work_latency_p50_ms %.3f ms' % percentile(results, 0.50))
+    print('work_latency_p99_ms %.3f ms' % percentile(results, 0.99))
     print('blocks %d, max %.3f ms' % (len(results), max(results)))

@@ -1,0 +1,35 @@
+"""Helpers shared by the benchmark modules."""
+import json
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if os.path.dirname(HERE) not in sys.path:
+    sys.path.insert(0, os.path.dirname(HERE))
+
+
+def percentile(values, fraction):
+    """The value at `fraction` (0..1) of the sorted values, nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def measured_once(name, measure, max_age=3600):
+    """Run `measure()` once per `bench/run.py` invocation and share its JSON result
+    between the figures that come from it (each figure runs in its own process, whose
+    parent is run.py)."""
+    path = os.path.join(tempfile.gettempdir(), 'p2pool-bench-%s-%d.json' % (name, os.getppid()))
+    try:
+        with open(path) as f:
+            cached = json.load(f)
+        if time.time() - cached['time'] < max_age:
+            return cached['result']
+    except (OSError, ValueError, KeyError):
+        pass
+    result = measure()
+    with open(path, 'w') as f:
+        json.dump({'time': time.time(), 'result': result}, f)
+    return result
