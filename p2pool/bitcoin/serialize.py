@@ -11,6 +11,7 @@ Composite values are plain dicts keyed by field name. Decoding untrusted bytes
 raises only DecodeError; encoding an unrepresentable value raises EncodeError.
 Both derive from ValueError.
 """
+import abc
 import ipaddress
 import struct as _struct
 
@@ -23,19 +24,19 @@ class EncodeError(ValueError):
     """A value that cannot be written as the given type."""
 
 
-class Type:
+class Type(abc.ABC):
     """Base of every wire type: subclasses implement read() and write()."""
 
     #: the fewest bytes an encoding can take; lets List refuse absurd counts early
     min_size = 0
 
+    @abc.abstractmethod
     def read(self, data, pos):
         """Decode one value from bytes `data` at `pos`; return (value, new_pos)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abc.abstractmethod
     def write(self, out, value):
         """Append the encoding of `value` to the list of byte strings `out`."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def pack(self, value):
         out = []
