@@ -31,6 +31,7 @@ import random
 from twisted.internet import defer, error as tw_error, protocol as tw_protocol
 
 from p2pool.events import Event
+from p2pool.p2p import pings
 from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, normal_host
 from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection, PeerSettings
 from p2pool.p2p.sharesync import ShareSync
@@ -278,6 +279,8 @@ class P2PNode:
         self._every('save', 60.0, self.addresses.save, exponential=False)
         self._every('txpool', 1.0, self.txs.pool_changed, exponential=False)
         self._every('bans', 3600.0, lambda: self.bans.forget_old(self.now()), exponential=False)
+        self._every('pings', pings.PING_INTERVAL,
+                    lambda: pings.measure_all(list(self.peers.values()), self.reactor), exponential=False)
         for host, port in self.config.fixed_peers:
             factory = _PeerFactory(self, incoming=False, addr=(host, port), fixed=True)
             self._fixed.append(factory)
