@@ -104,6 +104,7 @@ class NodeRunner:
         self.store = self.chain = self.bitcoind = self.p2p_node = self.work_bridge = None
         self.worker_port = self.merged = self.web_service = self.status = None
         self.loops = []
+        self.dynamic_payouts = None
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -112,7 +113,7 @@ class NodeRunner:
         from p2pool.bitcoin.bridge import BitcoindBridge
         from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
         from p2pool.node import ShareChain
-        from p2pool.payout import PayoutAddressError, resolve_payout_address
+        from p2pool.payout import DynamicPayoutPool, PayoutAddressError, resolve_payout_address
         from p2pool.sharechain.store import ShareStore, StoreError
 
         args, net = self.args, self.net
@@ -132,10 +133,18 @@ class NodeRunner:
         except BitcoindCheckError as e:
             raise StartupError(str(e)) from None
         try:
-            payout_address = yield resolve_payout_address(self.bitcoind.rpc, net, self.datadir, args.address)
+            if args.address == 'dynamic':
+                self.dynamic_payouts = DynamicPayoutPool(self.bitcoind.rpc, net, args.numaddresses,
+                                                         args.timeaddresses)
+                addresses = yield self.dynamic_payouts.fill()
+                self.dynamic_payouts.start(self.reactor)
+                payout_address = addresses[0]
+                log.info('Dynamic payout addresses: %s', ', '.join(addresses))
+            else:
+                payout_address = yield resolve_payout_address(self.bitcoind.rpc, net, self.datadir, args.address)
+                log.info('Payout address: %s', payout_address)
         except PayoutAddressError as e:
             raise StartupError(str(e)) from None
-        log.info('Payout address: %s', payout_address)
 
         try:
             self.store = ShareStore(os.path.join(self.datadir, STORE_NAME))
@@ -202,7 +211,8 @@ class NodeRunner:
         self.work_view = WorkNodeView(self.chain, self.p2p_node)
         self.work_bridge = WorkBridge(
             net, self.bitcoind.source, self.chain.tracker, self.work_view,
-            PayeeResolver(net.PARENT, payout_address, args.worker_fee),
+            PayeeResolver(net.PARENT, self.dynamic_payouts.choose if self.dynamic_payouts else payout_address,
+                          args.worker_fee),
             on_share=self._local_share, on_block=self._found_block, merged=self.merged,
             donation_percentage=args.donation_percentage, coinbtext=args.coinbtext,
             stale_accounting=self.chain.stale)
@@ -228,7 +238,8 @@ class NodeRunner:
         from p2pool.work.switch import listen_worker_port
         args, net = self.args, self.net
         view = self.web_view = WebNodeView(net, self.chain, self.p2p_node, self.bitcoind, self.work_bridge,
-                                           payout_address, args.worker_fee, args.donation_percentage, self.store)
+                                           payout_address, args.worker_fee, args.donation_percentage, self.store,
+                                           dynamic_payouts=self.dynamic_payouts)
         self.web_service = WebService(view)
         self.web_service.load()
         self.work_bridge.pseudoshare_received.watch(self.web_service.on_pseudoshare)
@@ -257,7 +268,7 @@ class NodeRunner:
         for loop in self.loops:
             if loop.running:
                 loop.stop()
-        for part in (self.status, self.web_service, self.merged):
+        for part in (self.status, self.web_service, self.merged, self.dynamic_payouts):
             if part is not None:
                 _quietly(part.stop)
         if self.worker_port is not None:

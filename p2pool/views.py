@@ -40,17 +40,23 @@ class WebNodeView:
     """The node facade of p2pool.web.api."""
 
     def __init__(self, net, chain, p2p_node, bitcoind, work_bridge, payout_address, fee, donation, store,
-                 start_time=None):
+                 start_time=None, dynamic_payouts=None):
         self.net, self.chain, self.tracker = net, chain, chain.tracker
         self.p2p_node, self.bitcoind, self.work_bridge = p2p_node, bitcoind, work_bridge
         self.payout_address = payout_address
-        self.payout_addresses = [payout_address] if payout_address else []
+        self.dynamic_payouts = dynamic_payouts
         self.fee, self.donation = fee, donation
         self.stale_accounting = chain.stale
         self.history_store = store
         self.start_time = time.time() if start_time is None else start_time
         self.networkinfo = None
         self.work_latency = None
+
+    @property
+    def payout_addresses(self):
+        if self.dynamic_payouts is not None:
+            return list(self.dynamic_payouts.addresses)
+        return [self.payout_address] if self.payout_address else []
 
     def best_share_hash(self):
         return self.chain.best_share_hash.value
