@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p2pool.bitcoin.data import (
-    average_attempts_to_target, bits_to_target, difficulty_to_target, target_to_average_attempts, target_to_difficulty)
+    average_attempts_to_target, bits_to_target, difficulty_to_target, target_to_average_attempts, target_to_bits,
+    target_to_difficulty)
 from p2pool.sharechain.testchain import make_addresses
 from p2pool.work.cpuminer import StratumMiner, sha256d_int
 from p2pool.work.targets import Vardiff
@@ -252,8 +253,12 @@ def test_vardiff_resends_work_after_twelve_pseudoshares(served):
 
 def test_fixed_pseudoshare_difficulty(served):
     miner = served.new_miner(served.address + '+0.001')
-    # +D, but never harder than a block: on regtest the block target wins
-    assert miner.difficulty == pytest.approx(target_to_difficulty(bits_to_target(0x207fffff)))
+    # +D, but never harder than a block; on regtest, where blocks are easier than shares,
+    # never easier than a share either (else every hash would come back): the fresh
+    # chain's share target (MAX_TARGET as compact bits) wins over difficulty 0.001
+    share_target = bits_to_target(target_to_bits(served.net.MAX_TARGET))
+    assert bits_to_target(0x207fffff) > share_target
+    assert miner.difficulty == pytest.approx(target_to_difficulty(share_target))
     for _ in range(14):
         job = miner.job
         extranonce2, nonce = miner.find(job)
@@ -306,7 +311,9 @@ def test_vardiff_floors_grace_and_minimum_difficulty():
     assert vardiff.acceptance_target(vardiff.target, 100.1) == before    # grace: the old target counts
     assert vardiff.acceptance_target(vardiff.target, 200) == vardiff.target
     fixed = Vardiff(1.0, SANE, fixed_target=difficulty_to_target(1))
-    assert fixed.job_target(2**240, 2**245, 2**250) == 2**250            # +D, but never below a block
+    assert fixed.job_target(2**240, 2**245, 2**200) == difficulty_to_target(1)  # +D on a real network
+    assert fixed.job_target(2**240, 2**245, 2**230) == 2**230            # +D, but never below a block
+    assert fixed.job_target(2**240, 2**245, 2**250) == 2**245            # regtest: never easier than a share
     assert not fixed.record_submission(1, 0)
 
 

@@ -130,12 +130,18 @@ def bip34_height_push(height):
     return push_int(height)
 
 
+MIN_COINBASE_SIZE = 2
+
+
 def coinbase_script(height, extra_pushes=(), flags=b'', max_size=100):
     """Coinbase input script (worker.md §2.3): height push, extra pushes, then the
     template's coinbase flags, truncated to `max_size` bytes even if that cuts a push."""
     if not isinstance(flags, (bytes, bytearray)):
         raise ScriptError('coinbase flags must be bytes')
-    return (bip34_height_push(height) + push_script(extra_pushes) + bytes(flags))[:max_size]
+    script = (bip34_height_push(height) + push_script(extra_pushes) + bytes(flags))[:max_size]
+    # Consensus (bitcoind's bad-cb-length, the share's 2..100 rule) wants at least two
+    # bytes; heights 1-16 push as a single opcode, so pad with OP_0.
+    return script + b'\x00' * (MIN_COINBASE_SIZE - len(script)) if len(script) < MIN_COINBASE_SIZE else script
 
 
 def _exact_hash(value, size, what):

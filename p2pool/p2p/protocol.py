@@ -60,11 +60,11 @@ connections for listenTCP/connectTCP.
 import dataclasses
 import ipaddress
 import itertools
+import logging
 import random
 from collections import OrderedDict
 
 from twisted.internet import defer, protocol
-from twisted.logger import Logger
 
 import p2pool
 from p2pool.bitcoin.data import bits_to_target, header_type, tx_type
@@ -73,7 +73,7 @@ from p2pool.p2p import messages
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
 from p2pool.p2p.ratelimit import TokenBucket
 
-log = Logger()
+log = logging.getLogger(__name__)
 
 # Misbehaviour kinds reported to node.report_misbehaviour.
 INVALID_SHARE = 'invalid_share'            # a share that fails its checks
@@ -202,7 +202,7 @@ class PeerConnection(protocol.Protocol):
                 self._handle_event(event)
         except Exception:
             # A bug of ours must not take the node down nor keep a confused connection.
-            log.failure('{peer}: unexpected error while handling data', peer=self)
+            log.exception('%s: unexpected error while handling data', self)
             self.disconnect('internal error')
 
     def connectionLost(self, reason=protocol.connectionDone):
@@ -225,7 +225,7 @@ class PeerConnection(protocol.Protocol):
         """Close at once, without reporting anything to the node."""
         if self.closing:
             return
-        log.info('{peer}: disconnecting: {reason}', peer=self, reason=reason)
+        log.info('%s: disconnecting: %s', self, reason)
         self.closing, self.close_reason = True, reason
         self.transport.abortConnection()
 
@@ -233,7 +233,7 @@ class PeerConnection(protocol.Protocol):
         """Report misbehaviour to the node, then drop the peer."""
         if self.closing:
             return
-        log.warn('{peer}: misbehaviour {kind}: {reason}', peer=self, kind=kind, reason=reason)
+        (log.debug if kind == SELF_CONNECTION else log.warning)('%s: misbehaviour %s: %s', self, kind, reason)
         try:
             self.node.report_misbehaviour(self, kind, reason)
         finally:
@@ -254,7 +254,7 @@ class PeerConnection(protocol.Protocol):
 
     def _handle_frame(self, command, payload):
         if command not in MESSAGE_TYPES:
-            log.debug('{peer}: ignoring unknown command {command!r}', peer=self, command=command)
+            log.debug('%s: ignoring unknown command %r', self, command)
             return
         if not self.handshake_done and command != 'version':
             self.misbehaved(PROTOCOL_VIOLATION, 'first message was not version message')
@@ -276,7 +276,7 @@ class PeerConnection(protocol.Protocol):
         if self._buckets[bucket].take(cost):
             return True
         self.refused_messages += 1
-        log.debug('{peer}: over the {bucket} rate limit', peer=self, bucket=bucket)
+        log.debug('%s: over the %s rate limit', self, bucket)
         if self.refused_messages >= self.settings.flood_tolerance:
             raise Misbehaviour(FLOODING, '%d messages over the rate limits (last: %s)'
                                % (self.refused_messages, bucket))

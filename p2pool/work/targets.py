@@ -172,7 +172,10 @@ class Vardiff:
     def job_target(self, share_target, min_share_target, block_target):
         """The target of the next job, from the work record's share_target and min_share_target."""
         if self.fixed_target is not None:
-            return max(self.fixed_target, block_target)
+            # the spec's max(fixed, block target): never hide a block behind a pseudoshare target.
+            # Where blocks are easier than shares (regtest) the share target bounds it instead,
+            # or every hash would come back as a pseudoshare.
+            return max(self.fixed_target, min(block_target, min_share_target))
         if self.target is None:
             self.target = self.suggested_target if self.suggested_target is not None else share_target
         target = self.target
