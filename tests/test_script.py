@@ -186,3 +186,11 @@ def test_opcode_names():
     assert sc.opcode_name(0x51) == 'OP_1' and sc.opcode_name(0x60) == 'OP_16'
     assert sc.opcode_name(0xff) == 'OP_UNKNOWN_0xff'
     assert sc.disassemble(bytes.fromhex('00516a')) == 'OP_0 OP_1 OP_RETURN'
+
+
+@pytest.mark.parametrize('height', [0, 1, 16])
+def test_coinbase_script_is_at_least_two_bytes(height):
+    """bitcoind's bad-cb-length and the share's 2..100 rule: low heights push as one opcode."""
+    script = sc.coinbase_script(height)
+    assert len(script) == 2 and script[1:] == b'\x00'
+    assert sc.coinbase_script(17) == bytes.fromhex('0111')
