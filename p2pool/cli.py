@@ -1,7 +1,7 @@
 """Command line of the node: the original P2Pool's option names and defaults.
 
 `p2pool [options] [RPCUSER [RPCPASS]]`; arguments may also come from files with
-`@FILE` (one argument per line). Usage errors print one line and exit with 2.
+`@FILE` (whitespace-separated, several per line). Usage errors print one line and exit with 2.
 """
 import argparse
 import os
@@ -18,27 +18,38 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
 
     def convert_arg_line_to_args(self, arg_line):
-        # @file arguments: one per line, blank lines and '#' comments ignored, surrounding space trimmed
+        # @file arguments as the original reads them: whitespace-separated, several per line;
+        # blank lines and '#' comment lines are ignored
         line = arg_line.strip()
-        return [] if not line or line.startswith('#') else [line]
+        return [] if not line or line.startswith('#') else line.split()
 
 
 def _percentage(text):
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not a percentage' % text) from None
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError('%s is not a percentage between 0 and 100' % text)
     return value
 
 
+def _integer(text, what):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not %s' % (text, what)) from None
+
+
 def _positive_int(text):
-    value = int(text)
+    value = _integer(text, 'a whole number')
     if value <= 0:
         raise argparse.ArgumentTypeError('%s is not a positive number' % text)
     return value
 
 
 def _port(text):
-    value = int(text)
+    value = _integer(text, 'a TCP port')
     if not 0 < value < 65536:
         raise argparse.ArgumentTypeError('%s is not a TCP port' % text)
     return value
@@ -76,7 +87,8 @@ def build_parser():
     parser = OneLineErrorParser(
         prog='p2pool', fromfile_prefix_chars='@',
         description='P2Pool node %s: a decentralized mining pool (protocol 3501).' % __version__,
-        epilog='Subcommands: "p2pool inspect ..." decodes chain data; "p2pool demo" runs a local regtest pool; '
+        epilog='Arguments can also be read from a file: "p2pool @FILE" (whitespace-separated, # comments). '
+               'Subcommands: "p2pool inspect ..." decodes chain data; "p2pool demo" runs a local regtest pool; '
                '"p2pool import-shares DIR" imports the original P2Pool\'s shares.N files.')
     parser.add_argument('--version', action='version', version='p2pool %s' % __version__)
     parser.add_argument('--net', default='bitcoin', metavar='NAME|PATH',

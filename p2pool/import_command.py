@@ -7,27 +7,23 @@ their "verified" marks across once, so an upgraded node starts with the chain
 instead of downloading it again. DIR may be the folder holding the shares.N
 files or the original's data folder above it (then `DIR/<network name>` is used).
 
-It refuses while a node has that store open: a running node read its chain at
-start-up and would never see the imported shares (see `database_in_use`).
+It refuses while a node runs on that data directory (p2pool.datadir_lock): a running
+node read its chain at start-up and would never see the imported shares.
 Problems are reported in one line on stderr: exit status 2 for bad input
 (options, a folder without share files, files with no readable share), 1 when
 the store is in use or cannot be written. On success it prints one summary line.
 """
-import errno
 import logging
 import os
 import sys
 import time
 
 from p2pool import cli, config
+from p2pool.datadir_lock import DataDirInUse, lock_datadir
 
 log = logging.getLogger(__name__)
 
 STORE_NAME = 'p2pool.sqlite3'
-#: SQLite's unix VFS: every connection to a WAL database holds a shared POSIX lock on
-#: this byte of the "-shm" file while it is open (the "DMS" slot, after the 8 WAL locks
-#: that start at byte 120); the lock vanishes with the process, even after kill -9.
-SQLITE_SHM_DMS_BYTE = 128
 
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 1
@@ -56,37 +52,6 @@ def build_parser():
     return parser
 
 
-def database_in_use(path):
-    """Whether another process has the SQLite database at `path` open (a running node).
-
-    Probes SQLite's own liveness lock on the "-shm" file: taking an exclusive lock on it
-    fails exactly while some other connection holds the database open. The lock is
-    released at once. Without a "-shm" file (never opened, or closed cleanly) or on a
-    system without POSIX locks the answer is False. Call it before opening the database in
-    this process: closing the probe's descriptor drops every POSIX lock the calling
-    process holds on that file.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    try:
-        fd = os.open(str(path) + '-shm', os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, SQLITE_SHM_DMS_BYTE, os.SEEK_SET)
-        except OSError as e:
-            if e.errno in (errno.EACCES, errno.EAGAIN):
-                return True
-            return False
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, SQLITE_SHM_DMS_BYTE, os.SEEK_SET)
-        return False
-    finally:
-        os.close(fd)
-
-
 def find_share_directory(directory, net):
     """The folder holding the shares.N files: `directory` itself or its `<network name>` subfolder."""
     from p2pool.sharechain.import_shares import ShareImportError, share_file_paths
@@ -112,12 +77,14 @@ def import_shares(directory, net, datadir):
     share_directory = find_share_directory(directory, net)
     node_directory = config.datadir_for(datadir, net)
     store_path = os.path.join(node_directory, STORE_NAME)
-    if database_in_use(store_path):
-        raise ImportCommandError('%s is in use by a running node: stop it first, then import'
-                                 % store_path, EXIT_REFUSED)
     try:
-        os.makedirs(node_directory, exist_ok=True)
-        with ShareStore(store_path) as store:
+        lock = lock_datadir(node_directory)
+    except DataDirInUse as e:
+        raise ImportCommandError(str(e), EXIT_REFUSED) from None
+    except OSError as e:
+        raise ImportCommandError('cannot use the data directory %s: %s' % (node_directory, e), EXIT_REFUSED) from None
+    try:
+        with lock, ShareStore(store_path) as store:
             held_before = store.count_shares()
             report = import_into(store, share_directory, lambda raw: Share.from_wire(net, raw),
                                  added_at=time.time())

@@ -66,11 +66,18 @@ def run_node(args, reactor=None):
     except OSError as e:
         print('p2pool: cannot create the data directory: %s' % e, file=sys.stderr)
         return 1
+    from p2pool.datadir_lock import DataDirInUse, lock_datadir
+    try:
+        datadir_lock = lock_datadir(datadir)
+    except DataDirInUse as e:
+        print('p2pool: %s' % e, file=sys.stderr)
+        return 1
     from p2pool.logsetup import setup_logging
     try:
         setup_logging(args.logfile or os.path.join(datadir, 'log'), args.debug)
     except OSError as e:
         print('p2pool: cannot open the log file: %s' % e, file=sys.stderr)
+        datadir_lock.close()
         return 1
     runner = NodeRunner(args, net, datadir, reactor)
     exit_status = []
@@ -92,7 +99,10 @@ def run_node(args, reactor=None):
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger('before', 'shutdown', runner.stop)
-    reactor.run()
+    try:
+        reactor.run()
+    finally:
+        datadir_lock.close()
     return exit_status[0] if exit_status else 0
 
 

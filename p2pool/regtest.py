@@ -46,6 +46,9 @@ BASE_ARGS = (
     '-bind=127.0.0.1', '-rpcbind=127.0.0.1', '-rpcallowip=127.0.0.1', '-whitelist=127.0.0.1',
     '-minminingtxfee=0.00000500', '-excessiveblocksize=1000000000',
     '-maxstackmemoryusageconsensus=100000000', '-maxtipage=2000000000',
+    # every p2pool node keeps one getblocktemplate long poll open in an RPC thread until the
+    # next block; the default 4 threads run out when tests start and stop many nodes
+    '-rpcthreads=32',
 )
 HARNESS_PIDFILE = 'p2pool-harness.pid'
 

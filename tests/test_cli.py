@@ -12,6 +12,8 @@ and reused on the next start.
 import re
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -55,7 +57,6 @@ def test_help_lists_every_option_of_the_original():
     assert not missing, result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason='cli.py supports @FILE but its --help does not say so')
 def test_help_mentions_argument_files():
     assert re.search(r'@\s?FILE', run_p2pool(['--help']).stdout)
 
@@ -210,10 +211,26 @@ def test_argument_file_and_cached_payout_address(node_factory, regtest_node, tmp
     assert node.stop() == 0
 
 
-@pytest.mark.xfail(strict=True, reason='cli.py reads one argument per line; the original splits each @file '
-                                       'line on whitespace ("--net bitcoin" on one line)')
 def test_argument_file_lines_may_hold_several_arguments(tmp_path):
     args_file = tmp_path / 'p2pool.args'
     args_file.write_text('--net bsv_regtest --max-conns 7\n-a mvyiLaZq7GACNdqbziFV396eahbEcua1Wk\n')
     args = cli.parse_args(['@%s' % args_file])
     assert (args.net, args.max_conns, args.address) == ('bsv_regtest', 7, 'mvyiLaZq7GACNdqbziFV396eahbEcua1Wk')
+
+
+def test_a_second_node_on_the_same_data_directory_is_refused(tmp_path):
+    """One node per DATADIR/NET: the lock is held for the node's life and dies with it."""
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys\nfrom p2pool.datadir_lock import lock_datadir\n'
+                               'lock = lock_datadir(sys.argv[1]); print("locked", flush=True); sys.stdin.read()',
+         str(tmp_path / 'bsv_regtest')], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        result = run_p2pool(['--net', 'bsv_regtest', '--datadir', str(tmp_path), 'user', 'pass'])
+        assert result.returncode == 1
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert len(lines) == 1 and 'in use by another p2pool process' in lines[0]
+        assert 'Traceback' not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -150,8 +150,11 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys, argv, phrase):
 
 
 def hold_store_open(path):
-    """A separate process with the store open (as a running node has it); stop it with .kill()."""
-    script = ('import sys\nfrom p2pool.sharechain.store import ShareStore\n'
+    """A separate process holding the data directory and its store, as a running node does;
+    stop it with .kill()."""
+    script = ('import os, sys\nfrom p2pool.datadir_lock import lock_datadir\n'
+              'from p2pool.sharechain.store import ShareStore\n'
+              'lock = lock_datadir(os.path.dirname(sys.argv[1]))\n'
               'store = ShareStore(sys.argv[1]); store.count_shares()\n'
               'print("open", flush=True); sys.stdin.read()\n')
     holder = subprocess.Popen([sys.executable, '-c', script, str(path)], stdin=subprocess.PIPE,
@@ -167,10 +170,10 @@ def test_refuses_while_a_node_holds_the_store(tmp_path, net, chain, capsys):
     holder = hold_store_open(datadir / NET_NAME / 'p2pool.sqlite3')
     try:
         status, out, err = run([str(shares_dir), '--net', NET_NAME, '--datadir', str(datadir)], capsys)
-        assert_one_line_error(status, err, 1, 'in use by a running node')
+        assert_one_line_error(status, err, 1, 'in use by another p2pool process')
         assert out == ''
     finally:
-        holder.kill()          # like kill -9: SQLite's leftover -shm file must not block the import
+        holder.kill()          # like kill -9: the leftover lock and -shm files must not block the import
         holder.wait()
     assert (datadir / NET_NAME / 'p2pool.sqlite3-shm').exists()
     status, out, err = run([str(shares_dir), '--net', NET_NAME, '--datadir', str(datadir)], capsys)
