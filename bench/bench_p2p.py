@@ -14,31 +14,16 @@ the figures include every node's processing, serialised on that thread.
 """
 import os
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
-from common import percentile  # noqa: E402  (bench/ is not a package)
+from common import call_in_reactor, percentile  # noqa: E402  (bench/ is not a package)
 
 SHARES = 200
 LINE = 4
 
 
-
-
-def _reactor():
-    from twisted.internet import reactor
-    if not reactor.running:
-        threading.Thread(target=reactor.run, kwargs={'installSignalHandlers': False}, daemon=True).start()
-        while not reactor.running:
-            time.sleep(0.01)
-    return reactor
-
-
-def _call(fn, *args, **kwargs):
-    from twisted.internet.threads import blockingCallFromThread
-    return blockingCallFromThread(_reactor(), fn, *args, **kwargs)
 
 
 def _mine(net, count, tracker=None, previous=None):
@@ -67,7 +52,7 @@ def _node(net, shares=(), fixed_peers=()):
 
 def _wait(predicate, timeout=60):
     deadline = time.monotonic() + timeout
-    while not _call(predicate):
+    while not call_in_reactor(predicate):
         if time.monotonic() > deadline:
             raise RuntimeError('condition not met within %s s' % timeout)
         time.sleep(0.005)
@@ -83,16 +68,16 @@ def measure_propagation(count=SHARES):
     miner = Tracker()
     chain = _mine(net, net.CHAIN_LENGTH + 10, tracker=miner)
     new = testchain.mine_chain(net, count, tracker=miner, previous_hash=chain[-1].hash)
-    line = [_call(_node, net, chain)]
+    line = [call_in_reactor(_node, net, chain)]
     for _ in range(LINE - 1):
-        line.append(_call(_node, net, (), [('127.0.0.1', line[-1].listening_port)]))
+        line.append(call_in_reactor(_node, net, (), [('127.0.0.1', line[-1].listening_port)]))
     _wait(lambda: all(node.chain.best_share_hash.value == chain[-1].hash for node in line))
 
     arrived = {}
 
     def on_best(share_hash):
         arrived.setdefault(share_hash, time.perf_counter())
-    _call(line[-1].chain.best_share_hash.changed.watch, on_best)
+    call_in_reactor(line[-1].chain.best_share_hash.changed.watch, on_best)
     latencies = []
     try:
         for share in _copies(net, new):
@@ -100,12 +85,12 @@ def measure_propagation(count=SHARES):
                 started = time.perf_counter()
                 line[0].chain.add_shares([share])
                 return started
-            started = _call(add)
+            started = call_in_reactor(add)
             _wait(lambda share=share: share.hash in arrived)
             latencies.append((arrived[share.hash] - started) * 1000)
     finally:
         for node in line:
-            _call(node.stop)
+            call_in_reactor(node.stop)
     return latencies
 
 
@@ -116,16 +101,16 @@ def measure_sync():
 
     net = testchain.easy_network(load_network('bitcoin'))
     chain = _mine(net, net.CHAIN_LENGTH)
-    holder = _call(_node, net, chain)
+    holder = call_in_reactor(_node, net, chain)
     started = time.perf_counter()
-    fresh = _call(_node, net, (), [('127.0.0.1', holder.listening_port)])
+    fresh = call_in_reactor(_node, net, (), [('127.0.0.1', holder.listening_port)])
     try:
         _wait(lambda: fresh.chain.sync_progress() == (net.CHAIN_LENGTH, net.CHAIN_LENGTH)
               and fresh.chain.best_share_hash.value == chain[-1].hash, timeout=300)
         elapsed = time.perf_counter() - started
     finally:
-        _call(fresh.stop)
-        _call(holder.stop)
+        call_in_reactor(fresh.stop)
+        call_in_reactor(holder.stop)
     return len(chain), elapsed
 
 

@@ -17,21 +17,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
-from common import measured_once, percentile  # noqa: E402  (bench/ is not a package)
+from common import measured_once, percentile, reactor_in_thread  # noqa: E402  (bench/ is not a package)
 
 BLOCKS = 60
 WARMUP_BLOCKS = 3
 
 
-
-
-def _start_reactor():
-    from twisted.internet import reactor
-    if not reactor.running:
-        threading.Thread(target=reactor.run, kwargs={'installSignalHandlers': False}, daemon=True).start()
-        while not reactor.running:
-            time.sleep(0.01)
-    return reactor
 
 
 def measure(blocks=BLOCKS):
@@ -42,7 +33,7 @@ def measure(blocks=BLOCKS):
     from p2pool.config import load_network
     from p2pool.bitcoin.bridge import BitcoindBridge
 
-    reactor = _start_reactor()
+    reactor = reactor_in_thread()
     ready_at, arrived = {}, threading.Condition()
 
     def on_template(template):

@@ -33,3 +33,20 @@ def measured_once(name, measure, max_age=3600):
     with open(path, 'w') as f:
         json.dump({'time': time.time(), 'result': result}, f)
     return result
+
+
+def reactor_in_thread():
+    """The global Twisted reactor, running in a daemon thread (started on first use)."""
+    import threading
+    from twisted.internet import reactor
+    if not reactor.running:
+        threading.Thread(target=reactor.run, kwargs={'installSignalHandlers': False}, daemon=True).start()
+        while not reactor.running:
+            time.sleep(0.01)
+    return reactor
+
+
+def call_in_reactor(fn, *args, **kwargs):
+    """Run fn in the reactor thread and wait for its result (or its Deferred's)."""
+    from twisted.internet.threads import blockingCallFromThread
+    return blockingCallFromThread(reactor_in_thread(), fn, *args, **kwargs)

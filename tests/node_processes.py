@@ -46,14 +46,10 @@ def run_p2pool(args, timeout=60, cwd=None):
 
 def wait_until(condition, timeout, what, interval=0.1):
     """Poll `condition()` until it returns something truthy and return that; NodeProcessError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise NodeProcessError('timed out after %s s waiting for %s' % (timeout, what))
-        time.sleep(interval)
+    try:
+        return regtest.wait_until(condition, timeout, what, interval)
+    except regtest.RegtestError as e:
+        raise NodeProcessError(str(e)) from None
 
 
 class NodeProcess:
