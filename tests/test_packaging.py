@@ -1,0 +1,34 @@
+"""`pip install .` gives a working `p2pool` command that finds networks/ and web-static/ outside a checkout."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.slow
+def test_installed_package_finds_its_data_files(tmp_path):
+    venv = tmp_path / 'venv'
+    # the test's own interpreter already has the dependencies: reuse them, install only p2pool
+    subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', str(venv)], check=True)
+    python = venv / 'bin' / 'python'
+    subprocess.run([str(python), '-m', 'pip', 'install', '-q', '--no-deps', ROOT],
+                   check=True, cwd=tmp_path)
+    outside = tmp_path / 'elsewhere'
+    outside.mkdir()
+    where = subprocess.run(
+        [str(python), '-c', 'import p2pool, p2pool.resources as r; print(p2pool.__file__); '
+                            'print(r.networks_dir()); print(r.web_static_dir())'],
+        cwd=outside, capture_output=True, text=True, check=True).stdout.split()
+    package, networks, web_static = where
+    assert not package.startswith(ROOT), 'the installed copy must be used, not the checkout'
+    assert not networks.startswith(ROOT) and os.path.isfile(os.path.join(networks, 'bitcoin.toml'))
+    assert not web_static.startswith(ROOT) and os.path.isfile(os.path.join(web_static, 'index.html'))
+    command = venv / 'bin' / 'p2pool'
+    result = subprocess.run([str(command), 'inspect', '--net', 'litecoin', 'address',
+                             'LZ4wW2nNx7pX1NmMsBuYx2zZS1wPQeMcv6'], cwd=outside, capture_output=True, text=True)
+    assert result.returncode in (0, 2) and 'Traceback' not in result.stderr
+    help_text = subprocess.run([str(command), '--help'], cwd=outside, capture_output=True, text=True, check=True)
+    assert '--net' in help_text.stdout and '--p2pool-port' in help_text.stdout
