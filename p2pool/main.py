@@ -16,10 +16,12 @@ import time
 from twisted.internet import defer, error as tw_error, task
 
 from p2pool import cli, config
+from p2pool.bitcoin.data import bits_to_target
 
 log = logging.getLogger('p2pool')
 
 PRUNE_INTERVAL = 5.0
+NETWORKINFO_INTERVAL = 20 * 60.0
 STORE_NAME = 'p2pool.sqlite3'
 
 
@@ -173,20 +175,26 @@ class NodeRunner:
         payout = payout_address
         self._start_work(payout)
         self._start_web(payout)
-        loop = task.LoopingCall(self.chain.prune)
-        loop.clock = self.reactor
-        loop.start(PRUNE_INTERVAL, now=False)
-        self.loops.append(loop)
+        self._every(self.chain.prune, PRUNE_INTERVAL)
         log.info('Node ready: P2Pool peers on port %d, miners and web on port %d',
                  self.p2p_node.listening_port or 0, self.worker_port.getHost().port)
 
     # --- rooms ---------------------------------------------------------------------------
 
     def _follow_bitcoind_transactions(self):
-        """Keep the chain's known-transaction pool filled from templates and bitcoind's P2P."""
+        """Keep the chain's known-transaction pool filled from the current template (transactions
+        of older templates are forgotten; peers' remembered ones are the P2P node's business)."""
+        template_keys = set()
+
         def template_changed(template):
             if template is None:
                 return
+            keys = set(template.transaction_keys)
+            for key in template_keys - keys:
+                self.chain.known_txs.pop(key, None)
+                self.chain.fee_cache.pop(key, None)
+            template_keys.clear()
+            template_keys.update(keys)
             for key, tx, fee in zip(template.transaction_keys, template.transactions, template.transaction_fees):
                 self.chain.known_txs[key] = tx
                 if fee is not None:
@@ -196,6 +204,25 @@ class NodeRunner:
             self.chain.think()
         self.bitcoind.source.changed.watch(template_changed)
         template_changed(self.bitcoind.source.current)
+
+    @defer.inlineCallbacks
+    def _poll_networkinfo(self):
+        """bitcoind's own warnings for the console and /local_stats (every 20 minutes)."""
+        from p2pool.bitcoin.rpc import RpcFailure
+        try:
+            self.web_view.networkinfo = yield self.bitcoind.rpc.call('getnetworkinfo')
+        except RpcFailure as e:
+            log.debug('getnetworkinfo failed: %s', e)
+
+    def _measure_work_latency(self, counter):
+        """Work latency for /metrics: template received -> new work announced to miners."""
+        template = self.bitcoind.source.current
+        if template is not None and template.previous_block != self._last_work_block:
+            self._last_work_block = template.previous_block
+            self.web_view.work_latency = max(0.0, time.time() - template.last_update)
+
+    def _peer_found_block(self, share):
+        log.info('GOT BLOCK FROM PEER! %064x (share by %s)', share.hash, share.payout_address)
 
     def _start_p2p(self):
         from p2pool.p2p.node import P2PNode, config_from_args
@@ -228,11 +255,11 @@ class NodeRunner:
             stale_accounting=self.chain.stale)
 
     def _local_share(self, share, dead):
+        """A share our miners found: into the chain and the store; a block solution is also
+        relayed at once (p2p.md §6.2), other shares go out with the next best-share change."""
         self.chain.add_local_share(share, doa=dead)
-        if share.pow_hash <= share.target and self.p2p_node is not None:
-            from p2pool.bitcoin.data import bits_to_target
-            if share.pow_hash <= bits_to_target(share.header['bits']):
-                self.p2p_node.relay_shares([share])
+        if self.p2p_node is not None and share.pow_hash <= bits_to_target(share.header['bits']):
+            self.p2p_node.relay_shares([share])
 
     def _found_block(self, block, segwit):
         return self.bitcoind.submitter.submit(block, segwit=segwit)
@@ -266,6 +293,16 @@ class NodeRunner:
             raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
         self.status = StatusPrinter(view)
         self.status.start(self.reactor)
+        self._last_work_block = None
+        self.work_bridge.new_work.watch(self._measure_work_latency)
+        self.chain.block_found_by_peer.watch(self._peer_found_block)
+        self._every(self._poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
+
+    def _every(self, job, interval, now=False):
+        loop = task.LoopingCall(job)
+        loop.clock = self.reactor
+        loop.start(interval, now=now)
+        self.loops.append(loop)
 
     # --- shutdown -------------------------------------------------------------------------
 

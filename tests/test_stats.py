@@ -149,6 +149,7 @@ def test_version_vote_warning():
 def test_bitcoind_and_lost_contact_warnings():
     assert bitcoind_warning('') is None
     assert bitcoind_warning('This is a pre-release test build - use at your own risk') is None
+    assert bitcoind_warning('This is a pre-release or beta test build - use at your own risk') is None  # BSV
     assert bitcoind_warning('disk full') == '(from bitcoind) disk full'
     assert lost_contact_warning(1000, 1060) is None
     assert lost_contact_warning(1000, 1090) == \

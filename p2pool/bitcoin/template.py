@@ -175,6 +175,7 @@ class TemplateSource:
         self._longpoll_enabled = longpoll
         self._longpoll_rpc = None
         self.current = None
+        self.last_latency = None  # seconds of the last plain getblocktemplate round trip
         self.contact = None  # None until the first answer, then True / False
         self.last_error = None
         self.changed = Event()
@@ -261,8 +262,11 @@ class TemplateSource:
                 request['rules'] = list(self.rules)
             if longpollid is not None:
                 request['longpollid'] = longpollid
+            started = time.monotonic()
             try:
                 result = client.call_blocking('getblocktemplate', request, timeout=timeout)
+                if longpollid is None:   # a long poll's duration is the wait for a block, not latency
+                    self.last_latency = time.monotonic() - started
             except RpcError as e:
                 if e.code != METHOD_NOT_FOUND:
                     raise

@@ -5,6 +5,7 @@ Everything here is a pure function of the tracker and the values passed in
 shares. Vote counting itself (desired_version_counts, shares.md §13.1) lives in
 verify.py and is reused for the version warning.
 """
+import re
 from collections import namedtuple
 
 from p2pool.sharechain.share import SUPPORTED_VERSIONS
@@ -223,10 +224,15 @@ def version_vote_warning(counts, supported_versions):
             'to make or check those shares.' % (majority, 100 * counts[majority] // total))
 
 
+_PRE_RELEASE_PATTERN = re.compile(r'This is a pre-release (?:or beta )?test build')
+
+
 def bitcoind_warning(warnings_text):
-    if warnings_text and PRE_RELEASE_WARNING not in warnings_text:
-        return '(from bitcoind) %s' % (warnings_text,)
-    return None
+    """bitcoind's warnings, except its notice that it is a pre-release build: Bitcoin Core says
+    "This is a pre-release test build", Bitcoin SV "This is a pre-release or beta test build"."""
+    if not warnings_text or PRE_RELEASE_WARNING in warnings_text or _PRE_RELEASE_PATTERN.search(warnings_text):
+        return None
+    return '(from bitcoind) %s' % (warnings_text,)
 
 
 def lost_contact_warning(last_update, now):
