@@ -234,3 +234,19 @@ def test_a_second_node_on_the_same_data_directory_is_refused(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.bitcoind
+def test_a_mining_node_reports_its_latencies_and_hides_bitcoinds_prerelease_notice(node_factory, regtest_node):
+    """/metrics carries bitcoind's getblocktemplate round trip and the work latency (template
+    received -> new work announced); BSV's "pre-release or beta test build" notice is no warning."""
+    import urllib.request
+    node = node_factory(regtest_node, name='metrics', address=regtest_node.wallet_address()).start().wait_ready()
+    miner = mine_until_shares(node, regtest_node.wallet_address(), 2)
+    miner.close()
+    with urllib.request.urlopen(node.url('/metrics'), timeout=10) as response:
+        metrics = dict(line.rsplit(' ', 1) for line in response.read().decode().splitlines()
+                       if line and not line.startswith('#'))
+    assert 0 <= float(metrics['p2pool_bitcoind_latency_seconds']) < 30
+    assert 0 <= float(metrics['p2pool_work_latency_seconds']) < 30
+    assert not any('pre-release' in warning for warning in node.get('/web/warnings'))
