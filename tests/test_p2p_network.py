@@ -135,8 +135,8 @@ def _bad_checksum():
 
 
 @pytest.mark.parametrize('source, attack, kind', [
-    ('127.0.0.2', lambda shares: [_garbage()], 'protocol_violation'),
-    ('127.0.0.3', lambda shares: [_oversized()], 'protocol_violation'),
+    ('127.0.0.2', lambda shares: [frame('ping')], 'protocol_violation'),   # not a version first
+    ('127.0.0.3', lambda shares: [version_frame(), version_frame()], 'protocol_violation'),
     ('127.0.0.4', lambda shares: [version_frame(), _bad_checksum()], 'bad_checksum'),
     ('127.0.0.5', lambda shares: [version_frame(), frame('shares', shares=[tweaked_share(shares[-1], False)])],
      'invalid_share'),
@@ -169,10 +169,20 @@ def test_misbehaving_peer_is_banned_and_the_node_keeps_serving(chain, nodes, sou
     wait_for(converged([good], new[-1].hash), TIMEOUT, message='the good peer was not served')
 
 
+def test_garbage_and_oversized_frames_are_skipped_not_banned(nodes):
+    server = nodes()
+    client = RawClient(server.listening_port, source='127.0.0.10')
+    client.send(_garbage() + _oversized() + _garbage())
+    assert client.handshake()['nonce'] == server.nonce   # §1: scanning resumed, the version was read
+    wait_for(lambda: len(server.peers) == 1, TIMEOUT)
+    assert not run_in_reactor(lambda: server.bans.active(server.now()))
+    client.close()
+
+
 def test_an_exempt_loopback_is_dropped_but_never_banned(nodes):
     server = nodes(ban_exempt=LOOPBACK_HOSTS)
     attacker = RawClient(server.listening_port, source='127.0.0.1')
-    attacker.send(_garbage())
+    attacker.send(_bad_checksum())
     assert attacker.closed_by_peer()
     attacker.close()
     assert not run_in_reactor(lambda: server.bans.active(server.now()))
@@ -186,7 +196,7 @@ def test_bans_persist_across_restart(chain, nodes, tmp_path):
     store = ShareStore(path)
     first = nodes(store=store)
     attacker = RawClient(first.listening_port, source='127.0.0.8')
-    attacker.send(_garbage())
+    attacker.send(_bad_checksum())
     wait_for(lambda: first.bans.is_banned('127.0.0.8', first.now()), TIMEOUT)
     attacker.close()
     stop_node(first)
@@ -196,7 +206,7 @@ def test_bans_persist_across_restart(chain, nodes, tmp_path):
     try:
         second = nodes(store=store)
         [ban] = run_in_reactor(lambda: second.bans.active(second.now()))
-        assert ban.host == '127.0.0.8' and ban.reason.startswith('protocol_violation: ')
+        assert ban.host == '127.0.0.8' and ban.reason.startswith('bad_checksum: ')
         refused = RawClient(second.listening_port, source='127.0.0.8')
         assert refused.closed_by_peer()
         refused.close()

@@ -341,7 +341,7 @@ def test_misbehaviour_bans_the_host_and_drops_all_its_connections():
     node.report_misbehaviour(first, FLOODING, 'too many getaddrs')
     assert node.bans.is_banned('10.0.0.2', node.now()).reason == 'flooding: too many getaddrs'
     assert first.closing and second.closing and not bystander.closing
-    node.report_misbehaviour(bystander, MALFORMED, 'short payload')   # tolerated once
+    node.report_misbehaviour(bystander, MALFORMED, 'short payload')   # dropped, never banned (§1)
     assert not node.bans.is_banned('10.0.0.3', node.now())
     node.chain.bad_peer.happened(('10.0.0.3', 9333), 'sent a share that failed verification')
     assert bystander.closing and node.bans.is_banned('10.0.0.3', node.now()).reason.startswith('invalid_share')

@@ -222,18 +222,20 @@ def test_bad_checksum_is_reported():
     assert h.closed and h.node.reports[0][0] == BAD_CHECKSUM
 
 
-def test_garbage_is_a_protocol_violation():
+def test_garbage_is_skipped_without_a_report():
     h = Harness()
     h.handshake()
-    h.peer.dataReceived(b'GET / HTTP/1.1\r\n\r\n')
-    assert h.closed and h.node.reports[0][0] == PROTOCOL_VIOLATION and 'garbage' in h.node.reports[0][1]
+    h.peer.dataReceived(b'GET / HTTP/1.1\r\n\r\n' + frame('addrme', port=9444))
+    assert not h.closed and h.node.reports == [] and h.node.addrmes == [9444]  # §1 resynchronisation
 
 
-def test_oversized_frame_is_refused_before_its_payload_arrives():
+def test_oversized_frame_is_abandoned_before_its_payload_arrives():
     h = Harness(max_payload_size=1000)
     h.handshake()
     h.peer.dataReceived(PREFIX + b'shares'.ljust(12, b'\x00') + (10**6).to_bytes(4, 'little'))
-    assert h.closed and 'over the maximum' in h.node.reports[0][1]
+    assert not h.closed and h.node.reports == [] and h.peer._decoder.buffered == 0
+    h.receive('addrme', port=9445)  # scanning resumed
+    assert h.node.addrmes == [9445]
 
 
 def test_unknown_commands_are_ignored_and_malformed_payloads_reported():
@@ -530,17 +532,29 @@ class RawClient(tw_protocol.Protocol):
 
 
 @pytest.mark.parametrize('data, kind', [
-    (b'\x16\x03\x01 not p2pool at all', PROTOCOL_VIOLATION),
-    (frame('version', **version_fields()) + PREFIX + b'shares'.ljust(12, b'\0') + b'\xff' * 4, PROTOCOL_VIOLATION),
+    (frame('ping'), PROTOCOL_VIOLATION),
     (frame('version', **version_fields()) + frame('ping')[:-4] + b'\0\0\0\0', BAD_CHECKSUM),
 ])
-def test_loopback_garbage_and_oversized_frames_disconnect_and_report(loopback, data, kind):
+def test_loopback_bad_frames_disconnect_and_report(loopback, data, kind):
     node = StubNode(nonce=1)
     port = loopback.listen(node, fast_settings())
     client = RawClient(data)
     loopback.connect(port, tw_protocol.ClientFactory.forProtocol(lambda: client))
     wait_for(lambda: client.lost and node.reports)
     assert node.reports[0][0] == kind
+
+
+@pytest.mark.parametrize('data', [
+    b'\x16\x03\x01 not p2pool at all',
+    frame('version', **version_fields()) + PREFIX + b'shares'.ljust(12, b'\0') + b'\xff' * 4,
+])
+def test_loopback_garbage_and_oversized_frames_are_skipped(loopback, data):
+    node = StubNode(nonce=1)
+    port = loopback.listen(node, fast_settings(handshake_timeout=0.5, idle_timeout=0.5))
+    client = RawClient(data)
+    loopback.connect(port, tw_protocol.ClientFactory.forProtocol(lambda: client))
+    wait_for(lambda: client.lost)  # only a timeout ends the connection (§1, §3)
+    assert node.reports == []
 
 
 def test_loopback_flood_is_rate_limited_and_reported(loopback):

@@ -11,9 +11,9 @@ shutdown), so a crash loses at most a minute of gossip.
 BanList turns misbehaviour reports into bans. Better than the original's flat
 one-hour ban, every host has a score that grows by one per punished offence and
 decays by one per hour of good behaviour after its ban ends; a ban lasts
-`ban_time × score²`, capped at `max_ban_time`. A payload that merely fails to
-decode (MALFORMED) may be a version mismatch rather than malice, so a host is
-punished for those only at every `malformed_tolerance`-th one. Hosts in `exempt`
+`ban_time × score²`, capped at `max_ban_time`. `tolerated` offences are punished
+only at every `malformed_tolerance`-th one (the P2P node itself never bans for a
+payload that merely fails to decode, spec §1). Hosts in `exempt`
 are never banned (the running node exempts the loopback, spec §9). Bans and their
 scores are stored with their reason, so they survive a restart.
 

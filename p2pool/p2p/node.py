@@ -22,6 +22,7 @@ default so that any host, the loopback included, can be banned when a library
 user or a test builds a node, and set to the loopback by `config_from_args`, the
 running node's configuration. Self-connections are not misbehaviour: the
 address is remembered as our own and never dialled again instead of banned.
+Payloads that do not decode (MALFORMED) only cost the connection (spec §1).
 """
 import dataclasses
 import ipaddress
@@ -32,7 +33,7 @@ from twisted.internet import defer, error as tw_error, protocol as tw_protocol
 
 from p2pool.events import Event
 from p2pool.p2p import pings
-from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, normal_host
+from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, is_dialable, normal_host
 from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection, PeerSettings
 from p2pool.p2p.sharesync import ShareSync
 from p2pool.p2p.txrelay import TxRelay
@@ -141,6 +142,9 @@ class P2PNode:
         self.bestblock_received = Event('bestblock from a peer')  # (header, peer addr)
         self.upnp = None
         self.external_address = None    # (IP, port or None) once --external-ip is resolved
+        # () -> the previous_block of bitcoind's current work, or None; the program sets it
+        # so that peer block solutions on bitcoind's tip are relayed at once (§6.2)
+        self.parent_tip = lambda: None
         self._listener = None
         self._pending = {}              # (host, port) -> factory of a dial not yet handshaken
         self._fixed = []
@@ -202,7 +206,9 @@ class P2PNode:
                     self.own_addresses.add(addr)
                     self.addresses.forget(addr)
             return
-        self.punish(peer.addr[0], kind, reason, tolerated=kind == MALFORMED)
+        if kind == MALFORMED:
+            return  # p2p.md §1, §9: a payload that does not decode costs the connection, not a ban
+        self.punish(peer.addr[0], kind, reason)
 
     def handle_shares(self, peer, wrappers):
         self.sync.handle_shares(peer, wrappers)
@@ -220,7 +226,9 @@ class P2PNode:
                 self._send_to_random_peer('addrme', port=port)
             return
         now = self.now()
-        if self.addresses.got_addr((host, port), peer.services, now) and self.rng.random() < 0.8:
+        self.addresses.got_addr((host, port), peer.services, now)
+        # §4.3: forwarded whether or not the store had room; only junk addresses stay here
+        if is_dialable(host, port) and self.rng.random() < 0.8:
             self._send_to_random_peer('addrs', addrs=[{'timestamp': int(now), 'address': {
                 'services': peer.services, 'address': host, 'port': port}}])
 
@@ -228,9 +236,9 @@ class P2PNode:
         now = self.now()
         for record in records:
             address = record['address']
-            if (self.addresses.got_addr((address['address'], address['port']), address['services'],
-                                        min(now, record['timestamp']))
-                    and self.rng.random() < 0.8):
+            host, port = address['address'], address['port']
+            self.addresses.got_addr((host, port), address['services'], min(now, record['timestamp']))
+            if is_dialable(host, port) and self.rng.random() < 0.8:  # §4.4, as for addrme
                 self._send_to_random_peer('addrs', addrs=[record])
 
     def get_good_peers(self, count):

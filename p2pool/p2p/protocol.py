@@ -33,8 +33,9 @@ exception is logged as our own bug and drops the peer without a report.
     node.peer_disconnected(peer)                  called once, only for peers peer_connected
                                                   accepted
     node.report_misbehaviour(peer, kind, reason)  kind is one of MISBEHAVIOUR_KINDS; the node
-                                                  scores and bans the host (§9). The peer is
-                                                  dropped right after.
+                                                  scores and bans the host (§9), except for
+                                                  MALFORMED (§1: dropped, not banned). The
+                                                  peer is dropped right after.
     node.handle_shares(peer, wrappers)            `shares` push: list of {'type', 'contents'};
                                                   the node skips types below the lowest
                                                   supported version (§4.6) and resolves
@@ -79,11 +80,11 @@ log = logging.getLogger(__name__)
 INVALID_SHARE = 'invalid_share'            # a share that fails its checks
 BAD_POW = 'bad_pow'                        # a header (bestblock, share) failing its target
 BAD_CHECKSUM = 'bad_checksum'              # a frame whose checksum does not match (§1)
-PROTOCOL_VIOLATION = 'protocol_violation'  # handshake rules, garbage or oversized frames
+PROTOCOL_VIOLATION = 'protocol_violation'  # handshake rules (§3, §4.1)
 FLOODING = 'flooding'                      # over a rate limit, or too much remembered tx data
 SELF_CONNECTION = 'self_connection'        # our own nonce came back: the address is ours
 MALFORMED = 'malformed'                    # a payload that does not decode; the spec drops
-#                                            such peers without a ban, so score it lightly
+#                                            such peers without a ban (§1), so the node only logs it
 MISBEHAVIOUR_KINDS = (INVALID_SHARE, BAD_POW, BAD_CHECKSUM, PROTOCOL_VIOLATION, FLOODING,
                       SELF_CONNECTION, MALFORMED)
 
@@ -247,10 +248,11 @@ class PeerConnection(protocol.Protocol):
         elif isinstance(event, messages.BadChecksum):
             self.misbehaved(BAD_CHECKSUM, 'bad checksum on %r frame' % event.command)
         elif isinstance(event, messages.OversizedFrame):
-            self.misbehaved(PROTOCOL_VIOLATION, '%r frame announces %d bytes, over the maximum'
-                            % (event.command, event.length))
+            # §1: the frame is abandoned after its length field and scanning resumes
+            log.info('%s: skipping a %r frame of %d bytes, over the maximum payload size',
+                     self, event.command, event.length)
         else:
-            self.misbehaved(PROTOCOL_VIOLATION, '%d bytes of garbage between frames' % event.count)
+            log.debug('%s: skipped %d bytes between frames', self, event.count)  # §1 resynchronisation
 
     def _handle_frame(self, command, payload):
         if command not in MESSAGE_TYPES:

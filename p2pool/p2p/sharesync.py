@@ -8,7 +8,7 @@ ShareSync is the part of the P2P node (p2pool/p2p/node.py) that moves shares:
   reply limit;
 * every best-share change relays up to 5 new shares of the best chain to every
   peer except the one each share came from; a peer's share that solves a block
-  is relayed at once and again 5 s later (§6.2);
+  is relayed at once and again 5 s later when its block is recent (§6.2);
 * the download loop fetches the parents the chain wants (`chain.desired`), one
   request at a time, asking the peer that sent the child most of the time and a
   random peer otherwise (the spec always picks at random; preferring the sender
@@ -133,14 +133,23 @@ class ShareSync:
             self.relay(fresh)
 
     def _block_found(self, share, retry=True):
-        """§6.2: a verified peer share that solves a block goes out at once (and again 5 s
-        later) unless its parent block is already 5 or more blocks behind."""
-        if not self.running or self.chain.rel_height(share.header['previous_block']) <= -5:
+        """§6.2: a verified peer share that solves a block goes out at once if its parent
+        block is less than 5 blocks behind or bitcoind works on its parent or on it; the
+        same test is made again 5 s later (the parent's height may be known by then)."""
+        if not self.running:
             return
-        self.relay([share])
+        if self._worth_spreading(share):
+            self.relay([share])
         if retry:
             call = self.node.reactor.callLater(BLOCK_RELAY_RETRY, self._retry_block, share)
             self._block_relays.add(call)
+
+    def _worth_spreading(self, share):
+        previous_block = share.header['previous_block']
+        if self.chain.rel_height(previous_block) > -5:
+            return True
+        tip = self.node.parent_tip()
+        return tip is not None and tip in (previous_block, share.hash)
 
     def _retry_block(self, share):
         self._block_relays = {call for call in self._block_relays if call.active()}
