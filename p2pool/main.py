@@ -117,6 +117,7 @@ class NodeRunner:
         self.worker_port = self.merged = self.web_service = self.status = None
         self.loops = []
         self.dynamic_payouts = None
+        self._announced_block = None
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -201,9 +202,27 @@ class NodeRunner:
                     self.chain.fee_cache[key] = fee
             if self.p2p_node is not None:
                 self.p2p_node.set_mining_txs(dict(zip(template.transaction_keys, template.transactions)))
+                self._announce_best_block(template.previous_block)
             self.chain.think()
         self.bitcoind.source.changed.watch(template_changed)
         template_changed(self.bitcoind.source.current)
+
+    @defer.inlineCallbacks
+    def _announce_best_block(self, block_hash):
+        """Tell peers about bitcoind's new tip (`bestblock`, p2p.md §4.9): its header comes
+        from bitcoind over P2P. Adopting peers' headers to mine ahead of bitcoind (worker.md
+        §1.3) is not done; sending is what lets peers do it."""
+        if block_hash == self._announced_block:
+            return
+        self._announced_block = block_hash
+        try:
+            header = yield self.bitcoind.p2p.get_header(block_hash)
+        except Exception as e:  # timeout or lost P2P connection: the next template tries again
+            log.debug('no header for bestblock %064x: %s', block_hash, e)
+            self._announced_block = None
+            return
+        if self.p2p_node is not None and self._announced_block == block_hash:
+            self.p2p_node.send_bestblock(header)
 
     @defer.inlineCallbacks
     def _poll_networkinfo(self):
@@ -227,6 +246,8 @@ class NodeRunner:
     def _start_p2p(self):
         from p2pool.p2p.node import P2PNode, config_from_args
         self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor)
+        # bitcoind's tip, for the relay rule of block solutions (p2p.md §6.2)
+        self.p2p_node.parent_tip = lambda: getattr(self.bitcoind.source.current, 'previous_block', None)
         try:
             self.p2p_node.start()
         except tw_error.CannotListenError as e:
