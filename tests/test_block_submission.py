@@ -68,11 +68,13 @@ def test_rejection_reason_and_pow_disagreement_are_logged(reactor, caplog):
     assert 'rejected (high-hash)' in caplog.text and 'disagrees with our proof-of-work' in caplog.text
 
 
-def test_rpc_error_answer_is_a_rejection(reactor):
+def test_rpc_error_answer_is_retried_then_a_rejection(reactor):
     def refuse(block_hex):
         raise JsonRpcFault(-22, 'Block decode failed')
     with JsonRpcTestServer({'submitblock': refuse}) as server:
-        assert run_in_reactor(submitter(server).submit, BLOCK) == SubmitResult('rejected', 'Block decode failed')
+        result = run_in_reactor(submitter(server, retries=3).submit, BLOCK)
+    assert result == SubmitResult('rejected', 'Block decode failed')
+    assert [method for method, _ in server.calls] == ['submitblock'] * 3     # §10.3: retried on errors
 
 
 def test_missing_submitblock_falls_back_to_getblocktemplate_submit(reactor):

@@ -22,7 +22,9 @@ ADDRESS = make_addresses(NET, 1)[0]
     ('addr/200+100', 'addr', '', 100, 200),
     ('addr+1+2/3/4', 'addr', '', 2, 4),                 # last of each kind wins
     ('addr+abc/5', 'addr', '', None, 5),                 # unparsable values are ignored
-    ('addr+0+-3+nan+inf', 'addr', '', None, None),       # so are non-positive and non-finite ones
+    ('addr+-3+nan/-1', 'addr', '', None, None),          # so are negative and NaN ones
+    ('addr+0/0', 'addr', '', 0, 0),                      # 0: the easiest target (2**256 - 1)
+    ('addr+inf/5/inf', 'addr', '', float('inf'), float('inf')),   # infinity: target 0
     ('addr_rig1_x+8', 'addr', 'rig1', 8, None),
     ('addr.rig2.y', 'addr', 'rig2', None, None),
     ('addr_rig.3', 'addr', 'rig.3', None, None),         # "_" wins over "."

@@ -84,6 +84,7 @@ class BlockSubmitter:
 
     @defer.inlineCallbacks
     def _submit_rpc(self, block_hex, block_hash, legacy):
+        """§10.3: every error, a JSON-RPC error answer included, is retried (10 x 10 s)."""
         last_error = None
         for attempt in range(1, self.retries + 1):
             try:
@@ -97,15 +98,15 @@ class BlockSubmitter:
                         raise
                     answer = yield self.rpc.call('getblocktemplate', {'mode': 'submit', 'data': block_hex})
                 return classify_submitblock(answer)
-            except RpcError as e:
-                # bitcoind looked at the block and refused it (e.g. "Block decode failed")
-                return SubmitResult('rejected', e.message)
             except RpcFailure as e:
                 last_error = e
                 log.warning('submitting block %064x to bitcoind failed (attempt %d of %d): %s',
                             block_hash, attempt, self.retries, e)
                 if attempt < self.retries:
                     yield task.deferLater(self._reactor, self.retry_delay, lambda: None)
+        if isinstance(last_error, RpcError):
+            # bitcoind kept refusing the block itself (e.g. "Block decode failed")
+            return SubmitResult('rejected', last_error.message)
         return SubmitResult('failed', str(last_error))
 
     @staticmethod

@@ -154,7 +154,9 @@ def resolve_access(parent, host='127.0.0.1', rpc_port=None, p2p_port=None, user=
     if p2p_port is None:
         p2p_port = _int_setting(settings, 'port', conf_path) if 'port' in settings else parent.P2P_PORT
 
-    if user is not None and password is not None:
+    if password is not None:
+        # a lone positional argument is the password; the user then comes from the conf file
+        user = user if user is not None else settings.get('rpcuser', '')
         source = 'command line'
     elif 'rpcpassword' in settings:
         user = user if user is not None else settings.get('rpcuser', '')

@@ -254,25 +254,17 @@ class TemplateSource:
                     raise
 
     def _fetch_once(self, client, longpollid, timeout):
-        if self._use_getmemorypool:
-            result = client.call_blocking('getmemorypool', timeout=timeout)
-        else:
-            request = {'mode': 'template'}
-            if self.rules:
-                request['rules'] = list(self.rules)
-            if longpollid is not None:
-                request['longpollid'] = longpollid
-            started = time.monotonic()
-            try:
-                result = client.call_blocking('getblocktemplate', request, timeout=timeout)
-                if longpollid is None:   # a long poll's duration is the wait for a block, not latency
-                    self.last_latency = time.monotonic() - started
-            except RpcError as e:
-                if e.code != METHOD_NOT_FOUND:
-                    raise
-                log.warning('bitcoind has no getblocktemplate; falling back to getmemorypool')
-                self._use_getmemorypool = True
-                result = client.call_blocking('getmemorypool', timeout=timeout)
+        # §1.1: a "method not found" from one call switches to the other one (in both directions)
+        try:
+            result = self._call_template(client, longpollid, timeout)
+        except RpcError as e:
+            if e.code != METHOD_NOT_FOUND:
+                raise
+            missing, other = (('getmemorypool', 'getblocktemplate') if self._use_getmemorypool
+                              else ('getblocktemplate', 'getmemorypool'))
+            log.warning('bitcoind has no %s; switching to %s', missing, other)
+            self._use_getmemorypool = not self._use_getmemorypool
+            result = self._call_template(client, longpollid, timeout)
         height = None
         if isinstance(result, dict) and 'height' not in result and isinstance(
                 result.get('previousblockhash'), str):
@@ -281,6 +273,20 @@ class TemplateSource:
             except (KeyError, TypeError):
                 raise TemplateError('cannot learn the height of the template\'s parent block') from None
         return parse_template(result, height=height)
+
+    def _call_template(self, client, longpollid, timeout):
+        if self._use_getmemorypool:
+            return client.call_blocking('getmemorypool', timeout=timeout)
+        request = {'mode': 'template'}
+        if self.rules:
+            request['rules'] = list(self.rules)
+        if longpollid is not None:
+            request['longpollid'] = longpollid
+        started = time.monotonic()
+        result = client.call_blocking('getblocktemplate', request, timeout=timeout)
+        if longpollid is None:   # a long poll's duration is the wait for a block, not latency
+            self.last_latency = time.monotonic() - started
+        return result
 
     def _apply(self, template, sequence):
         if not self._running:

@@ -140,7 +140,8 @@ class BaseWork:
         if commitment is not None and commitment.works:
             self.aux_max_target = max(self.share_target if work.target == 'p2pool' else work.target
                                       for work in commitment.works.values())
-        self.seen = set()
+        self.seen = set()        # header hashes of accepted pseudoshares (§8 steps 7-8)
+        self.blocks = set()      # header hashes submitted as blocks
         self.cache = {}          # front-ends keep their encodings of this work here
         self.next_prefix = 0     # the getwork counter n of §3
 
@@ -367,42 +368,41 @@ class WorkBridge:
     # --- solutions (§8) ----------------------------------------------------------------
 
     def solve(self, base, header, nonce8, pseudoshare_target, user):
+        """§8 in the spec's order: the block goes to bitcoind before anything can stop it."""
         if len(nonce8) != 8:
             raise SolutionError('the coinbase nonce must be 8 bytes, got %d' % len(nonce8))
         now = self.clock()
         header_bytes = bitcoin_data.header_type.pack(header)
         header_hash = hash256(header_bytes)
         pow_hash = self.net.PARENT.pow_hash(header_bytes)
-        on_time = base.counter == self.new_work_counter
-        result = SolutionResult(on_time=on_time)
         record = base.record
         coinbase = record.coinb1 + nonce8 + record.coinb2
+        result = SolutionResult(on_time=False)
+        if pow_hash <= bitcoin_data.bits_to_target(header['bits']):
+            result.block = True
+            self._submit_block(base, header, header_hash, coinbase, user)
         merkle_root = bitcoin_data.check_merkle_link(hash256(coinbase), record.merkle_link)
         if (header['previous_block'] != record.previous_block or header['bits'] != record.bits
                 or header['merkle_root'] != merkle_root):
             log.error('worker %s submitted a header that does not belong to its work%s', user,
-                      ' (it met the block target!)' if pow_hash <= record.block_target else '')
-            result.on_time, result.pseudoshare = False, 'mismatch'
+                      ' (it met the block target!)' if result.block else '')
+            result.pseudoshare = 'mismatch'
             return result
-        if header_hash in base.seen:
-            log.warning('worker %s submitted share more than once!', user)
-            result.pseudoshare = 'duplicate'
-            return result
-        base.seen.add(header_hash)
-
-        if pow_hash <= bitcoin_data.bits_to_target(header['bits']):
-            result.block = True
-            self._submit_block(base, header, header_hash, coinbase, user)
+        on_time = result.on_time = base.counter == self.new_work_counter
         if pow_hash <= base.aux_max_target and self.merged is not None:
             gentx = bitcoin_data.tx_id_type.unpack(coinbase)
             self.merged.submit_solution(base.commitment, header, gentx, record.merkle_link['branch'],
                                         pow_hash, base.share_target)
-        if pow_hash <= base.share_target:
+        if pow_hash <= base.share_target and header_hash not in base.seen:
             result.share = self._make_share(base, header, nonce8, on_time, user, now)
         if pow_hash > pseudoshare_target:
             log.debug('worker %s submitted share with hash > target', user)
             result.pseudoshare = 'low-difficulty'
+        elif header_hash in base.seen:
+            log.warning('worker %s submitted share more than once!', user)
+            result.pseudoshare = 'duplicate'
         else:
+            base.seen.add(header_hash)
             work = bitcoin_data.target_to_average_attempts(pseudoshare_target)
             self.local_hash_rate.add(now, work)
             self.local_rate_monitor.add_datum(now, {'work': work, 'dead': not on_time, 'user': user,
@@ -422,7 +422,9 @@ class WorkBridge:
             self.on_block(block, base.template.segwit)
         except Exception:
             log.exception('submitting block %064x failed', header_hash)
-        self.block_found.happened(header_hash, user)
+        if header_hash not in base.blocks:     # a resubmitted block goes to bitcoind again, counts once
+            base.blocks.add(header_hash)
+            self.block_found.happened(header_hash, user)
 
     def _make_share(self, base, header, nonce8, on_time, user, now):
         try:

@@ -24,7 +24,7 @@ from twisted.web.util import redirectTo
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.hashes import hash256, sha256_state_after
 from p2pool.work import jsonrpc
-from p2pool.work.bridge import NOT_CONNECTED, WorkRefused, WorkUnavailable, ntime_acceptable
+from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ class GetworkServer:
             request.setHeader(b'X-Stratum', b'stratum+tcp://' + host)
         request_id = None
         try:
-            if self.bridge.refusal() == NOT_CONNECTED:   # checked before parsing (§2.1)
-                raise jsonrpc.JsonRpcError(jsonrpc.P2POOL_REFUSAL, NOT_CONNECTED)
+            # §2.1's refusals (peers first) come with each work request, in bridge.get_work, before
+            # the username is parsed; solutions are never refused, and a long poll waits first.
             body = request.content.read(MAX_BODY + 1) if request.content is not None else b''
             if len(body) > MAX_BODY:
                 raise jsonrpc.JsonRpcError(jsonrpc.INVALID_REQUEST, 'Invalid Request', 'body too large')

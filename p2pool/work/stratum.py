@@ -63,12 +63,16 @@ def _error(code, message):
 
 
 def _hex_u32(text, name):
+    """The big-endian value of 8 hex digits (int() alone would take signs, spaces and '0x')."""
     if len(text) != 8:
         raise _error(jsonrpc.STRATUM_OTHER, '%s must be 8 hex digits' % name)
     try:
-        return int(text, 16)
+        raw = bytes.fromhex(text)
     except ValueError:
-        raise _error(jsonrpc.STRATUM_OTHER, '%s is not hex' % name) from None
+        raw = b''
+    if len(raw) != 4:
+        raise _error(jsonrpc.STRATUM_OTHER, '%s is not hex' % name)
+    return int.from_bytes(raw, 'big')
 
 
 def notify_fragment(record):
@@ -168,6 +172,8 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
             result, after = handler(self, params)
         except jsonrpc.JsonRpcError as error:
             self._write(jsonrpc.error_object(request_id, error))
+            if getattr(error, 'after', None) is not None:
+                error.after()
             if error.code in (jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.INVALID_PARAMS,
                               jsonrpc.METHOD_NOT_FOUND):
                 self.bad_messages += 1
@@ -270,13 +276,17 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
                   'bits': record.bits, 'nonce': nonce}
         result = job.base.solve(header, nonce8, self.vardiff.acceptance_target(job.target, now),
                                 self.username.user)
+        # §4.3: every submission that reached the solution handler counts for vardiff
+        after = self.send_work if self.vardiff.record_submission(now, record.min_share_target) else None
+        error = None
         if result.pseudoshare == 'duplicate':
-            raise _error(jsonrpc.STRATUM_DUPLICATE, 'Duplicate share')
-        if result.pseudoshare == 'low-difficulty' and not result.block:
-            raise _error(jsonrpc.STRATUM_LOW_DIFFICULTY, 'Low difficulty share')
-        changed = result.pseudoshare == 'accepted' and self.vardiff.record_submission(
-            now, record.min_share_target)
-        return result.on_time, self.send_work if changed else None
+            error = _error(jsonrpc.STRATUM_DUPLICATE, 'Duplicate share')
+        elif result.pseudoshare == 'low-difficulty' and not result.block:
+            error = _error(jsonrpc.STRATUM_LOW_DIFFICULTY, 'Low difficulty share')
+        if error is not None:
+            error.after = after             # run after the error reply, as after a result
+            raise error
+        return result.on_time, after
 
     METHODS = {
         'mining.subscribe': _subscribe,

@@ -6,7 +6,7 @@ A username is `ADDRESS[+PSEUDO_DIFF][/SHARE_DIFF]...`, split on `+` and `/`:
 * `/D` fixes the share difficulty (how hard the miner's sharechain shares are);
 
 modifiers come in any order, the last of each kind wins, and values that do not
-parse as a positive finite number are ignored. The part before the first
+parse as a non-negative number are ignored. The part before the first
 modifier may carry a worker name ([jt]): `ADDRESS_WORKER` or, without `_`,
 `ADDRESS.WORKER`. Statistics use `ADDRESS.WORKER`.
 
@@ -51,11 +51,14 @@ class Username:
 
 
 def _difficulty(text):
+    """The float of a modifier, or None when it is unusable (not a number, NaN or negative:
+    the original's difficulty_to_target refuses those). 0 means the easiest target and
+    infinity target 0, as difficulty_to_target gives them."""
     try:
         value = float(text)
     except ValueError:
         return None
-    if not math.isfinite(value) or value <= 0:
+    if math.isnan(value) or value < 0:
         return None
     return value
 
