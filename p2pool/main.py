@@ -283,7 +283,7 @@ class NodeRunner:
             self.p2p_node.relay_shares([share])
 
     def _found_block(self, block, segwit):
-        return self.bitcoind.submitter.submit(block, segwit=segwit)
+        return self.bitcoind.submitter.submit(block, segwit=segwit, legacy=self.bitcoind.source.legacy)
 
     def _start_web(self, payout_address):
         from p2pool import resources

@@ -224,6 +224,11 @@ class TemplateSource:
         now = time.time() if now is None else now
         return self.current is None or now - self.current.last_update > STALE_AFTER
 
+    @property
+    def legacy(self):
+        """True while work comes from getmemorypool: blocks then go back with getmemorypool(hex)."""
+        return self._use_getmemorypool
+
     # --- polling --------------------------------------------------------------
 
     def _periodic(self):
