@@ -118,6 +118,7 @@ class NodeRunner:
         self.loops = []
         self.dynamic_payouts = None
         self._announced_block = None
+        self.work_source = None
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -209,10 +210,9 @@ class NodeRunner:
 
     @defer.inlineCallbacks
     def _announce_best_block(self, block_hash):
-        """Tell peers about bitcoind's new tip (`bestblock`, p2p.md §4.9): its header comes
-        from bitcoind over P2P. Adopting peers' headers to mine ahead of bitcoind (worker.md
-        §1.3) is not done; sending is what lets peers do it."""
-        if block_hash == self._announced_block:
+        """Offer bitcoind's new tip header (asked from bitcoind over P2P) to the best-block
+        logic (p2p.md §4.9); when it is adopted, peers hear of it as `bestblock`."""
+        if block_hash == self._announced_block or self.work_source is None:
             return
         self._announced_block = block_hash
         try:
@@ -221,8 +221,8 @@ class NodeRunner:
             log.debug('no header for bestblock %064x: %s', block_hash, e)
             self._announced_block = None
             return
-        if self.p2p_node is not None and self._announced_block == block_hash:
-            self.p2p_node.send_bestblock(header)
+        if self._announced_block == block_hash:
+            self.work_source.offer_header(header)
 
     @defer.inlineCallbacks
     def _poll_networkinfo(self):
@@ -256,6 +256,7 @@ class NodeRunner:
 
     def _start_work(self, payout_address):
         from p2pool.views import WorkNodeView
+        from p2pool.work.bestblock import CombinedWorkSource
         from p2pool.work.bridge import WorkBridge
         from p2pool.work.merged import MergedDaemon, MergedMining
         from p2pool.work.username import PayeeResolver
@@ -267,8 +268,12 @@ class NodeRunner:
                 raise StartupError('bad --merged URL: %s' % e) from None
             self.merged.start()
         self.work_view = WorkNodeView(self.chain, self.p2p_node)
+        # mine on peers' newer blocks before bitcoind has them (worker.md §1.3)
+        self.work_source = CombinedWorkSource(self.bitcoind.source, net)
+        self.work_source.best_header_changed.watch(self.p2p_node.send_bestblock)
+        self.p2p_node.bestblock_received.watch(lambda header, peer_addr: self.work_source.offer_header(header))
         self.work_bridge = WorkBridge(
-            net, self.bitcoind.source, self.chain.tracker, self.work_view,
+            net, self.work_source, self.chain.tracker, self.work_view,
             PayeeResolver(net.PARENT, self.dynamic_payouts.choose if self.dynamic_payouts else payout_address,
                           args.worker_fee),
             on_share=self._local_share, on_block=self._found_block, merged=self.merged,
