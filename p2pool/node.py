@@ -16,7 +16,9 @@ ShareChain; see p2pool/p2p/node.py, p2pool/work/bridge.py and p2pool/web/.
 """
 import logging
 import time
+from collections.abc import Mapping
 
+from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target
 from p2pool.events import Event, Variable
 from p2pool.sharechain import share as share_module
@@ -26,8 +28,57 @@ from p2pool.sharechain.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
-#: how far back get_shares_for_request walks for one requested hash at most (p2p.md §4.7)
-MAX_PARENTS_PER_REQUEST = 500
+#: parents get_shares_for_request walks for one requested hash at most: the whole reply
+#: budget of p2p.md §4.7 (p = min(parents, 1000 // len(hashes)) is applied by the caller)
+MAX_PARENTS_PER_REQUEST = 1000
+#: measured transaction sizes kept for the block-weight punishment before the cache is trimmed
+MAX_REMEMBERED_TX_SIZES = 100000
+
+
+class KnownTxSizes(Mapping):
+    """{tx key: (full size, stripped size)} of the node's known transactions, for the [jt]
+    block-size punishment of VERSION < 34 shares (sharechain.md §5.1 rule 3).
+
+    A key is the hash of the transaction's full serialization, so a size once measured
+    never goes stale; sizes are measured on first use only.
+    """
+
+    def __init__(self, get_txs):
+        self._get_txs = get_txs
+        self._sizes = {}
+
+    def _measure(self, key):
+        """(full size, stripped size), or None for a transaction we do not have (or cannot encode)."""
+        sizes = self._sizes.get(key)
+        if sizes is None:
+            tx = self._get_txs().get(key)
+            if tx is None:
+                return None
+            try:
+                sizes = (len(bitcoin_data.tx_type.pack(tx)), len(bitcoin_data.tx_id_type.pack(tx)))
+            except Exception:  # not a transaction we can size: as good as unknown
+                log.debug('cannot size known transaction %064x', key, exc_info=True)
+                return None
+            if len(self._sizes) >= MAX_REMEMBERED_TX_SIZES:
+                txs = self._get_txs()
+                self._sizes = {k: v for k, v in self._sizes.items() if k in txs}
+            self._sizes[key] = sizes
+        return sizes
+
+    def __contains__(self, key):
+        return key in self._get_txs() and self._measure(key) is not None
+
+    def __getitem__(self, key):
+        sizes = self._measure(key) if key in self._get_txs() else None
+        if sizes is None:
+            raise KeyError(key)
+        return sizes
+
+    def __iter__(self):
+        return iter(self._get_txs())
+
+    def __len__(self):
+        return len(self._get_txs())
 
 
 class ShareChain:
@@ -65,8 +116,12 @@ class ShareChain:
         self.rel_height = rel_height or (lambda block_hash: 0)
         self.block_height = block_height
         self.verification_failures = {}
+        # share hash -> (stripped gentx size, gentx weight) of verified VERSION < 34 shares
+        self.gentx_sizes = {}
+        self.tracker.on_removed.append(lambda share: self.gentx_sizes.pop(share.hash, None))
         self.stale = stats.StaleAccounting(self.tracker, lambda: self.best_share_hash.value)
-        self.chooser = Chooser(self.tracker, net, self.verify_share, lambda block_hash: self.rel_height(block_hash))
+        self.chooser = Chooser(self.tracker, net, self.verify_share, lambda block_hash: self.rel_height(block_hash),
+                               known_tx_sizes=KnownTxSizes(lambda: self.known_txs), gentx_sizes=self.gentx_sizes)
         self.last_load_report = None
 
     # --- parsing ------------------------------------------------------------------
@@ -85,7 +140,7 @@ class ShareChain:
         """Put the stored chain back into the tracker (shares keep time_seen 0, as from disk)."""
         if self.store is None:
             return 0
-        started = time.perf_counter()
+        started = self.clock()
         loaded, verified = [], []
         for share, is_verified in self.store.load_shares(
                 self.net, lambda raw: share_module.Share.from_wire(self.net, raw)):
@@ -100,7 +155,7 @@ class ShareChain:
                 self.tracker.verified.add(share)
         self.last_load_report = self.store.last_load_report
         log.info('Loaded %d shares (%d verified) from the store in %.2f s', len(loaded), len(verified),
-                 time.perf_counter() - started)
+                 self.clock() - started)
         if loaded:
             self.think()
             self.minimum_protocol_version.set(verify.startup_minimum_protocol_version(
@@ -140,13 +195,21 @@ class ShareChain:
 
     def verify_share(self, share):
         try:
-            verify.check_share(self.tracker, share, self.clock(), fee_cache=self.fee_cache,
-                               block_height=self.block_height)
+            gentx = verify.check_share(self.tracker, share, self.clock(), fee_cache=self.fee_cache,
+                                       block_height=self.block_height)
         except share_module.ShareDecodeError as e:  # ShareInvalid and ShareMisbehaviour derive from it
             log.warning('Share %064x from %s failed verification: %s', share.hash,
                         share.peer_addr or 'this node', e)
             self.verification_failures[share.hash] = str(e)
             return False
+        except Exception as e:  # a checker bug must not stop the node: the share counts as invalid
+            log.exception('Share %064x from %s could not be verified', share.hash, share.peer_addr or 'this node')
+            self.verification_failures[share.hash] = '%s: %s' % (type(e).__name__, e)
+            return False
+        if share.VERSION < share_module.FIRST_ADDRESS_VERSION:
+            stripped_size = len(bitcoin_data.tx_id_type.pack(gentx))
+            self.gentx_sizes[share.hash] = (
+                stripped_size, len(bitcoin_data.tx_type.pack(gentx)) + 3 * stripped_size)
         if self.store is not None:
             self.store.pending.mark_verified([share.hash])
         new_minimum = verify.updated_minimum_protocol_version(
