@@ -165,7 +165,8 @@ class NodeRunner:
         except StoreError as e:
             raise StartupError('cannot open the share store: %s' % e) from None
         self.chain = ShareChain(net, self.store, clock=time.time,
-                                rel_height=self.bitcoind.heights.rel_height)
+                                rel_height=self.bitcoind.heights.rel_height,
+                                block_height=self.bitcoind.heights.known)
         self.chain.load()
 
         template = yield self.bitcoind.start()

@@ -104,6 +104,8 @@ class ShareSync:
             self.chain.add_shares(shares, peer.addr)
 
     def handle_sharereq(self, hashes, parents, stops):
+        if not hashes:
+            return []
         parents = min(parents, MAX_SHARES_PER_REQUEST // len(hashes))
         return [share_wrapper(share) for share in self.chain.get_shares_for_request(hashes, parents, stops)]
 
