@@ -71,6 +71,11 @@ def format_hash_rate(rate):
     return '%d%s' % (value, prefix)
 
 
+def _percent(fraction):
+    """Whole percent rounded half up, as the original's int(100*x + .5) (round() would go to even)."""
+    return math.floor(100 * fraction + 0.5)
+
+
 def _pool_lines(ctx, local, best, height):
     lines = []
     counts = ctx.share_counts()
@@ -97,12 +102,11 @@ def _pool_lines(ctx, local, best, height):
         format_hash_rate(pool_rate), 100 * stale_prop, time_to_block))
     if counts.total:
         center, radius = binomial_center_radius(stale_shares, counts.total)
-        own = '%d±%d%%' % (round(100 * center), round(100 * radius))
-        efficiency = '%d±%d%%' % (round(100 * (1 - center) / (1 - stale_prop)),
-                                  round(100 * radius / (1 - stale_prop)))
+        own = '%d±%d%%' % (_percent(center), _percent(radius))
+        efficiency = '%d±%d%%' % (_percent((1 - center) / (1 - stale_prop)), _percent(radius / (1 - stale_prop)))
     else:
         own = efficiency = '???'
-    lines.append(' Pool stales: %d%% Own: %s Own efficiency: %s' % (round(100 * stale_prop), own, efficiency))
+    lines.append(' Pool stales: %d%% Own: %s Own efficiency: %s' % (_percent(stale_prop), own, efficiency))
     return lines
 
 
@@ -116,8 +120,11 @@ def status_text(node, now=None):
     lines = ['P2Pool: %d shares in chain (%d verified/%d total) Peers: %d (%d incoming)' % (
         height, len(tracker.verified.items), len(tracker.items), len(peers), incoming)]
     local = node.local_stats()
-    attempts_to_share = (target_to_average_attempts(tracker.items[best].max_target) if best is not None else None)
-    if attempts_to_share and local.hash_rate > 0:
+    if local.share_rate is not None:
+        # the share targets the miners actually work on (harder than the pool minimum for big miners)
+        time_to_share = stats.format_duration(1 / local.share_rate) if local.share_rate > 0 else '???'
+    elif best is not None and local.hash_rate > 0:
+        attempts_to_share = target_to_average_attempts(tracker.items[best].max_target)
         time_to_share = stats.format_duration(attempts_to_share / local.hash_rate)
     else:
         time_to_share = '???'

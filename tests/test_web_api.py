@@ -248,9 +248,7 @@ def test_share_data_is_the_wire_wrapper(served):
 @pytest.mark.parametrize('path, code, reason', [
     ('/web/share/xyz', 400, 'hex'),
     ('/web/share/' + 'ab' * 40, 400, 'up to 64 hex digits'),
-    ('/web/share/' + '12' * 32, 404, 'unknown share'),
     ('/web/payout_address/' + '12' * 32, 404, 'unknown share'),
-    ('/web/share_data/' + '12' * 32, 404, 'unknown share'),
     ('/web/share', 404, 'path argument'),
     ('/web/graph_data/no_such_source/last_hour', 404, "unknown graph source 'no_such_source'"),
     ('/web/graph_data/local_hash_rate/last_century', 404, "unknown graph view 'last_century'"),

@@ -100,6 +100,7 @@
       if (!hash) { showMissing(null, 'there is no best share yet'); return null; }
       if (!/^[0-9a-f]{1,64}$/.test(hash)) { showMissing(hash, 'not a share hash (up to 64 hex digits)'); return null; }
       return P2.api('web/share/' + hash).then(function (share) {
+        if (share === null) { showMissing(hash, 'unknown share (not in this node\'s sharechain)'); return; }
         showShare(hash, share, r[2].map(function (block) { return block.hash; }), currency);
       }, function (error) {
         if (error.status) { showMissing(hash, error.message); return; }

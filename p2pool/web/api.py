@@ -30,6 +30,10 @@ Methods
   peers()              iterable of PeerInfo (below), one per connected peer
   local_stats()        a LocalStats (below): the worker-side numbers of this run
 
+Optional
+  template_latency     an Event fired with the seconds of the getblocktemplate call behind
+                       each new template (WebService records it as getwork_latency)
+
 Everything else (pool rates, stale proportions, payouts, warnings, sync progress)
 is computed here from the tracker with p2pool.sharechain (pplns, stats, verify).
 
@@ -69,6 +73,8 @@ class LocalStats:
     miner_hash_rates: dict = field(default_factory=dict)        # {user: H/s}
     miner_dead_hash_rates: dict = field(default_factory=dict)   # {user: H/s}
     miner_last_difficulties: dict = field(default_factory=dict)  # {address: difficulty of last share target}
+    share_rate: float = None         # expected shares/s: Σ work / window / attempts(share target) of the
+                                     # pseudoshares in the window (the console's time to share); None: unknown
     bitcoind_latency: float = None   # seconds of the last getblocktemplate round trip
     work_latency: float = None       # seconds from a new template to work handed to miners
     last_template_time: float = None  # unix time of the last successful getblocktemplate
@@ -85,7 +91,9 @@ class HttpError(Exception):
 
 
 def to_coins(satoshis):
-    return satoshis * 1e-8
+    """Satoshis as a float of whole coins: satoshi / 1e8 (web.md §1; not * 1e-8, which can differ
+    in the last bit)."""
+    return satoshis / 1e8
 
 
 def decent_height(height):

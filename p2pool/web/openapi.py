@@ -52,9 +52,11 @@ ENDPOINTS = {
     '/stale_rates': ('Pool rate (H/s) of all shares ("good") and of orphan/doa announcements', _NUMBER_MAP),
     '/metrics': ('Prometheus text exposition of the node\'s numbers', _STRING, [], 'text/plain'),
     '/web/log': ('Stat entries every 5 minutes over the last 24 hours', {'type': 'array', 'items': _OBJECT}),
-    '/web/share/{hash}': ('One share: links, local info, share_data, block header and gentx', _OBJECT, ['hash']),
+    '/web/share/{hash}': ('One share: links, local info, share_data, block header and gentx; null if unknown',
+                          _NULLABLE_OBJECT, ['hash']),
     '/web/payout_address/{hash}': ('Payout address of a share', _STRING, ['hash']),
-    '/web/share_data/{hash}': ('Wire bytes of a share (VarInt type, VarStr contents)', _STRING, ['hash'],
+    '/web/share_data/{hash}': ('Wire bytes of a share (VarInt type, VarStr contents); empty if unknown', _STRING,
+                               ['hash'],
                                'application/octet-stream'),
     '/web/heads': ('Heads of the share forest', _HASHES),
     '/web/verified_heads': ('Heads of the verified subset', _HASHES),
@@ -86,8 +88,11 @@ _PARAMETERS = {
 }
 
 _ERRORS = {
+    '405': {'description': 'a method other than GET or HEAD (one-line text reason)',
+            'content': {'text/plain': {'schema': _STRING}}},
     '400': {'description': 'bad argument (one-line text reason)', 'content': {'text/plain': {'schema': _STRING}}},
-    '404': {'description': 'unknown share, source or view (one-line text reason)',
+    '404': {'description': 'unknown endpoint, source or view, or unknown share for /web/payout_address '
+                           '(one-line text reason)',
             'content': {'text/plain': {'schema': _STRING}}},
     '503': {'description': 'not available yet: no best share or no block template',
             'content': {'text/plain': {'schema': _STRING}}},

@@ -69,12 +69,21 @@ class JsonEndpoint(resource.Resource):
         except HttpError as refusal:
             return _refuse(request, refusal.code, refusal.reason)
         except Exception:
-            log.exception('web endpoint %s failed', request.path.decode('utf-8', 'replace'))
-            return _refuse(request, 500, 'internal error while answering %s' % request.path.decode('utf-8', 'replace'))
+            log.exception('web endpoint %s failed', _shown(request.path))
+            return _refuse(request, 500, 'internal error while answering %s' % _shown(request.path))
         request.setHeader(b'Content-Type', self.content_type.encode())
         return body
 
     render_HEAD = render_GET
+
+    def render(self, request):
+        return _only_get(request) or super().render(request)
+
+
+def _shown(name, limit=80):
+    """A path segment or method for a one-line reason: decoded, at most `limit` characters."""
+    text = name.decode('utf-8', 'replace')
+    return text if len(text) <= limit else text[:limit] + '...'
 
 
 def _refuse(request, code, reason):
@@ -95,12 +104,19 @@ class _Refusal(resource.Resource):
 
 
 class Directory(resource.Resource):
-    """A path level whose unknown children get a one-line 404 instead of Twisted's HTML page."""
+    """A path level whose unknown children (and itself) get a one-line 404 instead of Twisted's
+    HTML pages."""
 
     def getChild(self, path, request):
         if path == b'':
-            return _Refusal(404, 'nothing here; see /openapi.json for the endpoints')
-        return _Refusal(404, 'no such endpoint: %s' % path.decode('utf-8', 'replace'))
+            return _Refusal(404, _NOTHING_HERE)
+        return _Refusal(404, 'no such endpoint: %s' % _shown(path))
+
+    def render(self, request):
+        return _refuse(request, 404, _NOTHING_HERE)
+
+
+_NOTHING_HERE = 'nothing here; see /openapi.json for the endpoints'
 
 
 class Root(Directory):
@@ -111,8 +127,8 @@ class Root(Directory):
             return self
         return super().getChild(path, request)
 
-    def render_GET(self, request):
-        return util.redirectTo(b'/static/', request)
+    def render(self, request):
+        return _only_get(request) or util.redirectTo(b'/static/', request)
 
 
 class StaticFiles(static.File):
@@ -122,6 +138,17 @@ class StaticFiles(static.File):
 
     def directoryListing(self):
         return _Refusal(403, 'directory listing is off')
+
+    def render(self, request):
+        return _only_get(request) or super().render(request)
+
+
+def _only_get(request):
+    """None for GET and HEAD; else the one-line 405 answer (instead of Twisted's HTML page)."""
+    if request.method in (b'GET', b'HEAD'):
+        return None
+    request.setHeader(b'Allow', b'GET, HEAD')
+    return _refuse(request, 405, 'only GET is answered here, not %s' % _shown(request.method))
 
 
 # --- endpoints with special encodings ------------------------------------------------------

@@ -7,9 +7,11 @@ p2pool.main creates one WebService per node, connects the node's events to its
     bridge.pseudoshare_received.watch(service.on_pseudoshare)   # (work, dead, user)
     bridge.share_found.watch(service.on_local_share)            # (share, dead, user)
     p2p.on_traffic.append(service.on_traffic)                # ('p2p/in' | 'p2p/out', nbytes)
-    template.on_latency.append(service.on_getwork_latency)   # (seconds)
     service.start(reactor)
     root = build_web_root(node, static_dir, service=service)
+
+A facade with a `template_latency` Event (p2pool.views.WebNodeView has one: the seconds of
+the getblocktemplate call behind each template) is watched by the service itself.
 
 Every 5 s it samples the gauges of web.md §2.4 (`sample`), every 100 s it saves the
 history into node.history_store (one row per source and view, older rows pruned),
@@ -80,7 +82,11 @@ class WebService:
         self._pending_local_shares = []   # (time found, share hash, work, dead)
         self._loops = []
         self._save_stamp = 0.0
+        self._loaded = False
         self.last_save_error = None
+        latency_event = getattr(node, 'template_latency', None)
+        if latency_event is not None:
+            latency_event.watch(lambda seconds: self.on_getwork_latency(seconds))
 
     # --- events from the node ----------------------------------------------------------
 
@@ -110,7 +116,8 @@ class WebService:
 
     def settle_local_shares(self, now):
         """Move local shares found LOCAL_SHARE_CHECK_DELAY ago: a DOA share that made it into
-        the best chain counts as good, a good one that did not as orphan (at its own time)."""
+        the best chain counts as good, a good one that did not as orphan (at its own time). A
+        share not connected to the best chain (or no longer known) did not make it."""
         best = self.node.best_share_hash()
         tracker = self.node.tracker
         waiting = []
@@ -118,11 +125,8 @@ class WebService:
             if now < found_at + LOCAL_SHARE_CHECK_DELAY:
                 waiting.append((found_at, share_hash, work, dead))
                 continue
-            if best is None or share_hash not in tracker.items:
-                continue
-            in_best_chain = tracker.is_child_of(share_hash, best)
-            if in_best_chain is None:
-                continue
+            in_best_chain = (best is not None and share_hash in tracker.items
+                             and tracker.is_child_of(share_hash, best) is True)
             if in_best_chain and dead:
                 self.history.add('local_share_hash_rates', found_at, {'dead': -work, 'good': work})
             elif not in_best_chain and not dead:
@@ -130,19 +134,19 @@ class WebService:
         self._pending_local_shares = waiting
 
     def sample(self, now=None):
-        """The 5-second gauges of web.md §2.4 (pool figures only once height >= 10)."""
+        """The 5-second gauges of web.md §2.4, recorded only once the best chain is 10 shares high."""
         now = self.clock() if now is None else now
         node, history = self.node, self.history
         self.settle_local_shares(now)
+        best, height = self.context.best()
+        if best is None or height < 10:
+            return
         peers = list(node.peers())
         incoming = sum(1 for peer in peers if peer.incoming)
         history.add('peers', now, {'incoming': incoming, 'outgoing': len(peers) - incoming})
         memory = resident_memory()
         if memory is not None:
             history.add('memory_usage', now, memory)
-        best, height = self.context.best()
-        if best is None or height < 10:
-            return
         tracker, net = node.tracker, node.net
         lookbehind = min(net.CHAIN_LENGTH, 3600 // net.SHARE_PERIOD, height)
         if lookbehind >= 2:
@@ -206,6 +210,7 @@ class WebService:
         """Restore history and the stat log from node.history_store; returns views restored."""
         now = self.clock() if now is None else now
         store = self.node.history_store
+        self._loaded = True
         if store is None:
             return 0
         snapshot = {}
@@ -236,9 +241,11 @@ class WebService:
         return run
 
     def start(self, reactor):
-        """Load saved state and start the sampling, saving and stat-log loops."""
+        """Load saved state (unless load() was called already: loading twice would repeat the
+        stat log) and start the sampling, saving and stat-log loops."""
         from twisted.internet import task
-        self.load()
+        if not self._loaded:
+            self.load()
         for interval, what, fn in ((SAMPLE_INTERVAL, 'sample', self.sample),
                                    (SAVE_INTERVAL, 'history save', self.save),
                                    (STAT_INTERVAL, 'stat log', self.add_stat_entry)):

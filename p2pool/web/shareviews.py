@@ -4,6 +4,7 @@
 regenerated (p2pool.sharechain.generate.plan_share) for verified shares, checked
 against the share's gentx hash, and cached.
 """
+import re
 from collections import OrderedDict
 
 import p2pool
@@ -18,20 +19,25 @@ __all__ = ['parse_hash', 'share_info', 'WEB_ENDPOINTS', 'WEB_HASH_ENDPOINTS', 'r
 
 _GENTX_CACHE_SIZE = 256
 _gentx_cache = OrderedDict()
+#: display hex only: int(text, 16) alone would also take "-1", "0x1f", "1_f", " 1" or non-ASCII digits
+_HEX = re.compile(r'[0-9a-fA-F]+')
 
 
 def parse_hash(text):
     """A share hash from its display hex (1-64 hex digits); HttpError 400 otherwise."""
     if not 1 <= len(text) <= 64:
         raise HttpError(400, 'a share hash is up to 64 hex digits, got %d characters' % len(text))
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise HttpError(400, 'a share hash is hex, got %r' % text[:80]) from None
+    if not _HEX.fullmatch(text):
+        raise HttpError(400, 'a share hash is hex, got %r' % text[:80])
+    return int(text, 16)
+
+
+def _share_or_none(ctx, text):
+    return ctx.tracker.items.get(parse_hash(text))
 
 
 def _known_share(ctx, text):
-    share = ctx.tracker.items.get(parse_hash(text))
+    share = _share_or_none(ctx, text)
     if share is None:
         raise HttpError(404, 'unknown share %s' % text.lower())
     return share
@@ -74,8 +80,10 @@ def regenerated_gentx_hex(tracker, share):
 
 
 def share_info(ctx, text):
-    """/web/share/<hash>."""
-    share = _known_share(ctx, text)
+    """/web/share/<hash>: the share's description, or None (JSON null) for an unknown share."""
+    share = _share_or_none(ctx, text)
+    if share is None:
+        return None
     tracker = ctx.tracker
     verified = share.hash in tracker.verified.items
     children = tracker.reverse.get(share.hash, ())
@@ -133,8 +141,10 @@ def payout_address(ctx, text):
 
 
 def share_data(ctx, text):
-    """/web/share_data/<hash>: the wire wrapper bytes (served as application/octet-stream)."""
-    return _known_share(ctx, text).to_wire()
+    """/web/share_data/<hash>: the wire wrapper bytes (served as application/octet-stream);
+    empty for an unknown share."""
+    share = _share_or_none(ctx, text)
+    return share.to_wire() if share is not None else b''
 
 
 def _hashes(hashes):
