@@ -23,6 +23,7 @@ log = logging.getLogger('p2pool')
 PRUNE_INTERVAL = 5.0
 NETWORKINFO_INTERVAL = 20 * 60.0
 STORE_NAME = 'p2pool.sqlite3'
+READY_FLAG = 'ready_flag'
 
 
 class StartupError(Exception):
@@ -307,6 +308,7 @@ class NodeRunner:
         self.web_service = WebService(view)
         self.web_service.load()
         self.work_bridge.pseudoshare_received.watch(self.web_service.on_pseudoshare)
+        self.p2p_node.traffic.watch(self.web_service.on_traffic)
         self.work_bridge.share_found.watch(self.web_service.on_local_share)
         self.web_service.start(self.reactor)
         static_dir = args.web_static or resources.web_static_dir()
@@ -318,12 +320,21 @@ class NodeRunner:
             self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor)
         except tw_error.CannotListenError as e:
             raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
+        self._write_ready_flag()
         self.status = StatusPrinter(view)
         self.status.start(self.reactor)
         self._last_work_block = None
         self.work_bridge.new_work.watch(self._measure_work_latency)
         self.chain.block_found_by_peer.watch(self._peer_found_block)
         self._every(self._poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
+
+    def _write_ready_flag(self):
+        """DATADIR/NET/ready_flag: the worker port is listening (web.md §3), for supervisors;
+        removed again at a clean shutdown."""
+        try:
+            open(os.path.join(self.datadir, READY_FLAG), 'w').close()
+        except OSError as e:
+            log.warning('cannot write %s: %s', READY_FLAG, e)
 
     def _every(self, job, interval, now=False):
         loop = task.LoopingCall(job)
@@ -355,6 +366,8 @@ class NodeRunner:
             _quietly(self.bitcoind.stop)
         if self.web_service is not None:
             _quietly(self.web_service.save)
+        if self.worker_port is not None:
+            _quietly(lambda: os.remove(os.path.join(self.datadir, READY_FLAG)))
         if self.chain is not None:
             _quietly(self.chain.close)
         elif self.store is not None:

@@ -9,6 +9,7 @@ running; SIGUSR1 reopens the log file; @file argument files work; a payout
 address requested from the wallet is cached in DATADIR/NET/cached_payout_address
 and reused on the next start.
 """
+import os
 import re
 import signal
 import socket
@@ -158,8 +159,11 @@ def test_signals_stop_cleanly_with_the_store_flushed(node_factory, regtest_node,
     node = node_factory(regtest_node, name=sig.name, address=regtest_node.wallet_address()).start().wait_ready()
     miner = mine_until_shares(node, regtest_node.wallet_address(), 3)
     mine_shares = node.get('/web/my_share_hashes')
+    ready_flag = os.path.join(os.path.dirname(node.store_path), 'ready_flag')
+    assert os.path.exists(ready_flag)                   # web.md §3: for supervisors
     node.send_signal(sig)
     assert node.wait_exit(30) == 0, node.tail()
+    assert not os.path.exists(ready_flag)
     assert 'p2pool stopped' in node.console()
     assert 'Traceback' not in node.console() + node.stderr()
     assert_disconnected(miner)

@@ -41,3 +41,14 @@ def test_a_failed_round_trip_gives_none(reactor):  # noqa: F811
     result = []
     run_in_reactor(lambda: pings.measure_all([peer], task.Clock()).addCallback(result.append))
     assert peer.ping_ms is None
+
+
+def test_traffic_is_counted_both_ways(two_nodes):
+    """The P2P node reports the bytes of every connection (the traffic_rate graph)."""
+    first, second = two_nodes
+    seen = []
+    run_in_reactor(lambda: second.traffic.watch(lambda direction, nbytes: seen.append((direction, nbytes))))
+    peer = run_in_reactor(lambda: list(second.peers.values())[0])
+    run_in_reactor(lambda: peer.request_shares([0], 0, []))
+    directions = {direction for direction, _ in seen}
+    assert directions == {'p2p/in', 'p2p/out'} and all(nbytes > 0 for _, nbytes in seen)

@@ -140,6 +140,7 @@ class P2PNode:
         self.running = False
         self.peers_changed = Event('p2p peers')
         self.bestblock_received = Event('bestblock from a peer')  # (header, peer addr)
+        self.traffic = Event('p2p traffic')  # ('p2p/in' | 'p2p/out', bytes) from every connection
         self.upnp = None
         self.external_address = None    # (IP, port or None) once --external-ip is resolved
         # () -> the previous_block of bitcoind's current work, or None; the program sets it

@@ -48,6 +48,7 @@ exception is logged as our own bug and drops the peer without a report.
                                                   'address', 'port'}}]
     node.get_good_peers(count) -> list of records for an `addrs` reply (§4.5)
     node.add_known_txs(peer, txs)                 {key: tx} received in remember_tx
+    node.traffic (optional)                       Event fired with ('p2p/in' | 'p2p/out', bytes)
 
 Toward the node a peer offers: host, port, incoming, version, sub_version,
 services, nonce, announced_best_share_hash, remote_tx_hashes (keys the peer has),
@@ -192,6 +193,7 @@ class PeerConnection(protocol.Protocol):
     def dataReceived(self, data):
         if self.closing:
             return
+        self._count_traffic('p2p/in', len(data))
         try:
             if self._idle_timer is not None and self._idle_timer.active():
                 self._idle_timer.reset(self.settings.idle_timeout)
@@ -446,8 +448,15 @@ class PeerConnection(protocol.Protocol):
     def _write(self, command, payload):
         if self.closing:
             return
-        self.transport.write(messages.frame(self.settings.prefix, command, payload,
-                                            self.settings.max_payload_size))
+        raw = messages.frame(self.settings.prefix, command, payload, self.settings.max_payload_size)
+        self._count_traffic('p2p/out', len(raw))
+        self.transport.write(raw)
+
+    def _count_traffic(self, direction, nbytes):
+        # optional node hook (the traffic_rate graph); a node without it is fine
+        traffic = getattr(self.node, 'traffic', None)
+        if traffic is not None:
+            traffic.happened(direction, nbytes)
 
     def request_shares(self, hashes, parents, stops):
         """Send a sharereq; the Deferred fires with the reply's share wrappers.

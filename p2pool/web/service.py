@@ -6,7 +6,7 @@ p2pool.main creates one WebService per node, connects the node's events to its
     service = WebService(node)
     bridge.pseudoshare_received.watch(service.on_pseudoshare)   # (work, dead, user)
     bridge.share_found.watch(service.on_local_share)            # (share, dead, user)
-    p2p.on_traffic.append(service.on_traffic)                # ('p2p/in' | 'p2p/out', nbytes)
+    p2p_node.traffic.watch(service.on_traffic)                  # ('p2p/in' | 'p2p/out', nbytes)
     service.start(reactor)
     root = build_web_root(node, static_dir, service=service)
 
