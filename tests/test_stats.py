@@ -158,6 +158,7 @@ def test_bitcoind_and_lost_contact_warnings():
     assert format_duration(3600) == '60.0 minutes'
     assert format_duration(3 * 86400 + 1) == '3.0 days'
     assert format_duration(5) == '5.0 seconds'
+    assert format_duration(2 * 365.25 * 86400) == '2.0 years'   # the time to a block on a small pool
 
 
 def test_get_warnings_counts_votes_over_the_last_hour():
