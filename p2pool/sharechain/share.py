@@ -179,7 +179,7 @@ def prefix_to_hash_link(prefix, const_ending=b''):
 def check_hash_link(hash_link, data, const_ending=b''):
     """hash256 (as an integer) of the hashed prefix followed by `data`."""
     length = hash_link['length']
-    if length >= 1 << 61:
+    if length + len(data) >= 1 << 61:   # SHA-256 pads with the bit length as a u64
         raise HashLinkError('hash_link length %d is too large' % length)
     remainder = length % 64
     known = hash_link['extra_data'] + const_ending
