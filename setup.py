@@ -28,7 +28,6 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.11',
     packages=find_packages(include=['p2pool', 'p2pool.*']),
-    py_modules=['run_p2pool'],
     install_requires=[
         'Twisted>=22.10',
         'python-bitcoinrpc>=1.0',

@@ -8,7 +8,17 @@ import os
 
 from p2pool import __version__
 
-DEFAULT_DATADIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data')
+def default_datadir():
+    """data/ beside run_p2pool.py in a checkout (as the original); for an installed package,
+    whose program directory is site-packages, the user's data directory instead."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(checkout, 'run_p2pool.py')):
+        return os.path.join(checkout, 'data')
+    base = os.environ.get('XDG_DATA_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'share')
+    return os.path.join(base, 'p2pool')
+
+
+DEFAULT_DATADIR = default_datadir()
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -103,7 +113,8 @@ def build_parser():
     parser.add_argument('-t', '--timeaddresses', type=_positive_int, default=172800, metavar='SECONDS',
                         help='with --address dynamic: seconds between address changes (default: 172800)')
     parser.add_argument('--datadir', default=None, metavar='DIR',
-                        help='data directory; NET is appended (default: data/ beside the program)')
+                        help='data directory; NET is appended (default: data/ beside run_p2pool.py in a '
+                             'checkout, else ~/.local/share/p2pool)')
     parser.add_argument('--logfile', default=None, metavar='FILE',
                         help='log file (default: DATADIR/NET/log); reopened on SIGUSR1')
     parser.add_argument('--web-static', default=None, metavar='DIR', help='serve the dashboard from DIR')

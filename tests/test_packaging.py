@@ -1,5 +1,6 @@
 """`pip install .` gives a working `p2pool` command that finds networks/ and web-static/ outside a checkout."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,16 +15,22 @@ def test_installed_package_finds_its_data_files(tmp_path):
     # the test's own interpreter already has the dependencies: reuse them, install only p2pool
     subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', str(venv)], check=True)
     python = venv / 'bin' / 'python'
-    subprocess.run([str(python), '-m', 'pip', 'install', '-q', '--no-deps', ROOT],
+    # from a clean copy: a stale build/ folder of the checkout would leak old files into the wheel
+    source = tmp_path / 'source'
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        '.git', '.venv', 'build', 'dist', '*.egg-info', '__pycache__', '.pytest_cache', '.hypothesis', 'data',
+        'test-artifacts'))
+    subprocess.run([str(python), '-m', 'pip', 'install', '-q', '--no-deps', str(source)],
                    check=True, cwd=tmp_path)
     outside = tmp_path / 'elsewhere'
     outside.mkdir()
     where = subprocess.run(
-        [str(python), '-c', 'import p2pool, p2pool.resources as r; print(p2pool.__file__); '
-                            'print(r.networks_dir()); print(r.web_static_dir())'],
-        cwd=outside, capture_output=True, text=True, check=True).stdout.split()
-    package, networks, web_static = where
-    assert not package.startswith(ROOT), 'the installed copy must be used, not the checkout'
+        [str(python), '-c', 'import p2pool, p2pool.resources as r, p2pool.cli as c; print(p2pool.__file__); '
+                            'print(r.networks_dir()); print(r.web_static_dir()); print(c.DEFAULT_DATADIR)'],
+        cwd=outside, capture_output=True, text=True, check=True, env=dict(os.environ, HOME=str(tmp_path))).stdout.split()
+    package, networks, web_static, datadir = where
+    assert datadir == str(tmp_path / '.local' / 'share' / 'p2pool'), 'data must not go into site-packages'
+    assert 'site-packages' in package, 'the installed copy must be used, not the checkout'
     assert not networks.startswith(ROOT) and os.path.isfile(os.path.join(networks, 'bitcoin.toml'))
     assert not web_static.startswith(ROOT) and os.path.isfile(os.path.join(web_static, 'index.html'))
     command = venv / 'bin' / 'p2pool'
