@@ -27,7 +27,7 @@ def test_installed_package_finds_its_data_files(tmp_path):
     where = subprocess.run(
         [str(python), '-c', 'import p2pool, p2pool.resources as r, p2pool.cli as c; print(p2pool.__file__); '
                             'print(r.networks_dir()); print(r.web_static_dir()); print(c.DEFAULT_DATADIR)'],
-        cwd=outside, capture_output=True, text=True, check=True, env=dict(os.environ, HOME=str(tmp_path))).stdout.split()
+        cwd=outside, capture_output=True, text=True, check=True, env=_home(tmp_path)).stdout.split()
     package, networks, web_static, datadir = where
     assert datadir == str(tmp_path / '.local' / 'share' / 'p2pool'), 'data must not go into site-packages'
     assert 'site-packages' in package, 'the installed copy must be used, not the checkout'
@@ -39,3 +39,10 @@ def test_installed_package_finds_its_data_files(tmp_path):
     assert result.returncode in (0, 2) and 'Traceback' not in result.stderr
     help_text = subprocess.run([str(command), '--help'], cwd=outside, capture_output=True, text=True, check=True)
     assert '--net' in help_text.stdout and '--p2pool-port' in help_text.stdout
+
+
+def _home(path):
+    """The environment with HOME at `path` and no XDG_DATA_HOME: where an installed node keeps its data."""
+    env = {key: value for key, value in os.environ.items() if key != 'XDG_DATA_HOME'}
+    env['HOME'] = str(path)
+    return env
