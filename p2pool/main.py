@@ -176,9 +176,8 @@ class NodeRunner:
         self._follow_bitcoind_transactions()
 
         self._start_p2p()
-        payout = payout_address
-        self._start_work(payout)
-        self._start_web(payout)
+        self._start_work(payout_address)
+        self._start_web(payout_address)
         self._every(self.chain.prune, PRUNE_INTERVAL)
         log.info('Node ready: P2Pool peers on port %d, miners and web on port %d',
                  self.p2p_node.listening_port or 0, self.worker_port.getHost().port)
