@@ -54,6 +54,10 @@ class Tracker:
     """
 
     def __init__(self):
+        self._init_forest()
+        self.verified = VerifiedTracker(self)
+
+    def _init_forest(self):
         self.items = {}
         self.reverse = {}
         self.heads = {}
@@ -62,7 +66,6 @@ class Tracker:
         self.on_added = []
         self.on_removed = []
         self._skip = SkipList(self.items)
-        self.verified = VerifiedTracker(self)
 
     # --- container protocol ---------------------------------------------------
 
@@ -244,14 +247,7 @@ class VerifiedTracker(Tracker):
     """
 
     def __init__(self, full):
-        self.items = {}
-        self.reverse = {}
-        self.heads = {}
-        self.tails = {}
-        self.change_count = 0
-        self.on_added = []
-        self.on_removed = []
-        self._skip = SkipList(self.items)
+        self._init_forest()
         self.full = full
 
     def add(self, share):
