@@ -7,7 +7,7 @@ p2pool/work/bridge.py and p2pool/web/api.py).
 """
 import time
 
-from p2pool.bitcoin.data import target_to_average_attempts, target_to_difficulty
+from p2pool.bitcoin.data import target_to_average_attempts
 from p2pool.events import Event
 from p2pool.web.api import LocalStats, PeerInfo
 
@@ -52,9 +52,6 @@ class WebNodeView:
         self.start_time = time.time() if start_time is None else start_time
         self.networkinfo = None
         self.work_latency = None
-        self.last_share_difficulties = {}
-        if work_bridge is not None:
-            self._watch_issued_work(work_bridge)
         # fired with the round-trip seconds of the getblocktemplate call behind each template
         # applied (the getwork_latency graph, web.md §2.4)
         self.template_latency = Event('getblocktemplate latency')
@@ -66,23 +63,6 @@ class WebNodeView:
         latency = getattr(self.bitcoind.source, 'last_latency', None)
         if latency is not None:
             self.template_latency.happened(latency)
-
-    def _watch_issued_work(self, bridge):
-        """Remember per payout address the share difficulty of the last work handed out
-        (/local_stats miner_last_difficulties, web.md §2.1). The bridge fires no event for it,
-        so its two work entry points (getwork and Stratum, both returning the WorkRecord
-        first) are wrapped on this bridge instance."""
-        def watched(method):
-            def issue(*args, **kwargs):
-                result = method(*args, **kwargs)
-                record = result[0]
-                self.last_share_difficulties[record.payee] = target_to_difficulty(record.min_share_target)
-                return result
-            return issue
-        for name in ('get_work', 'get_stratum_work'):
-            method = getattr(bridge, name, None)
-            if method is not None:
-                setattr(bridge, name, watched(method))
 
     @property
     def payout_addresses(self):
@@ -127,7 +107,7 @@ class WebNodeView:
             if window > 0:
                 stats.share_rate = sum(datum['work'] / window / target_to_average_attempts(datum['share_target'])
                                        for datum in datums if datum.get('share_target'))
-            stats.miner_last_difficulties = dict(self.last_share_difficulties)
+            stats.miner_last_difficulties = dict(bridge.last_share_difficulties)
         source = self.bitcoind.source if self.bitcoind is not None else None
         if source is not None:
             stats.last_template_time = source.current.last_update if source.current is not None else None

@@ -197,6 +197,7 @@ class WorkBridge:
         self._next_extranonce1 = 0
         self._work_key = None
         self._addr_rates_memo = (None, {})
+        self.last_share_difficulties = {}   # payee address -> difficulty of its last work's share target
 
         template_source.changed.watch(self._template_changed)
         node_event = getattr(node, 'new_work', None)
@@ -322,6 +323,8 @@ class WorkBridge:
             base = self._cache[key] = self._generate(request)
             if len(self._cache) > MAX_CACHE_ENTRIES:
                 self._cache.popitem(last=False)
+        # /local_stats miner_last_difficulties: the share difficulty last handed to each payee
+        self.last_share_difficulties[request.payee] = bitcoin_data.target_to_difficulty(base.share_target)
         return base
 
     def _generate(self, request):
