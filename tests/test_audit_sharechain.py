@@ -9,37 +9,19 @@ import pytest
 
 from p2pool import node as node_module
 from p2pool.bitcoin.data import tx_key
-from p2pool.config import load_network
 from p2pool.node import ShareChain
 from p2pool.sharechain import testchain, verify
 from p2pool.sharechain.chooser import Chooser
-from p2pool.sharechain.share import Share
 from p2pool.sharechain.store import ShareStore
 from p2pool.sharechain.tracker import Tracker
+from chain_helpers import NET, Clock, fresh, reparsed
 
-NET = testchain.easy_network(load_network('bsv_regtest'))
 PEER = ('10.0.0.7', 9333)
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture(scope='module')
 def chain_shares():
     return testchain.mine_chain(NET, NET.CHAIN_LENGTH + 10)
-
-
-def reparsed(shares, net=NET):
-    return [Share.from_wire(net, share.to_wire()) for share in shares]
-
-
-def fresh(shares, store=None, net=NET):
-    return ShareChain(net, store, clock=Clock(shares[-1].timestamp + 10))
 
 
 # --- node.py: a share whose check raises unexpectedly -------------------------------------------

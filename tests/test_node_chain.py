@@ -7,40 +7,13 @@ import textwrap
 
 import pytest
 
-from p2pool.config import load_network
-from p2pool.node import ShareChain
 from p2pool.sharechain import testchain
 from p2pool.sharechain.store import ShareStore
-
-NET = testchain.easy_network(load_network('bsv_regtest'))
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
+from chain_helpers import NET, fresh, reparsed
 
 @pytest.fixture(scope='module')
 def chain_shares():
     return testchain.mine_chain(NET, NET.CHAIN_LENGTH + 30)
-
-
-def fresh(shares, store=None):
-    clock = Clock(shares[-1].timestamp + 10)
-    return ShareChain(NET, store, clock=clock)
-
-
-def reparsed(shares):
-    """Copies as a peer would send them (no verified marks, no tracker state)."""
-    return [copy_share(s) for s in shares]
-
-
-def copy_share(share):
-    from p2pool.sharechain.share import Share
-    return Share.from_wire(NET, share.to_wire())
 
 
 def test_forward_add_verifies_and_picks_the_head(chain_shares):
