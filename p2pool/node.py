@@ -180,10 +180,11 @@ class ShareChain:
             return new
         if self.store is not None:
             self.store.pending.add_shares(new, added_at=self.clock())
-            self._flush()
         self.shares_added.happened(new)
         if think:
-            self.think()
+            self.think()   # flushes the shares together with the verified marks: one transaction
+        else:
+            self._flush()
         return new
 
     def add_local_share(self, share, doa=False):
