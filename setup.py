@@ -2,7 +2,7 @@
 
 Network definitions (networks/*.toml) and the dashboard (web-static/) live at the
 top of the checkout. They are installed as data files under
-<prefix>/share/p2pool/ so that p2pool.resources finds them both from a checkout
+<prefix>/share/p2pool/ so that p2pool.app.resources finds them both from a checkout
 and from an installed package.
 """
 import os
@@ -37,5 +37,5 @@ setup(
         'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2.1'],
     },
     data_files=data_tree('networks') + data_tree('web-static'),
-    entry_points={'console_scripts': ['p2pool = p2pool.main:console_main']},
+    entry_points={'console_scripts': ['p2pool = p2pool.app.main:console_main']},
 )

@@ -8,7 +8,7 @@
   all of it; shares per second from connect until the whole chain is verified
   (goal >= 2000).
 
-Every node is a real P2PNode with its own ShareChain (p2pool/node.py), listening
+Every node is a real P2PNode with its own ShareChain (p2pool/sharechain/chain.py), listening
 on 127.0.0.1; all of them share one reactor running in a background thread, so
 the figures include every node's processing, serialised on that thread.
 """
@@ -27,7 +27,7 @@ LINE = 4
 
 
 def _mine(net, count, tracker=None, previous=None):
-    from p2pool.sharechain import testchain
+    from p2pool.testing import testchain
     start = int(time.time()) - (count + 50) * net.SHARE_PERIOD
     return testchain.mine_chain(net, count, tracker=tracker, start_time=start,
                                 previous_hash=previous.hash if previous is not None else None)
@@ -39,8 +39,8 @@ def _copies(net, shares):
 
 
 def _node(net, shares=(), fixed_peers=()):
-    from p2pool.node import ShareChain
-    from p2pool.p2p.node import NodeConfig, P2PNode
+    from p2pool.sharechain.chain import ShareChain
+    from p2pool.p2p.peerset import NodeConfig, P2PNode
     chain = ShareChain(net, None, clock=time.time)
     if shares:
         chain.add_shares(_copies(net, shares))
@@ -61,7 +61,7 @@ def _wait(predicate, timeout=60):
 def measure_propagation(count=SHARES):
     """Latencies (ms) of `count` shares from one end of a line of LINE nodes to the other."""
     from p2pool.config import load_network
-    from p2pool.sharechain import testchain
+    from p2pool.testing import testchain
     from p2pool.sharechain.tracker import Tracker
 
     net = testchain.easy_network(load_network('bsv_regtest'))
@@ -97,7 +97,7 @@ def measure_propagation(count=SHARES):
 def measure_sync():
     """(shares, seconds) for a fresh node to download and verify a full BTC CHAIN_LENGTH chain."""
     from p2pool.config import load_network
-    from p2pool.sharechain import testchain
+    from p2pool.testing import testchain
 
     net = testchain.easy_network(load_network('bitcoin'))
     chain = _mine(net, net.CHAIN_LENGTH)

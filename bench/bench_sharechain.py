@@ -4,7 +4,7 @@ The chain: 2 * CHAIN_LENGTH = 17,280 version-35 shares with the bitcoin
 network's parameters (CHAIN_LENGTH 8640, SPREAD 3, segwit layout) but an easy
 MAX_TARGET, paying 500 addresses in rotation, with a block target that makes
 the PPLNS window end by weight (partial crossing share) at about 6,000 shares.
-It is mined once by p2pool.sharechain.testchain and cached as wire bytes under
+It is mined once by p2pool.testing.testchain and cached as wire bytes under
 ~/.cache/p2pool/bench/ (override with P2POOL_BENCH_CACHE).
 
     verify_shares_per_s  check_share on every share, oldest first, all shares already
@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from p2pool.bitcoin.serialize import VarStr  # noqa: E402
 from p2pool.config import load_network  # noqa: E402
-from p2pool.sharechain import generate, testchain, verify  # noqa: E402
+from p2pool.sharechain import generate, verify  # noqa: E402
+from p2pool.testing import testchain
 from p2pool.sharechain.share import Share  # noqa: E402
 from p2pool.sharechain.tracker import Tracker  # noqa: E402
 
@@ -119,7 +120,7 @@ def gentx_500_ms():
 
 def stored_chain_path(net):
     """An SQLite store holding the benchmark chain with every share marked verified (built once)."""
-    from p2pool.sharechain.store import ShareStore
+    from p2pool.store.sharestore import ShareStore
     path = _cache_path(net) + '.sqlite3'
     if not os.path.exists(path):
         store = ShareStore(path + '.tmp')
@@ -134,8 +135,8 @@ def stored_chain_path(net):
 def chain_load_s():
     """Cold start: a restarting node loads its SQLite store (parse, PoW and hash-link checks
     per share, verified marks) into the tracker and picks its best share."""
-    from p2pool.node import ShareChain
-    from p2pool.sharechain.store import ShareStore
+    from p2pool.sharechain.chain import ShareChain
+    from p2pool.store.sharestore import ShareStore
     net = bench_network()
     path = stored_chain_path(net)
     start = time.perf_counter()

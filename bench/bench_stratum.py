@@ -53,7 +53,7 @@ def serve():
 
     from p2pool.bitcoin.template import Template
     from p2pool.config import load_network
-    from p2pool.sharechain.testchain import easy_network, make_addresses
+    from p2pool.testing.testchain import easy_network, make_addresses
     from p2pool.sharechain.tracker import Tracker
     from p2pool.events import Event
     from p2pool.work.bridge import WorkBridge
@@ -180,7 +180,7 @@ def _getwork_rps(port, username):
 def measure():
     from p2pool.bitcoin.data import target_to_difficulty
     from p2pool.config import load_network
-    from p2pool.sharechain.testchain import make_addresses
+    from p2pool.testing.testchain import make_addresses
 
     net = load_network('bsv_regtest')
     username = '%s.bench+%r' % (make_addresses(net, 1, seed=b'bench')[0], target_to_difficulty(PSEUDOSHARE_TARGET))

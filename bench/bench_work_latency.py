@@ -1,7 +1,7 @@
 """Latency from a new block at bitcoind to fresh work in the node (goal: p99 < 50 ms on loopback).
 
-Two peered regtest bitcoinds (p2pool.regtest); the node's bitcoind bridge
-(RPC + long polling + Bitcoin P2P, p2pool.bitcoin.bridge) runs in a reactor
+Two peered regtest bitcoinds (p2pool.testing.regtest); the node's bitcoind bridge
+(RPC + long polling + Bitcoin P2P, p2pool.bitcoin.daemon) runs in a reactor
 thread. For each of BLOCKS blocks the clock starts right before
 `generatetoaddress 1` is sent to bitcoind and stops when the TemplateSource
 publishes a template on top of that block, so the figure includes bitcoind's own
@@ -29,9 +29,9 @@ def measure(blocks=BLOCKS):
     """Per-block latencies in milliseconds."""
     from twisted.internet.threads import blockingCallFromThread
 
-    from p2pool import regtest
+    from p2pool.testing import regtest
     from p2pool.config import load_network
-    from p2pool.bitcoin.bridge import BitcoindBridge
+    from p2pool.bitcoin.daemon import BitcoindBridge
 
     reactor = reactor_in_thread()
     ready_at, arrived = {}, threading.Condition()

@@ -37,7 +37,7 @@ import platform
 import re
 import tomllib
 
-from p2pool import resources
+from p2pool.app import resources
 from p2pool.bitcoin.hashes import POW_FUNCTIONS
 
 # The fixed P2PK donation output present in every P2Pool block

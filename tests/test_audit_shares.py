@@ -6,7 +6,8 @@ from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin import sha256_midstate
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_bits
 from p2pool.config import load_network
-from p2pool.sharechain import generate, share as sharemod, testchain, verify
+from p2pool.sharechain import generate, share as sharemod, verify
+from p2pool.testing import testchain
 from p2pool.sharechain.share import (
     GENTX_BEFORE_REFHASH, HashLinkError, Share, ShareDecodeError, check_hash_link, layout_for)
 from p2pool.sharechain.tracker import Tracker

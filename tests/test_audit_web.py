@@ -1,6 +1,6 @@
 """Audit of the web interface against web.md: shapes and values the other web tests do not pin
 down, odd and hostile request paths, the graph sources' bookkeeping, the console status
-lines and the LocalStats the running node's facade (p2pool.views) builds from the work bridge.
+lines and the LocalStats the running node's facade (p2pool.app.views) builds from the work bridge.
 """
 import json
 import types
@@ -11,11 +11,11 @@ from p2pool.bitcoin.address import donation_address
 from p2pool.bitcoin.data import target_to_average_attempts, target_to_difficulty
 from p2pool.sharechain.stats import StaleAccounting
 from p2pool.sharechain.tracker import Tracker
-from p2pool.status import status_text
-from p2pool.views import WebNodeView
+from p2pool.app.status import status_text
+from p2pool.app.views import WebNodeView
 from p2pool.web import WebService
 from p2pool.web.api import LocalStats, PeerInfo
-from p2pool.web.testnode import FixedNode, demo_node, fetch, listen
+from p2pool.testing.web_testnode import FixedNode, demo_node, fetch, listen
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 from worker_helpers import header_for, make_bridge, make_template, solve
 
@@ -198,7 +198,7 @@ def test_time_to_share_uses_the_share_targets_of_the_work():
     assert line.endswith('Expected time to share: 1.5 minutes')
 
 
-# --- p2pool.views: LocalStats from a real work bridge -------------------------------------------
+# --- p2pool.app.views: LocalStats from a real work bridge -------------------------------------------
 
 def _view_over(env, now):
     chain = types.SimpleNamespace(tracker=env.tracker, best_share_hash=types.SimpleNamespace(value=None))
@@ -209,7 +209,7 @@ def _view_over(env, now):
 
 
 def test_local_stats_from_the_bridge():
-    from p2pool.sharechain.testchain import make_addresses
+    from p2pool.testing.testchain import make_addresses
     clock = [NOW]
     env = make_bridge(template=make_template(now=NOW), clock=lambda: clock[0])
     view = _view_over(env, NOW)
@@ -246,13 +246,13 @@ def test_getwork_latency_is_recorded_for_each_template():
 
 
 def test_loading_then_starting_keeps_one_copy_of_the_stat_log(tmp_path, reactor):  # noqa: F811
-    from p2pool.sharechain.store import ShareStore
+    from p2pool.store.sharestore import ShareStore
     store = ShareStore(tmp_path / 'p2pool.sqlite3')
     try:
         node = demo_node(now=NOW, history_store=store)
         assert WebService(node, clock=lambda: NOW).add_stat_entry() is not None
         restarted = WebService(demo_node(now=NOW, history_store=store), clock=lambda: NOW)
-        restarted.load()                        # what p2pool.main does before start()
+        restarted.load()                        # what p2pool.app.main does before start()
         run_in_reactor(restarted.start, reactor)
         run_in_reactor(restarted.stop)
         assert len(restarted.stat_log.entries()) == 1

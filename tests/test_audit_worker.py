@@ -2,7 +2,7 @@
 import struct
 
 from p2pool.bitcoin import data as bitcoin_data
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from twisted_helpers import reactor  # noqa: F401 (fixture)
 from worker_helpers import header_for, make_bridge, solve
 

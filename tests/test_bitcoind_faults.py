@@ -134,7 +134,7 @@ def test_worker_threads_do_not_outlive_close(reactor, slow_daemon):
 # --- the real regtest bitcoind -----------------------------------------------------------------
 
 def start_bridge(rpc_port, node, **options):
-    from p2pool.bitcoin.bridge import BitcoindBridge
+    from p2pool.bitcoin.daemon import BitcoindBridge
     bridge = BitcoindBridge('127.0.0.1', rpc_port, node.p2p_port, node.user, node.password,
                             load_network('bsv_regtest'), **options)
     run_in_reactor(bridge.start, timeout=30)
@@ -164,7 +164,7 @@ class ForwardingProxy(JsonRpcTestServer):
 
     def __init__(self, node):
         super().__init__({}, user=node.user, password=node.password)
-        from p2pool.regtest import RegtestRpcError
+        from p2pool.testing.regtest import RegtestRpcError
         from p2pool.testing.jsonrpc_server import JsonRpcFault
 
         def forward(method, *params):

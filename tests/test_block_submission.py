@@ -174,7 +174,7 @@ def test_cache_is_bounded():
 @pytest.fixture
 def real_bridge(reactor, regtest_node):
     from p2pool.config import load_network
-    from p2pool.bitcoin.bridge import BitcoindBridge
+    from p2pool.bitcoin.daemon import BitcoindBridge
     node = regtest_node
     b = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
                        load_network('bsv_regtest'))

@@ -8,7 +8,7 @@ import pytest
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.address import DONATION_SCRIPT
 from p2pool.bitcoin.data import bits_to_target, difficulty_to_target, target_to_average_attempts
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from p2pool.work import bridge as bridge_module
 from p2pool.work import targets
 from p2pool.work.bridge import GETWORK_PREFIX_LIMIT, WorkRefused

@@ -368,7 +368,7 @@ def test_syncing_node_with_real_shares():
     from p2pool.config import load_network
     from p2pool.sharechain import verify
     from p2pool.sharechain.share import ShareInvalid
-    from p2pool.sharechain.testchain import easy_network, mine_chain
+    from p2pool.testing.testchain import easy_network, mine_chain
 
     # CHAIN_LENGTH above 99 so that far_share_hash (99 generations back) is within reach
     length = 120

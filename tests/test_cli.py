@@ -19,10 +19,11 @@ import sys
 import pytest
 
 from node_processes import node_factory, run_p2pool, wait_until  # noqa: F401 (fixture)
-from p2pool import cli, regtest
+from p2pool.app import cli
+from p2pool.testing import regtest
 from p2pool.config import load_network
 from p2pool.sharechain.share import Share
-from p2pool.sharechain.store import ShareStore
+from p2pool.store.sharestore import ShareStore
 from p2pool.work.cpuminer import StratumMiner
 
 #: every option issue 8 names (worker.md §12), as --help must show it
@@ -225,7 +226,7 @@ def test_argument_file_lines_may_hold_several_arguments(tmp_path):
 def test_a_second_node_on_the_same_data_directory_is_refused(tmp_path):
     """One node per DATADIR/NET: the lock is held for the node's life and dies with it."""
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import sys\nfrom p2pool.datadir_lock import lock_datadir\n'
+        [sys.executable, '-c', 'import sys\nfrom p2pool.app.datadir_lock import lock_datadir\n'
                                'lock = lock_datadir(sys.argv[1]); print("locked", flush=True); sys.stdin.read()',
          str(tmp_path / 'bsv_regtest')], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from p2pool.resources import web_static_dir
+from p2pool.app.resources import web_static_dir
 from p2pool.web import WebService
-from p2pool.web.testnode import demo_node, fetch, listen
+from p2pool.testing.web_testnode import demo_node, fetch, listen
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow

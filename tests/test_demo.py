@@ -1,6 +1,6 @@
 """`p2pool demo`: the one-command local pool reaches its goal and leaves nothing running.
 
-The end-to-end tests run the demo exactly as a person would (`python -m p2pool.main demo`)
+The end-to-end tests run the demo exactly as a person would (`python -m p2pool.app.main demo`)
 on the real regtest bitcoind: it must end with status 0 and a JSON summary showing shares
 of both miners on both nodes and a block paying both miners, which a bitcoind restarted on
 the demo's data directory confirms from its own chain.  Every process the demo started
@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from p2pool import demo, regtest
+from p2pool.commands import demo
+from p2pool.testing import regtest
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.address import address_to_script
 from p2pool.config import load_network
 
-DEMO = [sys.executable, '-m', 'p2pool.main', 'demo']
+DEMO = [sys.executable, '-m', 'p2pool.app.main', 'demo']
 DEMO_TIMEOUT = 90           # the demo needs a few seconds; this only bounds a hung run
 
 

@@ -9,7 +9,8 @@ from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_bits
 from p2pool.config import load_network
-from p2pool.sharechain import generate, testchain, verify
+from p2pool.sharechain import generate, verify
+from p2pool.testing import testchain
 from p2pool.sharechain.generate import GenerateError, compute_amounts, order_payouts
 from p2pool.sharechain.share import GENTX_BEFORE_REFHASH, ref_hash_of
 from p2pool.sharechain.tracker import Tracker

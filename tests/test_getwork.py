@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from p2pool.bitcoin.data import header_type, target_to_bits
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from p2pool.work.cpuminer import GetworkMiner
 from p2pool.work.getwork import HASH1, GetworkError, decode_data, decode_target, encode_work, swap4
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)

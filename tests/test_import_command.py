@@ -1,6 +1,6 @@
 """`p2pool import-shares`: the original's shares.N files into the node's SQLite store.
 
-Real bsv_regtest shares (mined by p2pool.sharechain.testchain) are written in the
+Real bsv_regtest shares (mined by p2pool.testing.testchain) are written in the
 original's text format (web.md §3: "5 <wire hex>" share lines, "2 <hash hex>"
 verified lines), imported, and loaded back the way the node loads its chain at
 start-up. Bad input ends with one line on stderr and exit status 2; a store a
@@ -12,12 +12,12 @@ import sys
 import pytest
 
 from node_processes import run_p2pool
-from p2pool import import_command
+from p2pool.commands import import_shares as import_command
 from p2pool.config import load_network
-from p2pool.node import ShareChain
+from p2pool.sharechain.chain import ShareChain
 from p2pool.sharechain.share import Share
-from p2pool.sharechain.store import ShareStore
-from p2pool.sharechain.testchain import mine_chain
+from p2pool.store.sharestore import ShareStore
+from p2pool.testing.testchain import mine_chain
 
 NET_NAME = 'bsv_regtest'
 
@@ -152,8 +152,8 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys, argv, phrase):
 def hold_store_open(path):
     """A separate process holding the data directory and its store, as a running node does;
     stop it with .kill()."""
-    script = ('import os, sys\nfrom p2pool.datadir_lock import lock_datadir\n'
-              'from p2pool.sharechain.store import ShareStore\n'
+    script = ('import os, sys\nfrom p2pool.app.datadir_lock import lock_datadir\n'
+              'from p2pool.store.sharestore import ShareStore\n'
               'lock = lock_datadir(os.path.dirname(sys.argv[1]))\n'
               'store = ShareStore(sys.argv[1]); store.count_shares()\n'
               'print("open", flush=True); sys.stdin.read()\n')

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from p2pool.bitcoin.serialize import VarInt, VarStr
-from p2pool.sharechain import import_shares
-from p2pool.sharechain.import_shares import (
+from p2pool.store import import_shares
+from p2pool.store.import_shares import (
     ImportReport, ShareImportError, import_into, read_share_files, share_file_paths)
-from p2pool.sharechain.store import ShareStore
+from p2pool.store.sharestore import ShareStore
 
 
 def wire(version, contents):
@@ -89,7 +89,7 @@ def test_all_kinds_of_lines(tmp_path, caplog):
         share_line(35, b'a'),                    # duplicate
     ]
     write_files(tmp_path, {'shares.0': lines})
-    with caplog.at_level(logging.WARNING, logger='p2pool.sharechain.import_shares'):
+    with caplog.at_level(logging.WARNING, logger='p2pool.store.import_shares'):
         result = read_share_files(tmp_path, stub_parse)
     assert [share.contents for share in result.shares] == [b'a', b'b', b'c' * 300]
     assert result.verified_hashes == {stub_hash(35, b'a'), stub_hash(34, b'c' * 300), 0}
@@ -148,7 +148,7 @@ def test_min_version_is_configurable(tmp_path):
 
 def test_line_warnings_are_limited(tmp_path, caplog):
     write_files(tmp_path, {'shares.0': ['9 00'] * 100})
-    with caplog.at_level(logging.WARNING, logger='p2pool.sharechain.import_shares'):
+    with caplog.at_level(logging.WARNING, logger='p2pool.store.import_shares'):
         report = read_share_files(tmp_path, stub_parse).report
     assert report.unknown_type == 100
     assert len(caplog.records) <= import_shares._MAX_LINE_WARNINGS + 1

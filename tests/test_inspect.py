@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from p2pool import inspect
+from p2pool.commands import inspector as inspect
 
 A1_HEADER = ('0100000082622f3d60f36d683b9b0732a7988229513cf98723b7862a8a0300000000000044bc7380c2e82d647df280b1aa24880'
              '060433b39465f9765b64e2e813b3aa437eddce64e68860e1a061c13da')
@@ -79,7 +79,7 @@ def test_bad_input_is_one_line_exit_2(capsys, argv):
 
 
 def test_command_line_entry_points():
-    for argv in ([sys.executable, '-m', 'p2pool.inspect'], [sys.executable, '-m', 'p2pool.main', 'inspect']):
+    for argv in ([sys.executable, '-m', 'p2pool.commands.inspector'], [sys.executable, '-m', 'p2pool.app.main', 'inspect']):
         ok = subprocess.run(argv + ['header', A1_HEADER], capture_output=True, text=True)
         assert ok.returncode == 0, ok.stderr
         assert json.loads(ok.stdout)['hash'].startswith('0000000000000')
@@ -93,7 +93,7 @@ def test_command_line_entry_points():
 @pytest.fixture(scope='module')
 def regtest_chain():
     from p2pool.config import load_network
-    from p2pool.sharechain import testchain
+    from p2pool.testing import testchain
     net = load_network('bsv_regtest')
     return net, testchain.mine_chain(net, net.CHAIN_LENGTH + 5, addresses=testchain.make_addresses(net, 3))
 

@@ -246,7 +246,7 @@ def test_url_must_carry_credentials():
 @pytest.mark.bitcoind
 def test_merged_round_trip_with_a_real_parent_block(reactor, regtest_node, fake_daemon):
     from p2pool.config import load_network
-    from p2pool.bitcoin.bridge import BitcoindBridge
+    from p2pool.bitcoin.daemon import BitcoindBridge
     node = regtest_node
     bridge = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
                             load_network('bsv_regtest'))

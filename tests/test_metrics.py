@@ -8,7 +8,7 @@ from p2pool.sharechain.tracker import Tracker
 from p2pool.web import WebService
 from p2pool.web.api import LocalStats
 from p2pool.web.metrics import MAX_MINER_LABELS, escape_label
-from p2pool.web.testnode import FixedNode, demo_node, fetch, listen
+from p2pool.testing.web_testnode import FixedNode, demo_node, fetch, listen
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
 NOW = 1_800_000_000.0

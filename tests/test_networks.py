@@ -12,7 +12,8 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from p2pool import config, resources
+from p2pool import config
+from p2pool.app import resources
 from p2pool.bitcoin import hashes
 from p2pool.config import NetworkConfigError, load_network
 

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from p2pool.sharechain import testchain
-from p2pool.sharechain.store import ShareStore
+from p2pool.testing import testchain
+from p2pool.store.sharestore import ShareStore
 from chain_helpers import NET, fresh, reparsed
 
 @pytest.fixture(scope='module')
@@ -101,10 +101,10 @@ def test_kill_9_while_adding_keeps_a_loadable_chain(tmp_path, chain_shares):
     script = textwrap.dedent('''
         import sys, time
         from p2pool.config import load_network
-        from p2pool.node import ShareChain
-        from p2pool.sharechain import testchain
+        from p2pool.sharechain.chain import ShareChain
+        from p2pool.testing import testchain
         from p2pool.sharechain.share import Share
-        from p2pool.sharechain.store import ShareStore
+        from p2pool.store.sharestore import ShareStore
         net = testchain.easy_network(load_network('bsv_regtest'))
         shares = [Share.from_wire(net, bytes.fromhex(l)) for l in open(sys.argv[2]).read().split()]
         chain = ShareChain(net, ShareStore(sys.argv[1]), clock=lambda: shares[-1].timestamp + 10)

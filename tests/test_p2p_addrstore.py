@@ -3,7 +3,7 @@ import random
 
 from p2pool.p2p.addrstore import AddressStore, BanList, host_group, normal_host
 from p2pool.p2p.protocol import MALFORMED
-from p2pool.sharechain.store import ShareStore
+from p2pool.store.sharestore import ShareStore
 
 HOUR = 3600.0
 

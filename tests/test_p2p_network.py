@@ -1,6 +1,6 @@
 """Whole P2P nodes over real loopback sockets (p2p.md §3, §6-§9).
 
-Each node is a P2PNode with its own ShareChain (p2pool/node.py), listening on
+Each node is a P2PNode with its own ShareChain (p2pool/sharechain/chain.py), listening on
 127.0.0.1; they run in the reactor thread of tests/twisted_helpers.py. Peers
 that misbehave are raw sockets bound to other 127.0.0.x addresses, so each one
 is a distinct host to the node's bans.
@@ -11,7 +11,7 @@ import pytest
 
 from p2pool.p2p import messages
 from p2pool.p2p.addrstore import LOOPBACK_HOSTS
-from p2pool.sharechain.store import ShareStore
+from p2pool.store.sharestore import ShareStore
 from p2pool.sharechain.tracker import Tracker
 from p2p_helpers import (NET, RawClient, best, copies, endpoint, frame, mine, start_node, stop_node,
                          tweaked_share, version_frame)

@@ -1,6 +1,6 @@
 """The P2P node's own logic without sockets (p2p.md §5-§9).
 
-P2PNode runs on a MemoryReactorClock with the real ShareChain (p2pool/node.py)
+P2PNode runs on a MemoryReactorClock with the real ShareChain (p2pool/sharechain/chain.py)
 and FakePeers in place of connections: each records what it was sent and what it
 was asked. The address store and bans alone are in test_p2p_addrstore.py, real
 sockets in test_p2p_network.py.
@@ -16,11 +16,11 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
 from p2pool.bitcoin.data import tx_key
-from p2pool.cli import parse_args
-from p2pool.node import ShareChain
+from p2pool.app.cli import parse_args
+from p2pool.sharechain.chain import ShareChain
 from p2pool.p2p import messages
 from p2pool.p2p.addrstore import host_group
-from p2pool.p2p.node import NodeConfig, P2PNode, config_from_args
+from p2pool.p2p.peerset import NodeConfig, P2PNode, config_from_args
 from p2pool.p2p.protocol import (FLOODING, MALFORMED, SELF_CONNECTION, Misbehaviour, ProtocolError,
                                  ShareRequestError, ShareRequestTimeout)
 from p2pool.sharechain.tracker import Tracker

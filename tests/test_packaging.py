@@ -12,9 +12,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.slow
 def test_installed_package_finds_its_data_files(tmp_path):
     venv = tmp_path / 'venv'
-    # the test's own interpreter already has the dependencies: reuse them, install only p2pool
-    subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', str(venv)], check=True)
+    # The test's own environment already has the dependencies. A --system-site-packages venv would see the base
+    # interpreter's packages, not this venv's (a clean machine has none there), so the new venv is plain and a .pth
+    # file appends this environment's site-packages after its own: the installed p2pool is found first.
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
     python = venv / 'bin' / 'python'
+    own_site = subprocess.run([str(python), '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(own_site, 'test_dependencies.pth'), 'w') as pth:
+        pth.write('\n'.join(path for path in sys.path if path.endswith('site-packages')) + '\n')
     # from a clean copy: a stale build/ folder of the checkout would leak old files into the wheel
     source = tmp_path / 'source'
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
@@ -25,7 +31,7 @@ def test_installed_package_finds_its_data_files(tmp_path):
     outside = tmp_path / 'elsewhere'
     outside.mkdir()
     where = subprocess.run(
-        [str(python), '-c', 'import p2pool, p2pool.resources as r, p2pool.cli as c; print(p2pool.__file__); '
+        [str(python), '-c', 'import p2pool, p2pool.app.resources as r, p2pool.app.cli as c; print(p2pool.__file__); '
                             'print(r.networks_dir()); print(r.web_static_dir()); print(c.DEFAULT_DATADIR)'],
         cwd=outside, capture_output=True, text=True, check=True, env=_home(tmp_path)).stdout.split()
     package, networks, web_static, datadir = where

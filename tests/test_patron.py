@@ -15,7 +15,7 @@ from p2pool.sharechain import pplns
 from p2pool.bitcoin.data import bits_to_target
 from p2pool.web import WebService
 from p2pool.web.patron import PatronError, format_coins, parse_coins, sendmany_json, split_total, weighted_choice
-from p2pool.web.testnode import demo_node, fetch, listen
+from p2pool.testing.web_testnode import demo_node, fetch, listen
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
 payouts_strategy = st.dictionaries(st.text('abcdefgh', min_size=1, max_size=4), st.integers(0, 10**10),

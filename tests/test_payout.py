@@ -5,7 +5,7 @@ import pytest
 
 from p2pool.bitcoin.rpc import RpcClient
 from p2pool.config import load_network
-from p2pool.payout import CACHE_FILE, DynamicPayoutPool, PayoutAddressError, check_address, resolve_payout_address
+from p2pool.app.payout import CACHE_FILE, DynamicPayoutPool, PayoutAddressError, check_address, resolve_payout_address
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
 NET = load_network('bsv_regtest')

@@ -1,4 +1,4 @@
-"""The real-bitcoind harness (p2pool.regtest) and the node facts other modules rely on.
+"""The real-bitcoind harness (p2pool.testing.regtest) and the node facts other modules rely on.
 
 Tests marked `bitcoind` run the real Bitcoin SV regtest node; the fetch tests at
 the top use fake binaries and never touch the network.
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from p2pool import regtest
+from p2pool.testing import regtest
 from p2pool.bitcoin.hashes import hash256, sha256d
 
 TEMPLATE_FIELDS = {'bits', 'capabilities', 'coinbaseaux', 'coinbasevalue', 'curtime', 'height',

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from p2pool.bitcoin import rpc
 from p2pool.config import load_network
-from p2pool.regtest import free_port
+from p2pool.testing.regtest import free_port
 from p2pool.testing.jsonrpc_server import JsonRpcFault, JsonRpcTestServer
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 

@@ -11,7 +11,7 @@ from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.serialize import VarInt, VarStr
 from p2pool.config import load_network
 from p2pool.sharechain import share as sharemod
-from p2pool.sharechain import testchain
+from p2pool.testing import testchain
 from p2pool.sharechain.share import (
     GENTX_BEFORE_REFHASH, SHARE_VERSIONS, Share, ShareDecodeError, ShareMisbehaviour, ShareObsolete,
     check_hash_link, is_segwit_layout, layout_for, prefix_to_hash_link, share_from_type_and_contents)

@@ -1,4 +1,4 @@
-"""The console status lines (p2pool.status): numbers, binomial bounds, print schedule."""
+"""The console status lines (p2pool.app.status): numbers, binomial bounds, print schedule."""
 import re
 
 import pytest
@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from p2pool.sharechain.tracker import Tracker
-from p2pool.status import (REPEAT_AFTER, StatusPrinter, binomial_center_radius, binomial_conf_interval,
+from p2pool.app.status import (REPEAT_AFTER, StatusPrinter, binomial_center_radius, binomial_conf_interval,
                            format_binomial_conf, format_hash_rate, status_text)
 from p2pool.web.api import LocalStats
-from p2pool.web.testnode import FixedNode, demo_node
+from p2pool.testing.web_testnode import FixedNode, demo_node
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
 NOW = 1_800_000_000.0

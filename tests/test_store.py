@@ -14,8 +14,9 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from p2pool.sharechain import store_schema, store_tables
-from p2pool.sharechain.store import (
+from p2pool.store import schema as store_schema
+from p2pool.store import tables as store_tables
+from p2pool.store.sharestore import (
     DATABASE_FILENAME, SCHEMA_VERSION, Batch, BanRecord, PeerRecord, ShareStore, StoreError, StoreSchemaError,
     hash_to_key, key_to_hash)
 
@@ -220,7 +221,7 @@ def test_unparsable_records_are_skipped_counted_and_forgotten(store, caplog):
         if wire[32:36] == (7).to_bytes(4, 'big'):
             raise IndexError('parser bug on record 7')
         return parse_fake(wire)
-    with caplog.at_level(logging.WARNING, logger='p2pool.sharechain.store'):
+    with caplog.at_level(logging.WARNING, logger='p2pool.store.sharestore'):
         result = loaded(store, parse_fn=parse_or_fail)
     assert result == {n: True for n in range(10) if n not in (3, 7)}
     report = store.last_load_report
@@ -309,7 +310,7 @@ def test_malformed_pages_found_while_loading(db_path, caplog):
         handle.seek(20 * 4096)
         handle.write(b'\xaa' * (size - 20 * 4096))
     resets = []
-    with caplog.at_level(logging.WARNING, logger='p2pool.sharechain.store'):
+    with caplog.at_level(logging.WARNING, logger='p2pool.store.sharestore'):
         with ShareStore(db_path) as opened:
             opened.on_reset.append(lambda: resets.append(True))
             assert loaded(opened) == {}
@@ -328,7 +329,7 @@ def test_malformed_pages_found_while_loading(db_path, caplog):
 WRITER = textwrap.dedent('''
     import hashlib, sys
     from types import SimpleNamespace
-    from p2pool.sharechain.store import ShareStore
+    from p2pool.store.sharestore import ShareStore
 
     def share(batch, item):
         share_hash = int.from_bytes(hashlib.sha256(b'%d/%d' % (batch, item)).digest(), 'big')

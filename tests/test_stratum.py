@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from p2pool.bitcoin.data import (
     average_attempts_to_target, bits_to_target, difficulty_to_target, target_to_average_attempts, target_to_bits,
     target_to_difficulty)
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from p2pool.work.cpuminer import StratumMiner, sha256d_int
 from p2pool.work.targets import Vardiff
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)

@@ -222,7 +222,7 @@ def test_missing_getblocktemplate_falls_back_to_getmemorypool(reactor):
 
 @pytest.fixture
 def bridge(reactor, regtest_node):
-    from p2pool.bitcoin.bridge import BitcoindBridge
+    from p2pool.bitcoin.daemon import BitcoindBridge
     node = regtest_node
     made = []
 

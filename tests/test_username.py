@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from p2pool.bitcoin.address import cashaddr_encode
 from p2pool.bitcoin.data import difficulty_to_target
 from p2pool.config import load_network
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from p2pool.work.username import PayeeResolver, parse_username, payable
 
 NET = load_network('bsv_regtest')

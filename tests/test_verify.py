@@ -5,7 +5,8 @@ import pytest
 
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.config import load_network
-from p2pool.sharechain import generate, testchain, verify
+from p2pool.sharechain import generate, verify
+from p2pool.testing import testchain
 from p2pool.sharechain.share import Share, ShareDecodeError, ShareInvalid, ShareMisbehaviour
 from p2pool.sharechain.tracker import Tracker
 

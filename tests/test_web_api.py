@@ -1,5 +1,5 @@
 """The JSON API over HTTP (web.md §2): a real twisted.web Site on a loopback port serving a
-facade over a known test chain (p2pool.web.testnode.demo_node: 150 v35 shares, own shares,
+facade over a known test chain (p2pool.testing.web_testnode.demo_node: 150 v35 shares, own shares,
 stale announcements, donations, three blocks and two orphaned own shares).
 
 Expected values are recomputed here from the share list itself, not with the
@@ -14,7 +14,7 @@ from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, targ
 from p2pool.sharechain.share import Share
 from p2pool.web import WebService, build_web_root
 from p2pool.web.openapi import ENDPOINTS
-from p2pool.web.testnode import FixedNode, demo_node, fetch, listen
+from p2pool.testing.web_testnode import FixedNode, demo_node, fetch, listen
 from p2pool.sharechain.tracker import Tracker
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
@@ -326,7 +326,7 @@ def test_a_node_without_shares_or_work(reactor):  # noqa: F811
 def test_v17_share_lists_its_transactions(reactor):  # noqa: F811
     from p2pool.bitcoin.data import tx_key
     from p2pool.bitcoin.hashes import hash256
-    from p2pool.sharechain import testchain
+    from p2pool.testing import testchain
     net = demo_node(count=1).net
     txs = [{'version': 1, 'tx_ins': [{'previous_output': {'hash': 1000 + i, 'index': 0}, 'script': b'\x51',
                                       'sequence': None}],
@@ -355,7 +355,7 @@ def test_mounted_on_the_worker_port_with_getwork(reactor):  # noqa: F811
     """The way main wires it: getwork attached to this root, served by the worker port's switch."""
     from twisted.internet import protocol
 
-    from p2pool.resources import web_static_dir
+    from p2pool.app.resources import web_static_dir
     from p2pool.work.getwork import attach_getwork
     from p2pool.work.switch import listen_worker_port
     node = demo_node(now=NOW)

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p2pool.sharechain.store import ShareStore
+from p2pool.store.sharestore import ShareStore
 from p2pool.web import WebService
 from p2pool.web.history import SOURCES, VIEWS, DataView, GraphHistory, StreamKind, UnknownGraph
 from p2pool.web.service import LOCAL_SHARE_CHECK_DELAY
-from p2pool.web.testnode import demo_node, fetch, listen
+from p2pool.testing.web_testnode import demo_node, fetch, listen
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
 RATE = StreamKind(gauge=False)

@@ -1,6 +1,6 @@
 """The worker interface on the real regtest bitcoind (Bitcoin SV 1.0.13).
 
-A node is wired as p2pool.main will wire it: the bitcoind bridge (RPC, long polls,
+A node is wired as p2pool.app.main will wire it: the bitcoind bridge (RPC, long polls,
 Bitcoin P2P, block submission), a Tracker with a minimal best-share rule standing in
 for the chooser, StaleAccounting, and the WorkBridge behind Stratum and getwork on
 one port. CPU miners from p2pool.work.cpuminer mine through it: their shares enter
@@ -24,7 +24,7 @@ from p2pool.bitcoin.address import address_to_script, donation_address
 from p2pool.config import load_network
 from p2pool.sharechain import generate, pplns, verify
 from p2pool.sharechain.stats import StaleAccounting
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from p2pool.sharechain.tracker import Tracker
 from p2pool.events import Event
 from p2pool.work.bridge import WorkBridge
@@ -60,7 +60,7 @@ class Node:
 
 @pytest.fixture
 def worker_node(reactor, regtest_node):
-    from p2pool.bitcoin.bridge import BitcoindBridge
+    from p2pool.bitcoin.daemon import BitcoindBridge
     net = dataclasses.replace(load_network('bsv_regtest'), MAX_TARGET=2**240 - 1)
     bitcoind = BitcoindBridge('127.0.0.1', regtest_node.rpc_port, regtest_node.p2p_port, regtest_node.user,
                               regtest_node.password, net)

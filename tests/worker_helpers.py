@@ -11,7 +11,7 @@ import types
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.template import Template
 from p2pool.config import load_network
-from p2pool.sharechain.testchain import make_addresses
+from p2pool.testing.testchain import make_addresses
 from p2pool.sharechain.tracker import Tracker
 from p2pool.events import Event
 from p2pool.work.bridge import WorkBridge

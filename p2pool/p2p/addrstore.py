@@ -1,7 +1,7 @@
 """Host bookkeeping of the peer network: the address store (p2p.md §7) and bans (§9).
 
 Both are keyed by host, both outlive the process through the node's SQLite store
-(p2pool.sharechain.store.ShareStore), and neither reads a clock: every method that
+(p2pool.store.sharestore.ShareStore), and neither reads a clock: every method that
 needs the time takes `now`.
 
 AddressStore is the in-memory address book the node gossips and dials from; it is

@@ -1,6 +1,6 @@
 """Share propagation between peers (p2p.md §4.6-§4.8, §6): relay, serving, downloading.
 
-ShareSync is the part of the P2P node (p2pool/p2p/node.py) that moves shares:
+ShareSync is the part of the P2P node (p2pool/p2p/peerset.py) that moves shares:
 
 * received shares (pushes and replies) are parsed by the ShareChain, their
   transactions resolved (txrelay.py) and handed to `chain.add_shares`;

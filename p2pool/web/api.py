@@ -2,8 +2,8 @@
 
 THE NODE FACADE
 ===============
-p2pool.web (and p2pool.status) never import p2p/ or work/. Everything they know
-about the running node comes through one object, built by p2pool.main, with
+p2pool.web (and p2pool.app.status) never import p2p/ or work/. Everything they know
+about the running node comes through one object, built by p2pool.app.main, with
 these members (read in the reactor thread; methods must not block):
 
 Attributes
@@ -20,7 +20,7 @@ Attributes
   stale_accounting     the node's p2pool.sharechain.stats.StaleAccounting (sharechain.md §7):
                        .my_shares / .my_doa_shares (hashes of the shares our miners found
                        this run / the dead ones) and .counts(best_hash)
-  history_store        the node's ShareStore (p2pool.sharechain.store): graph history
+  history_store        the node's ShareStore (p2pool.store.sharestore): graph history
                        and the stat log are persisted there; None keeps them in memory
 
 Methods

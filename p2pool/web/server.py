@@ -2,7 +2,7 @@
 
 `build_web_root(node, static_dir)` returns the root Resource: the JSON endpoints,
 `/web/...`, `/static/...`, `/metrics` and `/openapi.json`. GET `/` redirects to
-`/static/`. p2pool.main then attaches getwork to the same root
+`/static/`. p2pool.app.main then attaches getwork to the same root
 (p2pool.work.getwork.attach_getwork: POST `/` and `/long-polling`) and serves it on
 the worker port (p2pool.work.switch.listen_worker_port).
 

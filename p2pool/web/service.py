@@ -1,6 +1,6 @@
 """Recording graph history and the stat log while the node runs, and persisting both.
 
-p2pool.main creates one WebService per node, connects the node's events to its
+p2pool.app.main creates one WebService per node, connects the node's events to its
 `on_*` methods and calls `start(reactor)`:
 
     service = WebService(node)
@@ -10,7 +10,7 @@ p2pool.main creates one WebService per node, connects the node's events to its
     service.start(reactor)
     root = build_web_root(node, static_dir, service=service)
 
-A facade with a `template_latency` Event (p2pool.views.WebNodeView has one: the seconds of
+A facade with a `template_latency` Event (p2pool.app.views.WebNodeView has one: the seconds of
 the getblocktemplate call behind each template) is watched by the service itself.
 
 Every 5 s it samples the gauges of web.md §2.4 (`sample`), every 100 s it saves the
@@ -23,7 +23,7 @@ import os
 import time
 
 from p2pool.sharechain import stats, verify
-from p2pool.sharechain.store import StoreError
+from p2pool.store.sharestore import StoreError
 from p2pool.web.api import WebContext
 from p2pool.web.history import GraphHistory
 from p2pool.web.localstats import stat_entry

@@ -3,5 +3,5 @@
 bridge (work records and solution handling), stratum and getwork (miner
 protocols), merged (merged-mining daemons, aux tree and auxpow) and switch
 (one port for Stratum and HTTP). Nothing here imports p2pool.p2p or p2pool.web;
-they meet through objects that p2pool.main passes in.
+they meet through objects that p2pool.app.main passes in.
 """

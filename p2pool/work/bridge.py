@@ -6,7 +6,7 @@ share and pseudoshare targets (§4, in work.targets), resolves usernames (§5, i
 work.username) and turns solved headers into blocks, aux blocks, shares and
 pseudoshares (§8).
 
-Wiring contract (p2pool.main / p2pool.node construct it once):
+Wiring contract (p2pool.app.main / p2pool.sharechain.chain construct it once):
 
     bridge = WorkBridge(
         net,                 # p2pool.config Network

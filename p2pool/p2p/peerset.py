@@ -4,7 +4,7 @@ P2PNode is the node side of every PeerConnection (see protocol.py for the
 interface): it owns the peer set, listening and dialling, address gossip and
 advertising, with the address store and bans in addrstore.py. Moving shares
 (relay of the best chain, serving `sharereq`, the download loop for the shares
-the ShareChain of p2pool/node.py wants) is sharesync.py; transaction forwarding
+the ShareChain of p2pool/sharechain/chain.py wants) is sharesync.py; transaction forwarding
 for v<34 shares is txrelay.py.
 
     node = P2PNode(chain, store, NodeConfig(port=9333, fixed_peers=[('1.2.3.4', 9333)]))
@@ -65,7 +65,7 @@ class NodeConfig:
 
 
 def config_from_args(args, net):
-    """The running node's NodeConfig from the parsed command line (p2pool/cli.py)."""
+    """The running node's NodeConfig from the parsed command line (p2pool/app/cli.py)."""
     return NodeConfig(
         port=args.p2pool_port or net.P2P_PORT,
         max_incoming=args.max_conns,

@@ -1,6 +1,6 @@
 """The store's small tables: peer address store, bans and graph history.
 
-Mixed into `p2pool.sharechain.store.ShareStore`; import ShareStore, not this module.
+Mixed into `p2pool.store.sharestore.ShareStore`; import ShareStore, not this module.
 These replace the original's `addrs` and `graph_db` files (web.md §3) and make bans
 (p2p.md §9) survive a restart.  Every method is one transaction and takes its
 timestamps from the caller (no clock reads here).
@@ -8,7 +8,7 @@ timestamps from the caller (no clock reads here).
 import json
 from collections import namedtuple
 
-from .store_schema import StoreError
+from .schema import StoreError
 
 #: p2p.md §7: the address store keeps at most this many entries; new ones are ignored when full.
 MAX_PEERS = 10000

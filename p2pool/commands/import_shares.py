@@ -7,7 +7,7 @@ their "verified" marks across once, so an upgraded node starts with the chain
 instead of downloading it again. DIR may be the folder holding the shares.N
 files or the original's data folder above it (then `DIR/<network name>` is used).
 
-It refuses while a node runs on that data directory (p2pool.datadir_lock): a running
+It refuses while a node runs on that data directory (p2pool.app.datadir_lock): a running
 node read its chain at start-up and would never see the imported shares.
 Problems are reported in one line on stderr: exit status 2 for bad input
 (options, a folder without share files, files with no readable share), 1 when
@@ -18,8 +18,9 @@ import os
 import sys
 import time
 
-from p2pool import cli, config
-from p2pool.datadir_lock import DataDirInUse, lock_datadir
+from p2pool import config
+from p2pool.app import cli
+from p2pool.app.datadir_lock import DataDirInUse, lock_datadir
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def build_parser():
 
 def find_share_directory(directory, net):
     """The folder holding the shares.N files: `directory` itself or its `<network name>` subfolder."""
-    from p2pool.sharechain.import_shares import ShareImportError, share_file_paths
+    from p2pool.store.import_shares import ShareImportError, share_file_paths
     if not os.path.isdir(directory):
         raise ImportCommandError('%s is not a directory' % directory)
     candidates = [directory, os.path.join(directory, net.NAME)]
@@ -70,9 +71,9 @@ def find_share_directory(directory, net):
 def import_shares(directory, net, datadir):
     """Import into the store of `datadir`/NET: (share directory, ImportReport, store path, shares held
     before, shares held after)."""
-    from p2pool.sharechain.import_shares import ShareImportError, import_into
+    from p2pool.store.import_shares import ShareImportError, import_into
     from p2pool.sharechain.share import Share
-    from p2pool.sharechain.store import ShareStore, StoreError
+    from p2pool.store.sharestore import ShareStore, StoreError
 
     share_directory = find_share_directory(directory, net)
     node_directory = config.datadir_for(datadir, net)

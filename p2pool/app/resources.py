@@ -7,7 +7,8 @@ import os
 import sys
 import sysconfig
 
-_CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# p2pool/app/resources.py -> the checkout is three levels up.
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _candidates(name):

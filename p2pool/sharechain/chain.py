@@ -12,7 +12,7 @@ sockets, so tests drive it directly.
     chain.think()                                 # after new work, and every 5 s via prune()
 
 Other rooms talk to it only through the attributes and events documented in
-ShareChain; see p2pool/p2p/node.py, p2pool/work/bridge.py and p2pool/web/.
+ShareChain; see p2pool/p2p/peerset.py, p2pool/work/bridge.py and p2pool/web/.
 """
 import logging
 import time

@@ -1,7 +1,7 @@
 """`p2pool demo`: a private pool on this machine in one command, for a first look at P2Pool.
 
 It starts a real regtest bitcoind (Bitcoin SV, fetched and cached as the tests do, see
-p2pool.regtest), two P2Pool nodes of this package connected to each other, and one
+p2pool.testing.regtest), two P2Pool nodes of this package connected to each other, and one
 built-in CPU miner on each (Stratum on node 1, getwork on node 2, each paying its own
 wallet address).  It prints the dashboards' URLs and a status line every few seconds,
 and announces the first block bitcoind accepted whose coinbase pays both miners.
@@ -21,10 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from p2pool import config, regtest
+from p2pool import config
+from p2pool.testing import regtest
 from p2pool.bitcoin.address import address_to_script
-from p2pool.cli import OneLineErrorParser
-from p2pool.demo_support import BlockScanner, Child, fetch_json
+from p2pool.app.cli import OneLineErrorParser
+from p2pool.commands.demo_support import BlockScanner, Child, fetch_json
 
 NET_NAME = 'bsv_regtest'
 # Mined before the pool starts, so that the wallet has a mature chain to show and the
@@ -158,7 +159,7 @@ class Demo:
         name = 'node %d' % (index + 1)
         folder = self.root / ('node%d' % (index + 1))
         folder.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, '-m', 'p2pool.main', '--net', NET_NAME, '--datadir', str(folder),
+        args = [sys.executable, '-m', 'p2pool.app.main', '--net', NET_NAME, '--datadir', str(folder),
                 '--p2pool-port', str(p2p_port), '-w', '127.0.0.1:%d' % worker_port, '--disable-upnp',
                 '-a', address]
         if self.nodes:

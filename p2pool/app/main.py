@@ -1,8 +1,8 @@
 """Entry point of the `p2pool` command: wires the rooms together and runs the reactor.
 
-    p2pool [options] [RPCUSER [RPCPASS]]     the node (options: p2pool/cli.py)
-    p2pool inspect ...                       decode chain data (p2pool/inspect.py)
-    p2pool demo                              a local regtest pool (p2pool/demo.py)
+    p2pool [options] [RPCUSER [RPCPASS]]     the node (options: p2pool/app/cli.py)
+    p2pool inspect ...                       decode chain data (p2pool/commands/inspector.py)
+    p2pool demo                              a local regtest pool (p2pool/commands/demo.py)
     p2pool import-shares DIR                 bring the original P2Pool's shares.N files along
 
 Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
@@ -15,7 +15,8 @@ import time
 
 from twisted.internet import defer, error as tw_error, task
 
-from p2pool import cli, config
+from p2pool import config
+from p2pool.app import cli
 from p2pool.bitcoin.data import bits_to_target
 
 log = logging.getLogger('p2pool')
@@ -33,13 +34,13 @@ class StartupError(Exception):
 def console_main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['inspect']:
-        from p2pool import inspect
+        from p2pool.commands import inspector as inspect
         return inspect.main(argv[1:])
     if argv[:1] == ['demo']:
-        from p2pool import demo
+        from p2pool.commands import demo
         return demo.main(argv[1:])
     if argv[:1] == ['import-shares']:
-        from p2pool import import_command
+        from p2pool.commands import import_shares as import_command
         return import_command.main(argv[1:])
     try:
         args = cli.parse_args(argv)
@@ -69,13 +70,13 @@ def run_node(args, reactor=None):
     except OSError as e:
         print('p2pool: cannot create the data directory: %s' % e, file=sys.stderr)
         return 1
-    from p2pool.datadir_lock import DataDirInUse, lock_datadir
+    from p2pool.app.datadir_lock import DataDirInUse, lock_datadir
     try:
         datadir_lock = lock_datadir(datadir)
     except DataDirInUse as e:
         print('p2pool: %s' % e, file=sys.stderr)
         return 1
-    from p2pool.logsetup import setup_logging
+    from p2pool.app.logsetup import setup_logging
     try:
         setup_logging(args.logfile or os.path.join(datadir, 'log'), args.debug)
     except OSError as e:
@@ -125,11 +126,11 @@ class NodeRunner:
     @defer.inlineCallbacks
     def start(self):
         from p2pool.bitcoin import conf
-        from p2pool.bitcoin.bridge import BitcoindBridge
+        from p2pool.bitcoin.daemon import BitcoindBridge
         from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
-        from p2pool.node import ShareChain
-        from p2pool.payout import DynamicPayoutPool, PayoutAddressError, resolve_payout_address
-        from p2pool.sharechain.store import ShareStore, StoreError
+        from p2pool.sharechain.chain import ShareChain
+        from p2pool.app.payout import DynamicPayoutPool, PayoutAddressError, resolve_payout_address
+        from p2pool.store.sharestore import ShareStore, StoreError
 
         args, net = self.args, self.net
         log.info('p2pool %s starting on %s, data in %s', _version(), net.NAME, self.datadir)
@@ -245,7 +246,7 @@ class NodeRunner:
         log.info('GOT BLOCK FROM PEER! %064x (share by %s)', share.hash, share.payout_address)
 
     def _start_p2p(self):
-        from p2pool.p2p.node import P2PNode, config_from_args
+        from p2pool.p2p.peerset import P2PNode, config_from_args
         self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor)
         # bitcoind's tip, for the relay rule of block solutions (p2p.md §6.2)
         self.p2p_node.parent_tip = lambda: getattr(self.bitcoind.source.current, 'previous_block', None)
@@ -256,7 +257,7 @@ class NodeRunner:
                                % (e.port, _socket_reason(e))) from None
 
     def _start_work(self, payout_address):
-        from p2pool.views import WorkNodeView
+        from p2pool.app.views import WorkNodeView
         from p2pool.work.bestblock import CombinedWorkSource
         from p2pool.work.bridge import WorkBridge
         from p2pool.work.merged import MergedDaemon, MergedMining
@@ -292,9 +293,9 @@ class NodeRunner:
         return self.bitcoind.submitter.submit(block, segwit=segwit, legacy=self.bitcoind.source.legacy)
 
     def _start_web(self, payout_address):
-        from p2pool import resources
-        from p2pool.status import StatusPrinter
-        from p2pool.views import WebNodeView
+        from p2pool.app import resources
+        from p2pool.app.status import StatusPrinter
+        from p2pool.app.views import WebNodeView
         from p2pool.web.server import build_web_root
         from p2pool.web.service import WebService
         from p2pool.work.getwork import GetworkServer, attach_getwork

@@ -1,4 +1,4 @@
-"""Pieces of `p2pool demo` (p2pool/demo.py): its child processes and its view of bitcoind's chain.
+"""Pieces of `p2pool demo` (p2pool/commands/demo.py): its child processes and its view of bitcoind's chain.
 
 Child starts a process in its own session (so a Ctrl-C in the terminal reaches only
 the demo) that the kernel stops if the demo dies; BlockScanner follows bitcoind's

@@ -2,7 +2,7 @@
 
 One database per network, `<datadir>/<network name>/p2pool.sqlite3` (the caller
 passes the path).  It replaces the original's `shares.N`, `addrs` and `graph_db`
-files (web.md §3); `p2pool.sharechain.import_shares` reads the old share files once.
+files (web.md §3); `p2pool.store.import_shares` reads the old share files once.
 
 Shares are stored as their wire wrapper (shares.md §2: VarInt type || VarStr
 contents) keyed by the 32-byte share hash, with a separate table of hashes whose
@@ -30,9 +30,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store_schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
+from .schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
                            is_corruption, move_aside, open_database)
-from .store_tables import MAX_PEERS, AuxiliaryTablesMixin, BanRecord, PeerRecord
+from .tables import MAX_PEERS, AuxiliaryTablesMixin, BanRecord, PeerRecord
 
 __all__ = ['ShareStore', 'Batch', 'LoadReport', 'StoreError', 'StoreSchemaError', 'PeerRecord', 'BanRecord',
            'MAX_PEERS', 'SCHEMA_VERSION', 'DATABASE_FILENAME', 'hash_to_key', 'key_to_hash']

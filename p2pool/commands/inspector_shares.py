@@ -9,13 +9,13 @@ and a last one with the expected payouts at the best share.
 import time
 
 from p2pool.bitcoin.data import bits_to_target, target_to_difficulty
-from p2pool.node import ShareChain
+from p2pool.sharechain.chain import ShareChain
 from p2pool.sharechain.pplns import current_payouts
 from p2pool.sharechain.share import Share, ShareDecodeError
 
 
 class InspectError(Exception):
-    """Input the inspector cannot decode (same meaning as p2pool.inspect.InspectError)."""
+    """Input the inspector cannot decode (same meaning as p2pool.commands.inspector.InspectError)."""
 
 
 def _hex(value):

@@ -1,6 +1,6 @@
 """Opening the node's SQLite database: errors, schema migrations, corrupt-file recovery.
 
-`p2pool.sharechain.store` builds on this; nothing else needs to import it directly.
+`p2pool.store.sharestore` builds on this; nothing else needs to import it directly.
 
 Schema changes are append-only: each entry of MIGRATIONS moves the database from
 version N-1 to N inside one transaction, so an interrupted upgrade leaves the old
