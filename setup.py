@@ -34,7 +34,7 @@ setup(
         'miniupnpc>=2.0',
     ],
     extras_require={
-        'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2.1'],
+        'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2.1', 'ruff>=0.6,<1', 'mypy>=1.10,<3'],
     },
     data_files=data_tree('networks') + data_tree('web-static'),
     entry_points={'console_scripts': ['p2pool = p2pool.app.main:console_main']},

@@ -190,7 +190,7 @@ def measure():
     miners = []
     try:
         port = int(node.stdout.readline())
-        for index in range(CONNECTIONS):
+        for _ in range(CONNECTIONS):
             miner = Miner(port, username)
             miner.sock.setblocking(False)
             selector.register(miner.sock, selectors.EVENT_READ, miner)
@@ -217,7 +217,7 @@ def measure():
             node.stdin.write('newwork\n')
             node.stdin.flush()
             started = float(node.stdout.readline())
-            _pump(selector, lambda: all(m.jobs > b for m, b in zip(miners, before)))
+            _pump(selector, lambda before=before: all(m.jobs > b for m, b in zip(miners, before)))
             fanouts.append((time.monotonic() - started) * 1000)
         rps = _getwork_rps(port, username)
     finally:

@@ -54,7 +54,7 @@ def measure(blocks=BLOCKS):
                 started = time.perf_counter()
                 block_hash = int(node.rpc('generatetoaddress', 1, address)[0], 16)
                 with arrived:
-                    if not arrived.wait_for(lambda: block_hash in ready_at, timeout=30):
+                    if not arrived.wait_for(lambda block_hash=block_hash: block_hash in ready_at, timeout=30):
                         raise RuntimeError('no work for block %064x within 30 s' % block_hash)
                 if number >= WARMUP_BLOCKS:
                     latencies.append((ready_at[block_hash] - started) * 1000)

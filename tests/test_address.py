@@ -363,7 +363,8 @@ def test_cashaddr_script_round_trip(size, data, kind):
 
 # --- A17: convertbits -------------------------------------------------------
 
-@pytest.mark.parametrize('case', A17['cases'], ids=lambda c: '%s %d>%d %s' % (c['data'], c['frombits'], c['tobits'], c['pad']))
+@pytest.mark.parametrize('case', A17['cases'],
+                         ids=lambda c: '%s %d>%d %s' % (c['data'], c['frombits'], c['tobits'], c['pad']))
 def test_a17_convertbits(case):
     assert ad.convertbits(case['data'], case['frombits'], case['tobits'], case['pad']) == case['result']
 

@@ -88,7 +88,8 @@ def test_equal_amounts_are_ordered_by_address_text_not_by_script():
         tracker, share_data(shares[-1].hash, finder), bits_to_target(BLOCK_BITS), shares[-1].timestamp + 30,
         BTC.MAX_TARGET, {'branch': [], 'index': 0}, [], BTC, known_txs={}, version=35)
     finder_script = bitcoin_address.address_to_script(finder, BTC.PARENT)
-    outs = [out for out in gentx['tx_outs'][1:-2] if out['script'] != finder_script]   # no commitment/donation/OP_RETURN
+    # no commitment/donation/OP_RETURN
+    outs = [out for out in gentx['tx_outs'][1:-2] if out['script'] != finder_script]
     expected = [bitcoin_address.address_to_script(a, BTC.PARENT) for a in sorted([p2pkh, p2sh, bech32])]
     assert [out['script'] for out in outs] == expected
     assert expected != sorted(expected) and len({out['value'] for out in outs}) == 1

@@ -241,7 +241,7 @@ def test_local_hash_rate_after_fifty_pseudoshares(env):
     env.source.current = dataclasses.replace(env.source.current, last_update=1000.0)
     record, handler = env.bridge.get_work(miner(env))
     header = header_for(record, ZERO4)
-    for index in range(50):
+    for _ in range(50):
         now[0] += 1
         header = solve(header, env.net.PARENT.pow_hash, target=record.share_target, start=header['nonce'] + 1)
         assert handler(header).pseudoshare == 'accepted'

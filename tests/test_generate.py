@@ -231,7 +231,8 @@ def test_v17_transaction_references():
     keys = [bitcoin_data.tx_key(tx) for tx in txs]
     # share i includes tx i (new) and tx i-1 (first listed by share i-1) and tx 0 (first listed by share 0)
     shares = testchain.mine_chain(BTC, 6, version=17, tracker=tracker,
-                                  transactions=lambda i: [txs[i]] + ([txs[i - 1]] if i else []) + ([txs[0]] if i > 1 else []))
+                                  transactions=lambda i: ([txs[i]] + ([txs[i - 1]] if i else [])
+                                                          + ([txs[0]] if i > 1 else [])))
     assert shares[0].new_transaction_hashes == [keys[0]]
     assert shares[3].new_transaction_hashes == [keys[3]]
     assert shares[3].transaction_hash_refs == [(0, 0), (1, 0), (3, 0)]

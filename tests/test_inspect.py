@@ -9,7 +9,7 @@ from p2pool.commands import inspector as inspect
 
 A1_HEADER = ('0100000082622f3d60f36d683b9b0732a7988229513cf98723b7862a8a0300000000000044bc7380c2e82d647df280b1aa24880'
              '060433b39465f9765b64e2e813b3aa437eddce64e68860e1a061c13da')
-A3_TX = ('01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff5370736a0468860e1a0452389500'
+A3_TX = ('01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff5370736a0468860e1a0452389500'  # noqa: E501 (vector)
          '522cfabe6d6d2b2f33cf8f6291b184f1b291d24d82229463fcec239afea0ee34b4bfc622f62401000000000000004d696e656420627920'
          '425443204775696c6420ac1eeeed88ffffffff013a27412a010000001976a914ca975b00a8c203b8692f5a18d92dc5c2d2ebc57b88ac'
          '00000000')
@@ -79,7 +79,8 @@ def test_bad_input_is_one_line_exit_2(capsys, argv):
 
 
 def test_command_line_entry_points():
-    for argv in ([sys.executable, '-m', 'p2pool.commands.inspector'], [sys.executable, '-m', 'p2pool.app.main', 'inspect']):
+    for argv in ([sys.executable, '-m', 'p2pool.commands.inspector'],
+                 [sys.executable, '-m', 'p2pool.app.main', 'inspect']):
         ok = subprocess.run(argv + ['header', A1_HEADER], capture_output=True, text=True)
         assert ok.returncode == 0, ok.stderr
         assert json.loads(ok.stdout)['hash'].startswith('0000000000000')

@@ -154,12 +154,12 @@ CASES = [
     (s.u256be, u256s), (s.Int(24, 'big'), st.integers(0, 2**24 - 1)),
     (s.FixedStr(5), st.binary(min_size=5, max_size=5)),
     (s.List(s.u256), st.lists(u256s, max_size=10)),
-    (s.List(s.VarInt, mul=2), st.lists(st.integers(0, 2**40), max_size=5).map(lambda l: l + l)),
+    (s.List(s.VarInt, mul=2), st.lists(st.integers(0, 2**40), max_size=5).map(lambda items: items + items)),
     (s.PossiblyNone(0, s.u256), st.one_of(st.none(), st.integers(1, 2**256 - 1))),
     (STALE_INFO, st.sampled_from([None, 'orphan', 'doa', 'unk1', 'unk252', 'unk255'])),
     (s.IPv6Address, st.one_of(st.ip_addresses(v=4).map(str),
-                              st.ip_addresses(v=6).filter(lambda a: a.ipv4_mapped is None).map(lambda a: ':'.join(a.packed[i:i + 2].hex()
-                                                                          for i in range(0, 16, 2))))),
+                              st.ip_addresses(v=6).filter(lambda a: a.ipv4_mapped is None).map(
+                                  lambda a: ':'.join(a.packed[i:i + 2].hex() for i in range(0, 16, 2))))),
     (header_type, headers),
     (tx_id_type, stripped_txs),
     (tx_type, st.one_of(stripped_txs, segwit_txs())),

@@ -128,7 +128,8 @@ def test_v17_on_bitcoin_has_no_segwit_and_pays_pubkey_hash():
         assert share.segwit_data is None and 'segwit_data' not in share.share_info
         assert 'pubkey_hash' in share.share_data
         assert share.payout_address == bitcoin_address.pubkey_hash_to_address(share.share_data['pubkey_hash'], 0)
-        assert share.payout_script == b'\x76\xa9\x14' + share.share_data['pubkey_hash'].to_bytes(20, 'little') + b'\x88\xac'
+        pubkey_hash = share.share_data['pubkey_hash'].to_bytes(20, 'little')
+        assert share.payout_script == b'\x76\xa9\x14' + pubkey_hash + b'\x88\xac'
         assert Share.from_wire(BTC, share.to_wire()).hash == share.hash
 
 

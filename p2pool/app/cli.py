@@ -132,7 +132,8 @@ def build_parser():
     p2p.add_argument('-n', '--p2pool-node', action='append', default=[], type=_host_port, metavar='ADDR[:PORT]',
                      dest='p2pool_nodes', help='connect to this peer and keep connected (repeatable)')
     p2p.add_argument('--disable-upnp', action='store_false', dest='upnp', help='do not map the P2P port with UPnP')
-    p2p.add_argument('--max-conns', type=_positive_int, default=40, metavar='N', help='incoming peer limit (default: 40)')
+    p2p.add_argument('--max-conns', type=_positive_int, default=40, metavar='N',
+                     help='incoming peer limit (default: 40)')
     p2p.add_argument('--outgoing-conns', type=int, default=6, choices=range(0, 11), metavar='N',
                      help='outgoing peer target, 0 to 10 (default: 6)')
     p2p.add_argument('--external-ip', type=_host_port, default=None, metavar='ADDR[:PORT]',

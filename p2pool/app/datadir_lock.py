@@ -9,7 +9,7 @@ import os
 try:
     import fcntl
 except ImportError:  # no POSIX locks (Windows): nothing is locked
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = 'lock'
 

@@ -28,7 +28,7 @@ SUBMIT_RETRY_DELAY = 10.0
 @dataclass
 class SubmitResult:
     status: str  # 'accepted', 'duplicate', 'rejected', or 'failed' (bitcoind never answered)
-    reason: str = None
+    reason: str | None = None
 
     @property
     def accepted(self):

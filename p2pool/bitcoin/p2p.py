@@ -204,7 +204,8 @@ def _ip(address):
 
 
 class _Factory(protocol.ReconnectingClientFactory):
-    maxDelay = 1.0
+    # Twisted annotates maxDelay as int; the delays here are fractions of a second.
+    maxDelay = 1.0  # type: ignore[assignment]
     initialDelay = 0.1
     factor = 1.5
 

@@ -53,9 +53,9 @@ class Template:
     transaction_fees: list  # int or None, aligned with transactions
     rules: list
     last_update: float
-    default_witness_commitment: bytes = None  # output script, when bitcoind sends one
-    longpollid: str = None
-    mintime: int = None
+    default_witness_commitment: bytes | None = None  # output script, when bitcoind sends one
+    longpollid: str | None = None
+    mintime: int | None = None
     raw_transactions: list = field(default_factory=list, repr=False)  # bytes as received
 
     @property

@@ -48,13 +48,13 @@ MAX_PENDING_ATTEMPTS = 30       # §8
 class NodeConfig:
     """Local policy of the peer network; see config_from_args for the command line."""
 
-    port: int = None                    # listening port (0: any free one); None: do not listen
-    listen_interface: str = None        # None: IPv6 dual stack '::', falling back to IPv4 ''
+    port: int | None = None                    # listening port (0: any free one); None: do not listen
+    listen_interface: str | None = None        # None: IPv6 dual stack '::', falling back to IPv4 ''
     max_incoming: int = 40              # --max-conns
     max_per_group: int = 3              # inbound connections per IPv4 /16 (IPv6 /32)
     outgoing_target: int = 6            # --outgoing-conns (0..10)
     fixed_peers: tuple = ()             # -n: (host, port) pairs kept connected
-    external_address: tuple = None      # --external-ip: (host, port or None)
+    external_address: tuple | None = None      # --external-ip: (host, port or None)
     advertise: bool = True
     use_bootstrap: bool = True          # seed the address store from the network file
     ban_exempt: frozenset = frozenset()

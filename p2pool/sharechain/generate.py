@@ -14,6 +14,7 @@ Payee keys are [jt] address strings. The tracker is read through
 Module caches (payee output scripts, the previous output order used as a
 sorting head start) only speed things up; no result depends on them.
 """
+from typing import Any
 import bisect
 import struct
 
@@ -44,9 +45,9 @@ _GENTX_HEAD = bytes.fromhex('01000000' '01' + '00' * 32 + 'ffffffff')
 _SEQUENCE = b'\xff\xff\xff\xff'
 _LOCK_TIME = b'\x00\x00\x00\x00'
 _U64 = struct.Struct('<Q')
-_donation_addresses = {}
-_script_books = {}
-_previous_orders = {}    # donation key -> output order of the last call (a head start for sorting)
+_donation_addresses: dict[Any, Any] = {}
+_script_books: dict[Any, Any] = {}
+_previous_orders: dict[Any, Any] = {}    # donation key -> output order of the last call (a head start for sorting)
 
 
 def clip(value, low, high):

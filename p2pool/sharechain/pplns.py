@@ -12,6 +12,7 @@ Shares are read through `tracker.items` (hash -> share) and their attributes
 `hash`, `previous_hash`, `work` (attempts of the share's own target),
 `donation` and `payout_address` (the [jt] payee key).
 """
+from typing import Any
 import weakref
 from collections import deque
 
@@ -120,7 +121,7 @@ class _Window:
         return weights, total, donation_total
 
 
-_caches = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _windows_of(tracker):

@@ -14,6 +14,7 @@ Errors (all ValueError):
     ShareObsolete      wire type below 17 (a ShareMisbehaviour)
     ShareInvalid       failed full validation (verify.check_share; a ShareMisbehaviour)
 """
+from typing import Any
 import struct
 from collections import namedtuple
 
@@ -104,7 +105,7 @@ hash_link_type = s.Struct('hash_link', [
 ])
 
 Layout = namedtuple('Layout', 'version segwit share_data_type share_info_type contents_type')
-_layouts = {}
+_layouts: dict[Any, Any] = {}
 
 
 def _build_layout(version, segwit):
@@ -192,8 +193,8 @@ def check_hash_link(hash_link, data, const_ending=b''):
 
 # --- cached payee conversions -------------------------------------------------
 
-_script_cache = {}
-_address_cache = {}
+_script_cache: dict[Any, Any] = {}
+_address_cache: dict[Any, Any] = {}
 _CACHE_LIMIT = 200000
 
 

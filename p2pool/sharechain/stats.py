@@ -205,10 +205,8 @@ class StaleAccounting:
 
 def format_duration(seconds):
     """'2.5 hours' style: the largest unit the duration exceeds, one decimal."""
-    for unit_seconds, name in ((365.25 * 86400, 'years'), (86400, 'days'), (3600, 'hours'), (60, 'minutes'),
-                              (1, 'seconds')):
-        if seconds > unit_seconds:
-            break
+    units = ((365.25 * 86400, 'years'), (86400, 'days'), (3600, 'hours'), (60, 'minutes'), (1, 'seconds'))
+    unit_seconds, name = next((unit for unit in units if seconds > unit[0]), units[-1])
     return '%.1f %s' % (seconds / unit_seconds, name)
 
 

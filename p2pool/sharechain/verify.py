@@ -9,6 +9,7 @@ updated_minimum_protocol_version() returns the new value for the caller to keep.
 The tracker is read through `items`, `get_height`, `get_nth_parent_hash` and the
 generator's queries (sharechain.md §1).
 """
+from typing import Any
 from collections import OrderedDict
 
 from p2pool.bitcoin import data as bitcoin_data
@@ -29,7 +30,7 @@ MAX_NAUGHTY = 6
 # --- §13.1 vote counting -------------------------------------------------------
 
 _COUNTS_CACHE_SIZE = 64
-_counts_cache = OrderedDict()
+_counts_cache: OrderedDict[Any, Any] = OrderedDict()
 
 
 def _remember_counts(key, counts):

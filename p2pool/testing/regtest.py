@@ -9,6 +9,7 @@ Every started process is tracked: `stop()` is idempotent, an atexit hook stops
 whatever is still running, and nodes run in their own session so that a Ctrl-C in
 the terminal reaches only us (we then stop them cleanly).
 """
+from typing import Any
 import atexit
 import ctypes
 import http.client
@@ -162,8 +163,8 @@ def _kill_leftover(datadir):
 
 # Nodes whose process may still be running, and networks not closed yet (they own
 # temporary folders); the atexit hook closes them all.
-_LIVE = set()
-_LIVE_NETWORKS = set()
+_LIVE: set[Any] = set()
+_LIVE_NETWORKS: set[Any] = set()
 _LIVE_LOCK = threading.Lock()
 
 

@@ -58,7 +58,7 @@ class PeerInfo:
     port: int
     incoming: bool
     sub_version: str = ''
-    ping: float = None               # ms: min of 3 sharereq round trips (web.md /pings), None if unknown/failed
+    ping: float | None = None               # ms: min of 3 sharereq round trips (web.md /pings), None if unknown/failed
     remembered_tx_bytes: int = 0     # bytes of transactions the peer asked us to remember
 
 
@@ -73,12 +73,12 @@ class LocalStats:
     miner_hash_rates: dict = field(default_factory=dict)        # {user: H/s}
     miner_dead_hash_rates: dict = field(default_factory=dict)   # {user: H/s}
     miner_last_difficulties: dict = field(default_factory=dict)  # {address: difficulty of last share target}
-    share_rate: float = None         # expected shares/s: Σ work / window / attempts(share target) of the
+    share_rate: float | None = None         # expected shares/s: Σ work / window / attempts(share target) of the
                                      # pseudoshares in the window (the console's time to share); None: unknown
-    bitcoind_latency: float = None   # seconds of the last getblocktemplate round trip
-    work_latency: float = None       # seconds from a new template to work handed to miners
-    last_template_time: float = None  # unix time of the last successful getblocktemplate
-    networkinfo: dict = None         # bitcoind's getnetworkinfo() result (warnings, version)
+    bitcoind_latency: float | None = None   # seconds of the last getblocktemplate round trip
+    work_latency: float | None = None       # seconds from a new template to work handed to miners
+    last_template_time: float | None = None  # unix time of the last successful getblocktemplate
+    networkinfo: dict | None = None         # bitcoind's getnetworkinfo() result (warnings, version)
 
 
 class HttpError(Exception):

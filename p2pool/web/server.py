@@ -134,7 +134,7 @@ class Root(Directory):
 class StaticFiles(static.File):
     """web-static/ (index.html for a folder, no directory listings, one-line 404s)."""
 
-    childNotFound = _Refusal(404, 'no such file')
+    childNotFound = _Refusal(404, 'no such file')  # type: ignore[assignment]
 
     def directoryListing(self):
         return _Refusal(403, 'directory listing is off')

@@ -4,6 +4,7 @@
 regenerated (p2pool.sharechain.generate.plan_share) for verified shares, checked
 against the share's gentx hash, and cached.
 """
+from typing import Any
 import re
 from collections import OrderedDict
 
@@ -18,7 +19,7 @@ __all__ = ['parse_hash', 'share_info', 'WEB_ENDPOINTS', 'WEB_HASH_ENDPOINTS', 'r
            'regenerated_gentx_hex']
 
 _GENTX_CACHE_SIZE = 256
-_gentx_cache = OrderedDict()
+_gentx_cache: OrderedDict[Any, Any] = OrderedDict()
 #: display hex only: int(text, 16) alone would also take "-1", "0x1f", "1_f", " 1" or non-ASCII digits
 _HEX = re.compile(r'[0-9a-fA-F]+')
 

@@ -123,7 +123,7 @@ class SolutionResult:
     """What became of a solution; `on_time` is the getwork/Stratum boolean (§8 step 9)."""
     on_time: bool
     block: bool = False
-    share: object = None
+    share: object | None = None
     pseudoshare: str = 'accepted'   # 'accepted', 'duplicate', 'low-difficulty' or 'mismatch'
 
 

@@ -84,7 +84,7 @@ class AuxWork:
     chain_id: int
     hash: int  # aux block hash (integer of the display hex)
     target: object  # integer target, or 'p2pool' meaning "use the share target"
-    daemon: object = None
+    daemon: object | None = None
 
 
 def build_commitment(works):

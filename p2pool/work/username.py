@@ -41,8 +41,8 @@ class Username:
     raw: str
     address: str
     worker: str
-    desired_pseudoshare_target: int = None
-    desired_share_target: int = None
+    desired_pseudoshare_target: int | None = None
+    desired_share_target: int | None = None
 
     @property
     def user(self):
