@@ -258,3 +258,26 @@ def test_loading_then_starting_keeps_one_copy_of_the_stat_log(tmp_path, reactor)
         assert len(restarted.stat_log.entries()) == 1
     finally:
         store.close()
+
+
+# --- issue 16 finding 6: NUL bytes and segments that are not UTF-8 --------------------------------
+
+@pytest.mark.parametrize('path', ['/static/%00', '/static/index.html%00.js', '/static/%c0%ae', '/static/%ff%fe/x',
+                                  '/static/a%5cb', '/web/%c0%ae', '/%00', '/web/share/%00', '/patron_sendmany/%c0',
+                                  '/web/graph_data/%00/last_day', '/static/%1b[31m'])
+def test_nul_and_non_utf8_paths_get_a_404_or_400_and_log_no_traceback(served, path):
+    from twisted.logger import globalLogPublisher
+    _node, base = served
+    failures = []
+
+    def observe(event):
+        if event.get('log_failure') is not None or event.get('isError'):
+            failures.append(event)
+    globalLogPublisher.addObserver(observe)
+    try:
+        status, headers, body = fetch(base + path)
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert status in (400, 404), (path, status, body[:200])
+    assert headers['content-type'].startswith('text/plain') and '\x1b' not in one_line(body)
+    assert not failures, failures

@@ -259,7 +259,18 @@ def target_to_difficulty(target):
     return _DIFF1_NUMERATOR / (target + 1)
 
 
+MAX_TARGET = 2**256 - 1
+
+
 def difficulty_to_target(difficulty):
+    """§5's formula, clamped to the valid targets [0, 2**256 - 1]: a difficulty so small that the
+    quotient overflows a float (1e-300) is the easiest target, infinity the hardest (0).
+    NaN and negative difficulties are not difficulties: ValueError."""
+    if difficulty != difficulty or difficulty < 0:
+        raise ValueError('a difficulty must be a non-negative number, not %r' % (difficulty,))
     if difficulty == 0:
-        return 2**256 - 1
-    return min(int(_DIFF1_NUMERATOR / difficulty - 1 + 0.5), 2**256 - 1)
+        return MAX_TARGET
+    quotient = _DIFF1_NUMERATOR / difficulty
+    if quotient == float('inf'):
+        return MAX_TARGET
+    return max(0, min(int(quotient - 1 + 0.5), MAX_TARGET))

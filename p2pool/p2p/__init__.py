@@ -2,7 +2,6 @@
 
 * messages.py  -- framing, prefix resynchronisation and the 13 messages as declarative types
 * protocol.py  -- one connection: handshake, timeouts, per-peer limits, misbehaviour reports
-* ratelimit.py -- the token bucket behind the per-peer limits
 * node.py      -- the peer set: listening, outgoing connections, advertising, bans
 * sharesync.py -- relay of the best chain, serving sharereq, the download loop
 * txrelay.py   -- transaction forwarding for share versions below 34

@@ -73,7 +73,7 @@ from p2pool.bitcoin.data import bits_to_target, header_type, tx_type
 from p2pool.bitcoin.hashes import hash256, sha256d_pow
 from p2pool.p2p import messages
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
-from p2pool.p2p.ratelimit import TokenBucket
+from p2pool.util.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ the worker port (p2pool.work.switch.listen_worker_port).
 Every endpoint answers GET (HEAD too); extra path segments are its arguments. A
 refused request gets its HTTP code and a one-line text reason.
 """
-import json
 import logging
-import math
 import time
 
 from twisted.web import resource, static, util
 
+from p2pool.util import strict_json
+from p2pool.util.untrusted import escape_controls, shown
 from p2pool.web import api, localstats, metrics, openapi, shareviews
 from p2pool.web.api import HttpError, WebContext
 from p2pool.web.patron import DEFAULT_TRUNC, PatronError, parse_coins, sendmany_json, split_total
@@ -25,19 +25,8 @@ __all__ = ['build_web_root', 'JsonEndpoint', 'json_bytes']
 log = logging.getLogger(__name__)
 
 
-def _clean(value):
-    """Replace non-finite floats (not valid JSON) by None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    return value
-
-
 def json_bytes(value):
-    return json.dumps(_clean(value), allow_nan=False).encode()
+    return strict_json.dumps(value).encode()
 
 
 def _segments(request):
@@ -81,15 +70,15 @@ class JsonEndpoint(resource.Resource):
 
 
 def _shown(name, limit=80):
-    """A path segment or method for a one-line reason: decoded, at most `limit` characters."""
-    text = name.decode('utf-8', 'replace')
-    return text if len(text) <= limit else text[:limit] + '...'
+    """A path segment or method for a one-line reason: decoded, control characters escaped, at
+    most `limit` characters."""
+    return shown(name, limit)
 
 
 def _refuse(request, code, reason):
     request.setResponseCode(code)
     request.setHeader(b'Content-Type', b'text/plain; charset=utf-8')
-    return (' '.join(str(reason).split()) + '\n').encode()
+    return (escape_controls(' '.join(str(reason).split())) + '\n').encode()
 
 
 class _Refusal(resource.Resource):
@@ -139,8 +128,23 @@ class StaticFiles(static.File):
     def directoryListing(self):
         return _Refusal(403, 'directory listing is off')
 
+    def getChild(self, path, request):
+        # A NUL makes stat() raise (a 500 with a traceback) and a segment that is not UTF-8 makes
+        # twisted.web log one; neither can name one of our files.
+        if b'\x00' in path or b'/' in path or b'\\' in path or not _is_utf8(path):
+            return self.childNotFound
+        return super().getChild(path, request)
+
     def render(self, request):
         return _only_get(request) or super().render(request)
+
+
+def _is_utf8(raw):
+    try:
+        raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _only_get(request):

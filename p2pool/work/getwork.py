@@ -24,6 +24,8 @@ from twisted.web.util import redirectTo
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.hashes import hash256, sha256_state_after
 from p2pool.work import jsonrpc
+from p2pool.util.ratelimit import FunctionClock, KeyedLimit
+from p2pool.util.untrusted import shown
 from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ MAX_HANDLERS = 100000
 MAX_LONG_POLL_CLIENTS = 10000
 MAX_BODY = 64 * 1024
 JEPHIS_AGENT = 'Jephis PIC Miner'
+# "unknown work" warnings per source address: a burst of 3, then one a minute
+UNKNOWN_WORK_LOG_BURST = 3
+UNKNOWN_WORK_LOG_RATE = 1 / 60
 
 
 class GetworkError(ValueError):
@@ -94,6 +99,7 @@ class GetworkServer:
         self._handlers = OrderedDict()      # merkle_root -> (expiry, handler, record)
         self._seen_counters = OrderedDict()  # (ip, authorization) -> counter last answered
         self._waiters = []
+        self._unknown_work_log = KeyedLimit(UNKNOWN_WORK_LOG_BURST, UNKNOWN_WORK_LOG_RATE, FunctionClock(clock))
         bridge.new_work.watch(self._new_work)
 
     def _new_work(self, counter):
@@ -172,8 +178,7 @@ class GetworkServer:
             raise jsonrpc.invalid_params(str(e)) from None
         entry = self._handlers.get(header['merkle_root'])
         if entry is None or entry[0] < self.clock():
-            log.warning("Couldn't link returned work's merkle root with its handler. This should only happen "
-                        'if this process was recently restarted!')
+            self._log_unknown_work(request)
             return self._submission_reply(request, request_id, False, 'unknown-work')
         _, handler, record = entry
         if not ntime_acceptable(record.timestamp, header['timestamp'], self.clock()):
@@ -181,6 +186,15 @@ class GetworkServer:
         result = handler(header)
         reason = None if result.on_time else ('mismatch' if result.pseudoshare == 'mismatch' else 'stale')
         return self._submission_reply(request, request_id, result.on_time, reason)
+
+    def _log_unknown_work(self, request):
+        source = _client_host(request)
+        if not self._unknown_work_log.allow(source):
+            return
+        left_out = self._unknown_work_log.take_suppressed(source)
+        log.warning("Couldn't link returned work's merkle root with its handler (from %s%s). This should only "
+                    'happen if this process was recently restarted!', shown(source),
+                    ', %d more not shown' % left_out if left_out else '')
 
     @staticmethod
     def _submission_reply(request, request_id, accepted, reason):
@@ -191,8 +205,7 @@ class GetworkServer:
     # --- long polling -----------------------------------------------------------
 
     def _long_poll(self, request, request_id):
-        key = (request.getClientAddress().host if request.getClientAddress() is not None else None,
-               request.getHeader(b'authorization'))
+        key = (_client_host(request), request.getHeader(b'authorization'))
         last = self._seen_counters.get(key)
         if last is not None and last != self.bridge.new_work_counter:
             return self._long_poll_answer(request, request_id, key)
@@ -223,6 +236,11 @@ class GetworkServer:
             return jsonrpc.encode(jsonrpc.result_object(request_id, self._work(request)))
         except jsonrpc.JsonRpcError as error:
             return jsonrpc.encode(jsonrpc.error_object(request_id, error))
+
+
+def _client_host(request):
+    address = request.getClientAddress()
+    return getattr(address, 'host', None)
 
 
 class GetworkResource(resource.Resource):

@@ -11,7 +11,10 @@ refusals to hand out work (worker.md §2.1), and the Stratum codes 20-25 that
 miners and proxies know (job not found, duplicate, low difficulty, ...).
 """
 import json
+import math
 import random
+
+from p2pool.util import strict_json
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -74,7 +77,15 @@ def parse_request(obj):
         params = []
     if not isinstance(params, list):
         raise JsonRpcError(INVALID_REQUEST, 'Invalid Request', 'params must be a list')
-    return obj.get('id'), method, params
+    return _echoable_id(obj.get('id')), method, params
+
+
+def _echoable_id(request_id):
+    """The id to echo back: Python reads `NaN` and `1e999` as floats that strict JSON cannot carry;
+    such an id is answered with null, as an id that could not be read."""
+    if isinstance(request_id, float) and not math.isfinite(request_id):
+        return None
+    return request_id
 
 
 def is_reply(obj):
@@ -98,8 +109,8 @@ def request_object(method, params, request_id=None):
 
 
 def encode(obj):
-    """Compact JSON bytes of a reply or request (no trailing newline)."""
-    return json.dumps(obj, separators=(',', ':')).encode('utf-8')
+    """Compact strict JSON bytes of a reply or request (no trailing newline; non-finite floats as null)."""
+    return strict_json.dumps(obj, compact=True).encode('utf-8')
 
 
 # --- parameter checking ---------------------------------------------------------

@@ -27,6 +27,7 @@ stop reading, and clients sending too many bad messages are disconnected.
 """
 import json
 import logging
+import math
 import random
 import time
 from collections import OrderedDict, namedtuple
@@ -38,6 +39,7 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from p2pool.bitcoin.data import difficulty_to_target, target_to_difficulty
+from p2pool.util.untrusted import shown
 from p2pool.work import jsonrpc
 from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
 from p2pool.work.targets import Vardiff
@@ -84,6 +86,21 @@ def notify_fragment(record):
         [h.to_bytes(32, 'little').hex() for h in record.merkle_link['branch']],
         '%08x' % record.version, '%08x' % record.bits, '%08x' % record.timestamp,
     ], separators=(',', ':'))[1:-1]
+
+
+def _difficulty(value, name):
+    """A miner's difficulty as a positive finite float, or an invalid-params error: NaN, infinities
+    (JSON 1e999), zero, negatives and integers too large for a float are bad input. Tiny and huge
+    values are fine: difficulty_to_target and the vardiff clamp them to the valid targets."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise jsonrpc.invalid_params('%s must be a positive number' % name)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise jsonrpc.invalid_params('%s is too large' % name) from None
+    if not (math.isfinite(value) and value > 0):
+        raise jsonrpc.invalid_params('%s must be a positive finite number' % name)
+    return value
 
 
 @implementer(IPushProducer)
@@ -216,22 +233,18 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
                 result['version-rolling'] = True
                 result['version-rolling.mask'] = '%08x' % self.version_mask
             elif extension == 'minimum-difficulty':
-                value = options.get('minimum-difficulty.value')
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                    raise jsonrpc.invalid_params('minimum-difficulty.value must be a positive number')
+                value = _difficulty(options.get('minimum-difficulty.value'), 'minimum-difficulty.value')
                 self.vardiff.set_minimum_difficulty_target(difficulty_to_target(value / self._scrypt_factor()))
                 result['minimum-difficulty'] = True
             elif extension == 'subscribe-extranonce':
                 result['subscribe-extranonce'] = True   # our extranonce1 never changes
             else:
-                log.debug('Stratum client %s asked for unsupported extension %r', self._peer(), extension)
+                log.debug('Stratum client %s asked for unsupported extension %s', self._peer(), shown(extension))
                 result[str(extension)] = False
         return result, None
 
     def _suggest_difficulty(self, params):
-        difficulty = jsonrpc.param(params, 0, (int, float), 'difficulty')
-        if not difficulty > 0:
-            raise jsonrpc.invalid_params('difficulty must be positive')
+        difficulty = _difficulty(jsonrpc.param(params, 0, (int, float), 'difficulty'), 'difficulty')
         self.vardiff.suggest(difficulty_to_target(difficulty / self._scrypt_factor()))
         ready = self.subscribed and self.username is not None and self.jobs
         return True, self.send_work if ready else None
