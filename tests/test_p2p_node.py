@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from twisted.internet import defer, error as tw_error
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from p2pool.bitcoin.data import tx_key
@@ -58,6 +58,7 @@ class FakePeer:
         self.sent, self.gossip, self.requests, self.misbehaviours = [], [], [], []
         self.remote_tx_hashes, self.remembered_txs, self.latency_cache = {}, {}, {}
         self.closing, self.close_reason, self.advertise_timer = False, None, None
+        self.handshake_done = True
 
     def send(self, command, **fields):
         (self.gossip if command in GOSSIP else self.sent).append((command, fields))
@@ -357,20 +358,39 @@ def test_self_connection_marks_our_address_instead_of_banning():
 
 
 def test_incoming_connections_are_limited():
-    node = make_node(max_incoming=4, max_per_group=3)
+    node = make_node(max_incoming=4, max_per_group=3, max_unhandshaken=3, max_unhandshaken_per_group=2)
     factory = node.reactor.tcpServers[0][1]
 
     def accept(host):
-        cls = IPv6Address if ':' in host else IPv4Address
-        return factory.buildProtocol(cls('TCP', host, 40000))
-    assert all(accept('10.1.0.%d' % i) for i in range(3))
-    assert accept('10.1.9.9') is None                       # a fourth from the same /16
+        address = (IPv6Address if ':' in host else IPv4Address)('TCP', host, 40000)
+        peer = factory.buildProtocol(address)
+        if peer is not None:
+            peer.makeConnection(StringTransport(peerAddress=address))
+        return peer
+    waiting = [accept('10.1.0.%d' % i) for i in range(2)]
+    assert all(waiting)
+    assert accept('10.1.9.9') is None                       # a third unhandshaken one from the same /16
     assert accept('::ffff:10.1.9.9') is None
     assert accept('2001:db8::1') is not None
-    assert accept('10.2.0.1') is None                       # max_incoming reached
+    newcomer = accept('10.4.0.1')                           # the pool of 3 is full: the oldest goes
+    assert newcomer is not None and waiting[0].closing and not waiting[1].closing
+    node.connections.clear()
+    for index in range(3):                                  # handshaken peers take the slots
+        connect(node, host='10.1.0.%d' % index, incoming=True)
+    assert accept('10.1.9.9') is None                       # a fourth peer from the same /16
+    connect(node, host='10.2.0.1', incoming=True)
+    assert accept('10.3.0.1') is None                       # max_incoming peers reached
+    node.peers.clear()
     node.connections.clear()
     node.bans.punish('10.3.0.1', 'flooding', 'x', node.now())
     assert accept('10.3.0.1') is None and accept('10.3.0.2') is not None
+
+
+def test_a_handshake_beyond_the_peer_slots_is_refused():
+    node = make_node(max_incoming=1)
+    connect(node, host='10.1.0.1', incoming=True)
+    late = FakePeer(node, host='10.2.0.1', incoming=True)
+    assert not node.peer_connected(late) and late.closing and 'slots' in late.close_reason
 
 
 def test_outgoing_connections_go_to_good_unbanned_addresses():

@@ -23,6 +23,12 @@ user or a test builds a node, and set to the loopback by `config_from_args`, the
 running node's configuration. Self-connections are not misbehaviour: the
 address is remembered as our own and never dialled again instead of banned.
 Payloads that do not decode (MALFORMED) only cost the connection (spec §1).
+
+Incoming slots: a connection takes one of the `max_incoming` peer slots only once
+its handshake is done. Before that it sits in a separate pool of
+`max_unhandshaken` connections with its own per-/16 limit; when that pool is
+full the oldest waiting connection is dropped for the newcomer, so connections
+that never send a version cannot keep real peers out until the handshake timeout.
 """
 import dataclasses
 import ipaddress
@@ -50,8 +56,10 @@ class NodeConfig:
 
     port: int | None = None                    # listening port (0: any free one); None: do not listen
     listen_interface: str | None = None        # None: IPv6 dual stack '::', falling back to IPv4 ''
-    max_incoming: int = 40              # --max-conns
-    max_per_group: int = 3              # inbound connections per IPv4 /16 (IPv6 /32)
+    max_incoming: int = 40              # --max-conns: incoming peer slots (handshaken peers only)
+    max_per_group: int = 3              # incoming peers per IPv4 /16 (IPv6 /32)
+    max_unhandshaken: int = 20          # incoming connections still before their version message
+    max_unhandshaken_per_group: int = 2  # of those, per IPv4 /16 (IPv6 /32)
     outgoing_target: int = 6            # --outgoing-conns (0..10)
     fixed_peers: tuple = ()             # -n: (host, port) pairs kept connected
     external_address: tuple | None = None      # --external-ip: (host, port or None)
@@ -89,6 +97,7 @@ class NodePeer(PeerConnection):
     """A PeerConnection that knows its normalised address and tells its factory when it closes."""
 
     addr = None                 # (normal host, port)
+    accepted_at = 0.0           # node time the connection was made
     advertise_timer = None
 
     def connectionLost(self, reason=tw_protocol.connectionDone):
@@ -173,6 +182,11 @@ class P2PNode:
             return False
         if self.bans.is_banned(peer.addr[0], self.now()):
             return False
+        if peer.incoming:
+            refusal = self._no_peer_slot(peer.addr[0])
+            if refusal is not None:
+                peer.disconnect(refusal)
+                return False
         self.peers[peer.nonce] = peer
         factory = peer.factory
         if not peer.incoming:
@@ -385,7 +399,7 @@ class P2PNode:
         if factory.incoming and not self._accept_incoming(addr[0]):
             return None
         peer = NodePeer(self, self.settings, incoming=factory.incoming, clock=self.reactor)
-        peer.factory, peer.addr = factory, addr
+        peer.factory, peer.addr, peer.accepted_at = factory, addr, self.now()
         self.connections.add(peer)
         return peer
 
@@ -396,15 +410,30 @@ class P2PNode:
         if ban is not None:
             log.debug('Refused %s: banned (%s)', host, ban.reason)
             return False
-        incoming = [peer for peer in self.connections if peer.incoming]
-        if len(incoming) >= self.config.max_incoming:
-            log.debug('Refused %s: %d incoming connections already', host, len(incoming))
+        refusal = self._no_peer_slot(host)
+        if refusal is not None:
+            log.debug('Refused %s: %s', host, refusal)
             return False
         group = host_group(host)
-        if sum(1 for peer in incoming if host_group(peer.addr[0]) == group) >= self.config.max_per_group:
-            log.debug('Refused %s: too many connections from its network', host)
+        waiting = [peer for peer in self.connections if peer.incoming and not peer.handshake_done
+                   and not peer.closing]
+        if sum(1 for peer in waiting if host_group(peer.addr[0]) == group) >= self.config.max_unhandshaken_per_group:
+            log.debug('Refused %s: too many connections from its network still in their handshake', host)
             return False
+        if len(waiting) >= self.config.max_unhandshaken:
+            oldest = min(waiting, key=lambda peer: peer.accepted_at)
+            oldest.disconnect('evicted: %d incoming connections still in their handshake' % len(waiting))
         return True
+
+    def _no_peer_slot(self, host):
+        """Why an incoming peer from `host` cannot have a peer slot now, or None if it can."""
+        peers = [peer for peer in self.peers.values() if peer.incoming and not peer.closing]
+        if len(peers) >= self.config.max_incoming:
+            return 'all %d incoming peer slots are taken' % len(peers)
+        group = host_group(host)
+        if sum(1 for peer in peers if host_group(peer.addr[0]) == group) >= self.config.max_per_group:
+            return 'too many peers from its network'
+        return None
 
     def _connection_lost(self, factory, peer):
         self.connections.discard(peer)
