@@ -94,9 +94,9 @@ def test_stratum_tiny_difficulties_are_clamped_and_nonsense_refused(served, capl
     assert miner.request('mining.authorize', [miner.username, 'x']) == (True, None)
     job = miner.wait_for_job()
     assert job is not None and miner.difficulty > 0
+    nonsense = [b'NaN', b'1e999', b'-1e999', b'-1', b'0', b'1' + b'0' * 400, b'"1"', b'true']
     answers = stratum_lines(served, *(b'{"id":%d,"method":"mining.suggest_difficulty","params":[%s]}' % (n, value)
-                                      for n, value in enumerate([b'NaN', b'1e999', b'-1e999', b'-1', b'0', b'1' + b'0' * 400,
-                                                                 b'"1"', b'true'])))
+                                      for n, value in enumerate(nonsense)))
     assert [answer['error']['code'] for answer in answers] == [jsonrpc.INVALID_PARAMS] * 8
     configure = stratum_lines(served, b'{"id":1,"method":"mining.configure","params":[["minimum-difficulty"],'
                                       b'{"minimum-difficulty.value":1e999}]}')
