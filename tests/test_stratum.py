@@ -64,7 +64,7 @@ def search(miner, job, accept):
 def test_subscribe_authorize_and_first_job(served):
     miner = served.new_miner(connect=False)
     result, error = miner.request('mining.subscribe', ['test/1.0'])
-    assert error is None and result[0] == ['mining.notify', 'ae6812eb4cd7735a302a8a9dd95cf71f']
+    assert error is None and result[0][0] == 'mining.notify' and len(bytes.fromhex(result[0][1])) == 8
     assert len(bytes.fromhex(result[1])) == 4 and result[2] == 4
     assert miner.request('mining.authorize', [' %s.rig ' % served.address, 'x']) == (True, None)
     job = miner.wait_for_job()

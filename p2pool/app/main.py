@@ -22,6 +22,7 @@ from p2pool.bitcoin.data import bits_to_target
 log = logging.getLogger('p2pool')
 
 PRUNE_INTERVAL = 5.0
+SESSION_FLUSH_INTERVAL = 10.0
 NETWORKINFO_INTERVAL = 20 * 60.0
 STORE_NAME = 'p2pool.sqlite3'
 READY_FLAG = 'ready_flag'
@@ -121,6 +122,7 @@ class NodeRunner:
         self.dynamic_payouts = None
         self._announced_block = None
         self.work_source = None
+        self.sessions = None
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -314,7 +316,12 @@ class NodeRunner:
         static_dir = args.web_static or resources.web_static_dir()
         root = build_web_root(view, static_dir, self.web_service)
         attach_getwork(root, GetworkServer(self.work_bridge))
-        stratum = StratumFactory(self.work_bridge, net, share_rate=args.share_rate, reactor=self.reactor)
+        from p2pool.work.sessions import SessionBook
+        self.sessions = SessionBook(self.store)
+        self.sessions.load()
+        self._every(self.sessions.flush, SESSION_FLUSH_INTERVAL)
+        stratum = StratumFactory(self.work_bridge, net, share_rate=args.share_rate, reactor=self.reactor,
+                                 sessions=self.sessions)
         interface, port = args.worker_endpoint or ('', net.WORKER_PORT)
         try:
             self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor)
@@ -366,6 +373,8 @@ class NodeRunner:
             _quietly(self.bitcoind.stop)
         if self.web_service is not None:
             _quietly(self.web_service.save)
+        if self.sessions is not None:
+            _quietly(self.sessions.flush)
         if self.worker_port is not None:
             _quietly(lambda: os.remove(os.path.join(self.datadir, READY_FLAG)))
         if self.chain is not None:

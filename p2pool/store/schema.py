@@ -40,6 +40,11 @@ MIGRATIONS = [
         'CREATE INDEX history_by_source ON history (source, view, ts)',
         'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
     )),
+    (2, (
+        # p2pool.store.sessions: Stratum sessions a reconnecting miner resumes
+        'CREATE TABLE stratum_sessions (session_id TEXT PRIMARY KEY, extranonce1 BLOB NOT NULL,'
+        ' state TEXT NOT NULL, last_seen REAL NOT NULL)',
+    )),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

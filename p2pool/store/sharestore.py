@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
                            is_corruption, move_aside, open_database)
+from .sessions import StratumSessionTableMixin
 from .tables import MAX_PEERS, AuxiliaryTablesMixin, BanRecord, PeerRecord
 
 __all__ = ['ShareStore', 'Batch', 'LoadReport', 'StoreError', 'StoreSchemaError', 'PeerRecord', 'BanRecord',
@@ -136,7 +137,7 @@ class LoadReport:
         return self.unparsable + self.mismatched
 
 
-class ShareStore(AuxiliaryTablesMixin):
+class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin):
     """The node's database.  `ShareStore(path)` opens or creates it (see module docstring).
 
     Raises StoreSchemaError if the file has a newer schema, StoreError if it cannot

@@ -72,6 +72,7 @@ class StratumMiner:
         self._buffer = b''
         self._next_id = 1
         self.extranonce1 = b''
+        self.session_id = None     # the subscription id: resumes the session on the next connect
         self.extranonce2_size = 4
         self.difficulty = 1.0
         self.job = None            # dict of the latest mining.notify
@@ -86,12 +87,14 @@ class StratumMiner:
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         return self
 
-    def connect(self, version_rolling=False):
-        """Open, (configure,) subscribe, authorize and wait for the first job."""
+    def connect(self, version_rolling=False, session_id=None):
+        """Open, (configure,) subscribe (resuming `session_id` if given), authorize, wait for the first job."""
         self.open()
         if version_rolling:
             self.request('mining.configure', [['version-rolling'], {'version-rolling.mask': 'ffffffff'}])
-        result = self.request('mining.subscribe', ['p2pool-cpuminer/1'])[0]
+        params = ['p2pool-cpuminer/1'] + ([session_id] if session_id is not None else [])
+        result = self.request('mining.subscribe', params)[0]
+        self.session_id = result[0][1]
         self.extranonce1, self.extranonce2_size = bytes.fromhex(result[1]), result[2]
         self.request('mining.authorize', [self.username, self.password])
         self.wait_for_job()

@@ -42,6 +42,7 @@ from p2pool.bitcoin.data import difficulty_to_target, target_to_difficulty
 from p2pool.util.untrusted import shown
 from p2pool.work import jsonrpc
 from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
+from p2pool.work.sessions import SessionBook, restore_vardiff, vardiff_state
 from p2pool.work.targets import Vardiff
 from p2pool.work.username import parse_username
 
@@ -55,7 +56,6 @@ IDLE_TIMEOUT = 1800.0
 SLOW_READER_TIMEOUT = 30.0
 MAX_BAD_MESSAGES = 20
 VERSION_ROLLING_MASK = 0x1fffe000
-SUBSCRIPTION_ID = 'ae6812eb4cd7735a302a8a9dd95cf71f'
 
 Job = namedtuple('Job', 'record base target issued')
 
@@ -111,7 +111,9 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def __init__(self, factory, addr):
         self.factory, self.addr = factory, addr
         self.bridge = factory.bridge
-        self.extranonce1 = self.bridge.reserve_extranonce1()
+        self.sessions = factory.sessions
+        self.extranonce1 = self.sessions.new_extranonce1(self.bridge.reserve_extranonce1)
+        self.session = None          # work.sessions.StratumSession from mining.subscribe on
         self.subscribed = False
         self.username = None
         self.vardiff = Vardiff(factory.share_rate, factory.net.PARENT.SANE_TARGET_RANGE)
@@ -131,6 +133,9 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def connectionLost(self, reason=protocol.connectionDone):
         self.connected = 0
         self.factory.connections.discard(self)
+        if self.session is not None:
+            self.save_session()
+            self.sessions.close(self.session)
         self.setTimeout(None)
         self._cancel_slow_timer()
 
@@ -207,9 +212,26 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
             after()
 
     def _subscribe(self, params):
+        """A second parameter naming a known session resumes it: same extranonce1 and vardiff state."""
+        if self.session is None:
+            session = self.sessions.resume(params[1] if isinstance(params, list) and len(params) > 1 else None)
+            if session is not None:
+                self.extranonce1 = session.extranonce1
+                restore_vardiff(self.vardiff, session.state.get('vardiff', {}))
+                log.debug('Stratum client %s resumed session %s', self._peer(), session.session_id)
+            else:
+                session = self.sessions.open(self.extranonce1)
+            self.session = session
         self.subscribed = True
-        return ([['mining.notify', SUBSCRIPTION_ID], self.extranonce1.hex(), 4],
+        return ([['mining.notify', self.session.session_id], self.extranonce1.hex(), 4],
                 self.send_work if self.username is not None else None)
+
+    def save_session(self):
+        """Copy what a resumed connection gets back into the session."""
+        if self.session is not None:
+            self.sessions.update(self.session, {
+                'vardiff': vardiff_state(self.vardiff), 'version_mask': self.version_mask,
+                'worker': self.username.raw if self.username is not None else None})
 
     def _authorize(self, params):
         name = jsonrpc.param(params, 0, (str,), 'username')
@@ -336,6 +358,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         if fragment is None:
             fragment = base.cache['stratum'] = notify_fragment(record).encode('ascii')
         difficulty = target_to_difficulty(target) * self._scrypt_factor()
+        self.save_session()
         self.transport.write(b''.join((
             b'{"jsonrpc":"2.0","method":"mining.set_difficulty","params":[', repr(difficulty).encode('ascii'),
             b'],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n',
@@ -349,7 +372,7 @@ class StratumFactory(protocol.Factory):
 
     def __init__(self, bridge, net, share_rate=3.0, handshake_timeout=HANDSHAKE_TIMEOUT, idle_timeout=IDLE_TIMEOUT,
                  slow_reader_timeout=SLOW_READER_TIMEOUT, max_bad_messages=MAX_BAD_MESSAGES, clock=time.time,
-                 reactor=None):
+                 reactor=None, sessions=None):
         if reactor is None:
             from twisted.internet import reactor
         self.bridge, self.net, self.share_rate = bridge, net, share_rate
@@ -357,6 +380,7 @@ class StratumFactory(protocol.Factory):
         self.slow_reader_timeout, self.max_bad_messages = slow_reader_timeout, max_bad_messages
         self.clock, self.reactor = clock, reactor
         self.connections = set()
+        self.sessions = sessions if sessions is not None else SessionBook(clock=clock)
         bridge.new_work.watch(self._new_work)
 
     def buildProtocol(self, addr):
