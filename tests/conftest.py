@@ -10,13 +10,15 @@ hook in p2pool.testing.regtest catches anything a crashed session leaves behind.
 """
 import pytest
 
-from p2pool.testing import regtest
+from p2pool.testing import regtest, regtest_litecoin
 
 
 def pytest_configure(config):
     # Declared in setup.cfg too; repeated so this conftest also works on its own.
     config.addinivalue_line(
         'markers', 'bitcoind: needs the real regtest bitcoind (fetched and cached by tests/conftest.py)')
+    config.addinivalue_line(
+        'markers', "litecoind: needs Debian's litecoind (installed by tests/conftest.py when missing)")
 
 
 @pytest.fixture(scope='session')
@@ -86,3 +88,43 @@ def bitcoind_factory(bitcoind_bin, tmp_path_factory):
 def fresh_bitcoind(bitcoind_factory):
     """A lone node with an empty chain, free to be stopped and restarted."""
     return bitcoind_factory()
+
+
+# ----------------------------------------------------------------------------- Litecoin Core
+
+@pytest.fixture(scope='session')
+def litecoind_bin():
+    """Path of Debian's litecoind (apt-get installs it on first use when it is missing)."""
+    try:
+        return regtest_litecoin.litecoind_path()
+    except regtest.RegtestError as error:
+        problem = str(error)
+    pytest.fail(f'litecoind is not available: {problem}', pytrace=False)
+
+
+@pytest.fixture(scope='session')
+def litecoind_pair(litecoind_bin, tmp_path_factory):
+    """Two peered regtest litecoind nodes with a mature chain, shared by the whole session.
+
+    The chain only grows: tests that need it before MWEB activation (height 432) run
+    before the one that activates it (tests/test_litecoin_node.py keeps that order).
+    """
+    network = regtest_litecoin.LitecoinRegtestNetwork(
+        litecoind_bin, root_dir=tmp_path_factory.mktemp('litecoind-pair'))
+    problem = None
+    try:
+        network.start()
+    except regtest.RegtestError as error:
+        problem = str(error)
+    if problem:
+        pytest.fail(f'starting the litecoind pair failed: {problem}', pytrace=False)
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
+@pytest.fixture
+def litecoind_node(litecoind_pair):
+    """The first litecoind of the shared pair, running and peered."""
+    return litecoind_pair.ensure_running().first

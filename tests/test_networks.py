@@ -18,7 +18,7 @@ from p2pool.bitcoin import hashes
 from p2pool.config import NetworkConfigError, load_network
 
 SHIPPED = ['bitcoin', 'bitcoin_regtest', 'bitcoin_testnet', 'bitcoincash', 'bitcoinsv',
-           'bsv_regtest', 'litecoin', 'litecoin_testnet']
+           'bsv_regtest', 'litecoin', 'litecoin_regtest', 'litecoin_testnet']
 
 BTC_MAX = 2**256 // 2**32 - 1
 
@@ -34,9 +34,9 @@ SHARECHAIN = {
                         0, 2**256 // 2 - 1, False, 3200, 15, {'bip65', 'csv', 'segwit', 'segwit2x'},
                         1000000, 4000000),
     'litecoin': (15, 8640, 8640, 200, 3, 'e037d5b8c6923410', '7208c1a53ef629b0', 9326, 9327,
-                 0, 2**256 // 2**20 - 1, True, 3301, 17, {'bip65', 'csv', 'segwit'}, 1000000, 4000000),
+                 0, 2**256 // 2**20 - 1, True, 3301, 17, {'bip65', 'csv', 'segwit', 'mweb'}, 1000000, 4000000),
     'litecoin_testnet': (4, 400, 400, 200, 3, 'cca5e24ec6408b1e', 'ad9614f6466a39cf', 19338, 19327,
-                         0, 2**256 // 20 - 1, False, 3301, 17, {'bip65', 'csv', 'segwit'},
+                         0, 2**256 // 20 - 1, False, 3301, 17, {'bip65', 'csv', 'segwit', 'mweb'},
                          1000000, 4000000),
     'bitcoincash': (60, 4320, 4320, 200, 3, 'b826c0a51ddc2d2b', 'ac9a8fda9a911bce', 9349, 9348,
                     0, BTC_MAX, True, 3301, 0, set(), 32000000, 128000000),
@@ -61,6 +61,7 @@ PARENTS = {
     'bitcoincash': ('e3e1f3e8', 8333, 8332, 0, 5, 'bitcoincash', 'sha256d', 600, 'BCH', 1, 100000),
     'bitcoinsv': ('e3e1f3e8', 8333, 8332, 0, 5, 'bitcoincash', 'sha256d', 600, 'BSV', 1, 100000),
     'bsv_regtest': ('dab5bffa', 18444, 18332, 111, 196, 'bchreg', 'sha256d', 600, 'tBSV', 1, 100000000),
+    'litecoin_regtest': ('fabfb5da', 19444, 19443, 111, 58, 'rltc', 'scrypt', 150, 'rLTC', 65536, 100000),
 }
 PARENT_KEYS = ('P2P_PREFIX', 'P2P_PORT', 'RPC_PORT', 'ADDRESS_VERSION', 'ADDRESS_P2SH_VERSION',
                'HUMAN_READABLE_PART', 'POW_FUNC', 'BLOCK_PERIOD', 'SYMBOL', 'DUMB_SCRYPT_DIFF',
@@ -221,7 +222,7 @@ def test_parent_chain_names(nets):
     assert {name: net.PARENT.CHAIN for name, net in nets.items()} == {
         'bitcoin': 'main', 'bitcoin_testnet': 'test', 'bitcoin_regtest': 'regtest',
         'litecoin': 'main', 'litecoin_testnet': 'test', 'bitcoincash': 'main',
-        'bitcoinsv': 'main', 'bsv_regtest': 'regtest'}
+        'bitcoinsv': 'main', 'bsv_regtest': 'regtest', 'litecoin_regtest': 'regtest'}
 
 
 def test_identifiers_prefixes_and_ports_are_distinct(nets):
@@ -240,6 +241,16 @@ def test_bsv_regtest_is_a_private_fast_cash_test_network(nets):
     assert net.TARGET_LOOKBEHIND <= net.CHAIN_LENGTH
     # About 2**8 hashes per share at the minimum difficulty: quick on a CPU.
     assert 2**256 // (net.MAX_TARGET + 1) <= 2**10
+
+
+def test_litecoin_regtest_reaches_share_version_35_quickly(nets):
+    net = nets['litecoin_regtest']
+    assert net.PARENT.GENESIS_HASH == 0x530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9
+    assert net.PARENT.HALVING_INTERVAL == 150 and net.PARENT.POW_FUNC == 'scrypt'
+    assert net.is_segwit_version(17) and not net.PERSIST and net.BOOTSTRAP_ADDRS == ()
+    # the vote switches a fresh v17 chain to v35 once it is CHAIN_LENGTH long
+    assert net.CHAIN_LENGTH <= 20 and net.CHAIN_LENGTH // 10 >= 1
+    assert 2**256 // (net.MAX_TARGET + 1) <= 2**11     # a one-thread CPU scrypt miner: seconds
 
 
 def test_genesis_hashes_are_sha256d_of_the_genesis_headers(nets):
@@ -300,9 +311,11 @@ def test_version_check(nets):
     assert nets['bitcoin'].version_check(100000) is None
     assert nets['bitcoin'].version_check(99999) == \
         'Bitcoin version too old. Upgrade to 0.11.2 or newer!'
-    assert nets['litecoin'].version_check(100399) == \
-        'Litecoin version too old. Upgrade to 0.10.4 or newer!'
-    assert nets['litecoin_testnet'].version_check(1) is None
+    # Litecoin Core before 0.21.2 cannot produce MWEB templates: one line telling to upgrade.
+    for name in ('litecoin', 'litecoin_testnet', 'litecoin_regtest'):
+        assert nets[name].version_check(210201) is None
+        assert nets[name].version_check(180100) == \
+            'Litecoin Core too old for MWEB blocks: upgrade to Litecoin Core 0.21.2 or newer'
     assert nets['bsv_regtest'].version_check(101001300) is None   # Bitcoin SV 1.0.13
 
 

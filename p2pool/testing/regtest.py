@@ -134,8 +134,8 @@ def _pid_alive(pid):
     return stat.rpartition(')')[2].split()[0] != 'Z'
 
 
-def _kill_leftover(datadir):
-    """Stop a bitcoind left running on `datadir` by a run that crashed before cleaning up."""
+def _kill_leftover(datadir, daemon_name='bitcoind'):
+    """Stop a daemon left running on `datadir` by a run that crashed before cleaning up."""
     pidfile = datadir / HARNESS_PIDFILE
     try:
         pid = int(pidfile.read_text().strip())
@@ -145,9 +145,9 @@ def _kill_leftover(datadir):
         cmdline = Path(f'/proc/{pid}/cmdline').read_bytes().decode(errors='replace')
     except OSError:
         cmdline = ''
-    # Only a process that is a bitcoind on this very datadir: PIDs get reused.
-    if 'bitcoind' in cmdline and f'-datadir={datadir}' in cmdline:
-        log.warning('stopping leftover bitcoind pid %d on %s', pid, datadir)
+    # Only a process that is such a daemon on this very datadir: PIDs get reused.
+    if daemon_name in cmdline and f'-datadir={datadir}' in cmdline:
+        log.warning('stopping leftover %s pid %d on %s', daemon_name, pid, datadir)
         for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
             try:
                 os.kill(pid, sig)
@@ -190,7 +190,11 @@ class RegtestBitcoind:
     Usable as a context manager.  After `stop()` the datadir and ports are kept so
     that `restart()` (or `start()` again) brings back the same chain and wallet;
     `close()` stops and also deletes a datadir this object created itself.
+    Subclasses for other Core-lineage daemons override the class attributes below.
     """
+    DAEMON_NAME = 'bitcoind'
+    BASE_ARGS = BASE_ARGS
+    LOG_FILE = 'bitcoind.log'
 
     def __init__(self, bitcoind=None, user='p2pool', password=None, rpc_timeout=60,
                  startup_timeout=60):
@@ -229,7 +233,7 @@ class RegtestBitcoind:
 
     @property
     def log_path(self):
-        return self.datadir / 'regtest' / 'bitcoind.log'
+        return self.datadir / 'regtest' / self.LOG_FILE
 
     def cli_args(self):
         """p2pool command-line arguments that point the node at this bitcoind."""
@@ -285,9 +289,9 @@ class RegtestBitcoind:
             if extra_args is not None:
                 self.extra_args = tuple(extra_args)
             if self.bitcoind is None:
-                self.bitcoind = bitcoind_path()
+                self.bitcoind = self.default_binary()
             self._refuse_shared_datadir()
-            _kill_leftover(self.datadir)
+            _kill_leftover(self.datadir, self.DAEMON_NAME)
             fixed_ports = self.rpc_port is not None
             for attempt in range(3):
                 if not fixed_ports:
@@ -354,8 +358,13 @@ class RegtestBitcoind:
     def __exit__(self, *exc_info):
         self.close()
 
+    @staticmethod
+    def default_binary():
+        """The daemon executable used when none was given (fetched on first use)."""
+        return bitcoind_path()
+
     def _launch(self):
-        args = [str(self.bitcoind), *BASE_ARGS, f'-datadir={self.datadir}',
+        args = [str(self.bitcoind), *self.BASE_ARGS, f'-datadir={self.datadir}',
                 f'-rpcuser={self.user}', f'-rpcpassword={self.password}',
                 f'-rpcport={self.rpc_port}', f'-port={self.p2p_port}']
         if self.connect_to is not None:
@@ -456,13 +465,15 @@ class RegtestNetwork:
     node; it connects to `first` with -connect and reconnects if `first` restarts.
     """
 
+    NODE_CLASS = RegtestBitcoind
+
     def __init__(self, bitcoind=None, root_dir=None, mature_blocks=COINBASE_MATURITY + 1):
         self.bitcoind = bitcoind
         self.mature_blocks = mature_blocks
         self._owns_root = root_dir is None
         self.root_dir = Path(root_dir) if root_dir else None
-        self.first = RegtestBitcoind(bitcoind)
-        self.second = RegtestBitcoind(bitcoind)
+        self.first = self.NODE_CLASS(bitcoind)
+        self.second = self.NODE_CLASS(bitcoind)
         self.startup_seconds = None
 
     @property
@@ -480,6 +491,7 @@ class RegtestNetwork:
             self.first.start(datadir=self.root_dir / 'first')
             self.second.start(datadir=self.root_dir / 'second', connect_to=self.first)
             self.wait_peered()
+            self.prepare_nodes()
             missing = self.mature_blocks - self.first.rpc('getblockcount')
             if missing > 0:
                 self.first.mine(missing)
@@ -489,6 +501,9 @@ class RegtestNetwork:
             raise
         self.startup_seconds = time.monotonic() - began
         return self
+
+    def prepare_nodes(self):
+        """Hook run once both nodes are up and peered, before the mature chain is mined."""
 
     def ensure_running(self):
         """Start again whichever node a caller stopped, and wait for the peering."""
