@@ -32,6 +32,7 @@ that never send a version cannot keep real peers out until the handshake timeout
 """
 import dataclasses
 import ipaddress
+import itertools
 import logging
 import random
 
@@ -97,7 +98,7 @@ class NodePeer(PeerConnection):
     """A PeerConnection that knows its normalised address and tells its factory when it closes."""
 
     addr = None                 # (normal host, port)
-    accepted_at = 0.0           # node time the connection was made
+    accept_order = 0            # rises with every connection the node makes or accepts
     advertise_timer = None
 
     def connectionLost(self, reason=tw_protocol.connectionDone):
@@ -160,6 +161,7 @@ class P2PNode:
         self._fixed = []
         self._timers = {}
         self._closed_waiters = []
+        self._accept_order = itertools.count(1)
 
     # --- the node interface (protocol.py) -----------------------------------------------
 
@@ -399,7 +401,7 @@ class P2PNode:
         if factory.incoming and not self._accept_incoming(addr[0]):
             return None
         peer = NodePeer(self, self.settings, incoming=factory.incoming, clock=self.reactor)
-        peer.factory, peer.addr, peer.accepted_at = factory, addr, self.now()
+        peer.factory, peer.addr, peer.accept_order = factory, addr, next(self._accept_order)
         self.connections.add(peer)
         return peer
 
@@ -421,7 +423,7 @@ class P2PNode:
             log.debug('Refused %s: too many connections from its network still in their handshake', host)
             return False
         if len(waiting) >= self.config.max_unhandshaken:
-            oldest = min(waiting, key=lambda peer: peer.accepted_at)
+            oldest = min(waiting, key=lambda peer: peer.accept_order)
             oldest.disconnect('evicted: %d incoming connections still in their handshake' % len(waiting))
         return True
 
