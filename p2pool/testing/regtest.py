@@ -193,7 +193,7 @@ class RegtestBitcoind:
     Subclasses for other Core-lineage daemons override the class attributes below.
     """
     DAEMON_NAME = 'bitcoind'
-    BASE_ARGS = BASE_ARGS
+    BASE_ARGS: tuple[str, ...] = BASE_ARGS
     LOG_FILE = 'bitcoind.log'
 
     def __init__(self, bitcoind=None, user='p2pool', password=None, rpc_timeout=60,

@@ -60,7 +60,7 @@ def litecoind_path(install: bool = True, lock_wait: float = 600.0) -> Path:
         raise RegtestError(f'litecoind is not installed and cannot be installed here; {INSTALL_HINT}')
     deadline = time.monotonic() + lock_wait
     updated = False
-    problem = ''
+    problem_text = 'apt-get failed'
     while time.monotonic() < deadline:
         command = [apt, '-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '-q', LITECOIND_PACKAGE]
         run = subprocess.run(command, capture_output=True, text=True,
@@ -69,8 +69,7 @@ def litecoind_path(install: bool = True, lock_wait: float = 600.0) -> Path:
         if run.returncode == 0 and found:
             log.info('installed %s with apt-get', LITECOIND_PACKAGE)
             return Path(found)
-        problem = (run.stderr or run.stdout).strip().splitlines()[-1:] or ['apt-get failed']
-        problem_text = problem[0]
+        problem_text = ((run.stderr or run.stdout).strip().splitlines() or ['apt-get failed'])[-1]
         if 'Unable to locate package' in problem_text and not updated:
             subprocess.run([apt, '-o', 'DPkg::Lock::Timeout=120', 'update', '-q'], capture_output=True)
             updated = True
@@ -78,7 +77,7 @@ def litecoind_path(install: bool = True, lock_wait: float = 600.0) -> Path:
         if 'lock' not in problem_text.lower():
             break
         time.sleep(5)
-    raise RegtestError(f'installing {LITECOIND_PACKAGE} failed: {problem}; {INSTALL_HINT}')
+    raise RegtestError(f'installing {LITECOIND_PACKAGE} failed: {problem_text}; {INSTALL_HINT}')
 
 
 class RegtestLitecoind(RegtestBitcoind):
