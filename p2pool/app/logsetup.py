@@ -1,5 +1,9 @@
 """Logging of the node: the console and DATADIR/NET/log, reopened on SIGUSR1.
 
+Every message is one line: control characters in it are escaped (p2pool.util.untrusted), a
+backstop behind the rooms' own `shown()` of what peers and miners send, so that no text from
+outside can forge a line or drive the terminal. Tracebacks keep their lines.
+
 Log rotation tools (logrotate's `postrotate kill -USR1`) move the file away and
 signal the node, which then writes to a fresh file of the same name. Twisted's
 own log messages are routed into the same handlers.
@@ -8,8 +12,18 @@ import logging
 import signal
 import sys
 
+from p2pool.util.untrusted import escape_controls
+
 FORMAT = '%(asctime)s %(message)s'
 DEBUG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
+
+
+class OneLineFormatter(logging.Formatter):
+    """A Formatter whose messages (not their tracebacks) have their control characters escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 class ReopenableFileHandler(logging.FileHandler):
@@ -31,7 +45,7 @@ def setup_logging(logfile, debug=False, console=sys.stdout):
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    formatter = logging.Formatter(DEBUG_FORMAT if debug else FORMAT, '%Y-%m-%d %H:%M:%S')
+    formatter = OneLineFormatter(DEBUG_FORMAT if debug else FORMAT, '%Y-%m-%d %H:%M:%S')
     stream = logging.StreamHandler(console)
     stream.setFormatter(formatter)
     root.addHandler(stream)

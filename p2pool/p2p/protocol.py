@@ -74,6 +74,7 @@ from p2pool.bitcoin.hashes import hash256, sha256d_pow
 from p2pool.p2p import messages
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
 from p2pool.util.ratelimit import TokenBucket
+from p2pool.util.untrusted import shown
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ FLOODING = 'flooding'                      # over a rate limit, or too much reme
 SELF_CONNECTION = 'self_connection'        # our own nonce came back: the address is ours
 MALFORMED = 'malformed'                    # a payload that does not decode; the spec drops
 #                                            such peers without a ban (§1), so the node only logs it
+
+MAX_SUB_VERSION_SHOWN = 200   # characters of a peer's sub_version kept for logs and pages
+
 MISBEHAVIOUR_KINDS = (INVALID_SHARE, BAD_POW, BAD_CHECKSUM, PROTOCOL_VIOLATION, FLOODING,
                       SELF_CONNECTION, MALFORMED)
 
@@ -294,7 +298,8 @@ class PeerConnection(protocol.Protocol):
         if version < minimum:
             raise Misbehaviour(PROTOCOL_VIOLATION, 'peer too old: version %d < %d' % (version, minimum))
         self.version, self.services = version, services
-        self.sub_version = sub_version[:512].decode('utf-8', 'replace')
+        # shown wherever a peer is listed (log, console, web): escaped and capped once, here
+        self.sub_version = shown(sub_version, MAX_SUB_VERSION_SHOWN)
         self.nonce, self.announced_best_share_hash = nonce, best_share_hash
         if nonce == self.node.nonce:
             raise Misbehaviour(SELF_CONNECTION, 'was connected to self')

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin.data import difficulty_to_target
+from p2pool.util.untrusted import shown
 
 log = logging.getLogger(__name__)
 
 FIRST_ADDRESS_VERSION = 34   # share versions from here on store the payee as address text
 MAX_USERNAME_LENGTH = 512    # longer names are cut: no address or modifier list needs more
+MAX_USER_SHOWN = 160         # characters of `address.worker` in statistics, logs and pages
 _SPLIT = re.compile(r'([+/])')
 _VALIDITY_CACHE_SIZE = 10000
 
@@ -46,8 +48,11 @@ class Username:
 
     @property
     def user(self):
-        """The statistics key: `address.worker`, or just the address without a worker name."""
-        return '%s.%s' % (self.address, self.worker) if self.worker else self.address
+        """The statistics key: `address.worker`, or just the address without a worker name.
+
+        It is what logs, the console and the web pages show of a miner, so it is made safe
+        once, here: control characters escaped, at most MAX_USER_SHOWN characters."""
+        return shown('%s.%s' % (self.address, self.worker) if self.worker else self.address, MAX_USER_SHOWN)
 
 
 def _difficulty(text):
@@ -139,7 +144,7 @@ class PayeeResolver:
             self._warned.add(username.user)
             if len(self._warned) > _VALIDITY_CACHE_SIZE:
                 self._warned.clear()
-            log.warning('worker %r: %r is not a payable address for share version %d on %s; mining to '
-                        'the node\'s payout address instead', username.user, username.address,
+            log.warning('worker %s: %s is not a payable address for share version %d on %s; mining to '
+                        'the node\'s payout address instead', username.user, shown(username.address),
                         share_version, getattr(self.parent, 'SYMBOL', 'this network'))
         return self.node_address()
