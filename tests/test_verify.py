@@ -5,7 +5,7 @@ import pytest
 
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.config import load_network
-from p2pool.sharechain import generate, verify
+from p2pool.sharechain import generate, verify, voting
 from p2pool.testing import testchain
 from p2pool.sharechain.share import Share, ShareDecodeError, ShareInvalid, ShareMisbehaviour
 from p2pool.sharechain.tracker import Tracker
@@ -284,7 +284,7 @@ def test_switch_needs_60_percent(votes_for_35, ok):
     # The vote window of a share on top of share 49 is shares 4..0 (CHAIN_LENGTH 50: start 45 above, 5 long).
     votes = [35] * votes_for_35 + [17] * (5 - votes_for_35) + [35] * 45
     tracker, head = vote_chain(VOTE_NET, votes)
-    assert verify.vote_window_counts(tracker, head, VOTE_NET).get(35, 0) == votes_for_35 * 2
+    assert voting.vote_window_counts(tracker, head, VOTE_NET).get(35, 0) == votes_for_35 * 2
     share = next_share(tracker, VOTE_NET, head, 35)
     if ok:
         verify.check_share(tracker, share, now=share.timestamp)
@@ -313,10 +313,10 @@ def test_generator_switches_above_95_percent(against, version):
     net = testchain.easy_network(BTC, CHAIN_LENGTH=200, REAL_CHAIN_LENGTH=200)
     votes = [17] * against + [35] * (20 - against) + [35] * 180      # window: shares 19..0
     tracker, head = vote_chain(net, votes)
-    assert verify.choose_share_version(tracker, head, net) == version
-    successor, support = verify.successor_support(tracker, head, net)
+    assert voting.choose_share_version(tracker, head, net) == version
+    successor, support = voting.successor_support(tracker, head, net)
     assert successor == 35 and support == (20 - against) / 20
-    assert verify.choose_share_version(Tracker(), None, net) == 17
+    assert voting.choose_share_version(Tracker(), None, net) == 17
 
 
 def test_minimum_protocol_version():
@@ -324,39 +324,39 @@ def test_minimum_protocol_version():
     # The window of the share on top of share 199 is shares 19..0; 18 of 20 votes are not enough.
     tracker, head = vote_chain(net, [17, 17] + [35] * 199, version=35)
     share = tracker.items[head]
-    assert verify.updated_minimum_protocol_version(tracker, share, 3301, net) == 3301
+    assert voting.updated_minimum_protocol_version(tracker, share, 3301, net) == 3301
     tracker, head = vote_chain(net, [17] + [35] * 200, version=35)       # 19 of 20: exactly 95 %
-    assert verify.updated_minimum_protocol_version(tracker, tracker.items[head], 3301, net) == 3500
+    assert voting.updated_minimum_protocol_version(tracker, tracker.items[head], 3301, net) == 3500
     tracker2, head2 = vote_chain(net, [35] * 201, version=35)
     share2 = tracker2.items[head2]
-    assert verify.updated_minimum_protocol_version(tracker2, share2, 3301, net) == 3500
-    assert verify.updated_minimum_protocol_version(tracker2, share2, 3600, net) == 3600
+    assert voting.updated_minimum_protocol_version(tracker2, share2, 3301, net) == 3500
+    assert voting.updated_minimum_protocol_version(tracker2, share2, 3600, net) == 3600
     first = tracker2.items[tracker2.get_nth_parent_hash(head2, 195)]
-    assert verify.updated_minimum_protocol_version(tracker2, first, 3301, net) == 3301   # no full window yet
+    assert voting.updated_minimum_protocol_version(tracker2, first, 3301, net) == 3301   # no full window yet
 
 
 def test_startup_minimum_protocol_version():
     net = testchain.easy_network(BTC, CHAIN_LENGTH=200, REAL_CHAIN_LENGTH=200)
     tracker, head = vote_chain(net, [35] * 201, version=35)
-    assert verify.startup_minimum_protocol_version(tracker, head, 201, 3301, net) == 3500
-    assert verify.startup_minimum_protocol_version(tracker, head, 200, 3301, net) == 3301   # not more than CL
-    assert verify.startup_minimum_protocol_version(tracker, None, 201, 3301, net) == 3301
+    assert voting.startup_minimum_protocol_version(tracker, head, 201, 3301, net) == 3500
+    assert voting.startup_minimum_protocol_version(tracker, head, 200, 3301, net) == 3301   # not more than CL
+    assert voting.startup_minimum_protocol_version(tracker, None, 201, 3301, net) == 3301
     mixed, mixed_head = vote_chain(net, [35] + [17] * 2 + [35] * 198, version=35)   # window of the best: 20..1
-    assert verify.startup_minimum_protocol_version(mixed, mixed_head, 201, 3301, net) == 3301
+    assert voting.startup_minimum_protocol_version(mixed, mixed_head, 201, 3301, net) == 3301
 
 
 def test_desired_version_counts_matches_a_walk():
     tracker, head = vote_chain(VOTE_NET, [17, 35, 35, 16, 35, 17] * 5)
-    verify._counts_cache.clear()
+    voting._counts_cache.clear()
     chain = list(tracker.get_chain(head, 30))[::-1]       # oldest first
     for index in range(4, 30):
         start = chain[index]
         expected = {}
         for share in chain[index - 4:index + 1]:
             expected[share.desired_version] = expected.get(share.desired_version, 0) + share.work
-        assert verify.desired_version_counts(tracker, start.hash, 5) == expected
-    assert verify.desired_version_counts(tracker, chain[1].hash, 5) == {35: chain[1].work, 17: chain[0].work}
-    assert verify.desired_version_counts(tracker, None, 5) == {}
+        assert voting.desired_version_counts(tracker, start.hash, 5) == expected
+    assert voting.desired_version_counts(tracker, chain[1].hash, 5) == {35: chain[1].work, 17: chain[0].work}
+    assert voting.desired_version_counts(tracker, None, 5) == {}
 
 
 # --- §14 naughty shares ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target
 from p2pool.events import Event, Variable
 from p2pool.sharechain import share as share_module
-from p2pool.sharechain import stats, verify
+from p2pool.sharechain import stats, verify, voting
 from p2pool.sharechain.chooser import Chooser
 from p2pool.sharechain.tracker import Tracker
 
@@ -158,7 +158,7 @@ class ShareChain:
                  self.clock() - started)
         if loaded:
             self.think()
-            self.minimum_protocol_version.set(verify.startup_minimum_protocol_version(
+            self.minimum_protocol_version.set(voting.startup_minimum_protocol_version(
                 self.tracker, self.best_share_hash.value, len(loaded), self.minimum_protocol_version.value,
                 self.net))
         return len(loaded)
@@ -213,7 +213,7 @@ class ShareChain:
                 stripped_size, len(bitcoin_data.tx_type.pack(gentx)) + 3 * stripped_size)
         if self.store is not None:
             self.store.pending.mark_verified([share.hash])
-        new_minimum = verify.updated_minimum_protocol_version(
+        new_minimum = voting.updated_minimum_protocol_version(
             self.tracker, share, self.minimum_protocol_version.value, self.net)
         self.minimum_protocol_version.set(new_minimum)
         if share.peer_addr is not None and share.pow_hash <= bits_to_target(share.header['bits']):

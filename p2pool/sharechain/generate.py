@@ -23,7 +23,7 @@ from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_bits
 from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.serialize import VarInt, VarStr
-from p2pool.sharechain import pplns
+from p2pool.sharechain import pplns, voting
 from p2pool.sharechain.share import (
     FIRST_ADDRESS_VERSION, GENTX_BEFORE_REFHASH, ShareDecodeError, address_for_pubkey_hash,
     is_segwit_layout, padding_for_version, payout_script_for, prefix_to_hash_link, ref_hash_of,
@@ -280,8 +280,7 @@ def plan_share(tracker, share_data, block_target, desired_timestamp, desired_tar
         if last is not None and height < net.REAL_CHAIN_LENGTH:
             raise GenerateError('not enough history below the parent share')
     if version is None:
-        from p2pool.sharechain.verify import choose_share_version
-        version = choose_share_version(tracker, previous_share_hash, net)
+        version = voting.choose_share_version(tracker, previous_share_hash, net)
     try:
         max_bits, bits = retarget(tracker, previous_share_hash, height, desired_target, net)
         far_share_hash = (None if last is None and height < FAR_SHARE_DISTANCE

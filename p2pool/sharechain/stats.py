@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from p2pool.sharechain.share import SUPPORTED_VERSIONS
 from p2pool.sharechain.tracker import TrackerError
-from p2pool.sharechain.verify import desired_version_counts
+from p2pool.sharechain.voting import desired_version_counts
 
 __all__ = ['StaleAccounting', 'StaleCounts', 'StatsError', 'MyRecentShares', 'average_stale_prop',
            'bitcoind_warning', 'format_duration', 'get_warnings', 'lost_contact_warning',

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 
-from p2pool.sharechain import stats, verify
+from p2pool.sharechain import stats, voting
 from p2pool.store.sharestore import StoreError
 from p2pool.web.api import WebContext
 from p2pool.web.history import GraphHistory
@@ -152,7 +152,7 @@ class WebService:
         if lookbehind >= 2:
             history.add('pool_rates', now, stats.stale_counts(tracker, best, lookbehind, rates=True))
             pool_rate = stats.pool_attempts_per_second(tracker, best, lookbehind)
-            votes = verify.desired_version_counts(tracker, best, lookbehind)
+            votes = voting.desired_version_counts(tracker, best, lookbehind)
             total_votes = sum(votes.values())
             if total_votes:
                 history.add('desired_version_rates', now,
