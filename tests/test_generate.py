@@ -358,5 +358,44 @@ def test_random_chain_amounts_match_formula():
                                      desired_target=BTC.MAX_TARGET // rng.choice([1, 3, 20]))
         tracker.add(share)
         previous = share.hash
-    for share in list(tracker.items.values())[2:]:
-        verify.check_share(tracker, share, now=share.timestamp)
+    checked = 0
+    for share in tracker.items.values():
+        gentx = verify.check_share(tracker, share, now=share.timestamp)
+        # payouts and the donation output; the witness commitment and the ref_hash OP_RETURN carry nothing
+        paid = {out['script']: out['value'] for out in gentx['tx_outs'] if not out['script'].startswith(b'\x6a')}
+        assert sum(out['value'] for out in gentx['tx_outs']) == share.subsidy
+        assert paid == expected_payouts(tracker, share, BTC)
+        checked += share.previous_hash is not None and tracker.items[share.previous_hash].previous_hash is not None
+    assert checked == 23     # every share with a grandparent has a PPLNS window
+
+
+def expected_payouts(tracker, share, net):
+    """{output script: satoshis} of `share`'s gentx, from shares.md §11.4-§11.5 written out
+    naively (a fresh walk of the chain, no caches, none of the generator's code)."""
+    items = tracker.items
+    parent = items.get(share.previous_hash) if share.previous_hash is not None else None
+    height = tracker.get_height(share.previous_hash) if parent is not None else 0
+    max_shares = max(0, min(height, net.REAL_CHAIN_LENGTH) - 1)
+    desired_weight = 65535 * net.SPREAD * target_to_average_attempts(bits_to_target(share.header['bits']))
+    weights, total, count = {}, 0, 0
+    current = items.get(parent.previous_hash) if parent is not None and parent.previous_hash is not None else None
+    while current is not None and count < max_shares and total < desired_weight:
+        attempts = target_to_average_attempts(current.target)
+        if total + attempts * 65535 > desired_weight:
+            part = (desired_weight - total) // 65535
+            weights[current.payout_address] = weights.get(current.payout_address, 0) + part * (65535 - current.donation)
+            total = desired_weight
+            break
+        weights[current.payout_address] = weights.get(current.payout_address, 0) + attempts * (65535 - current.donation)
+        total += attempts * 65535
+        count += 1
+        current = items.get(current.previous_hash) if current.previous_hash is not None else None
+    subsidy = share.subsidy
+    amounts = {key: subsidy * 199 * weight // (200 * total) for key, weight in weights.items() if weight}
+    amounts[share.payout_address] = amounts.get(share.payout_address, 0) + subsidy // 200
+    donation = subsidy - sum(amounts.values())
+    padding = bitcoin_address.padding_for_share_version(share.VERSION)
+    payouts = {bitcoin_address.address_to_script(key, net.PARENT, padding=padding): amount
+               for key, amount in amounts.items() if amount}
+    payouts[bitcoin_address.DONATION_SCRIPT] = payouts.get(bitcoin_address.DONATION_SCRIPT, 0) + donation
+    return payouts
