@@ -1,4 +1,4 @@
-"""Audit of the miner interface and the bitcoind link against worker.md (one test per deviation found)."""
+"""The miner interface and the bitcoind link against worker.md (one test per deviation found)."""
 import struct
 
 from p2pool.bitcoin import data as bitcoin_data

@@ -1,4 +1,4 @@
-"""Audit of the peer protocol against p2p.md: interoperability with protocol-3501 peers and
+"""The peer protocol against p2p.md: interoperability with protocol-3501 peers and
 the receiver rules of §1, §4.3/§4.4, §6.2 and §9 that the older tests did not pin down."""
 import json
 import os

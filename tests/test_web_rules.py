@@ -1,4 +1,4 @@
-"""Audit of the web interface against web.md: shapes and values the other web tests do not pin
+"""The web interface against web.md: shapes and values the other web tests do not pin
 down, odd and hostile request paths, the graph sources' bookkeeping, the console status
 lines and the LocalStats the running node's facade (p2pool.app.views) builds from the work bridge.
 """

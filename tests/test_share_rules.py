@@ -1,4 +1,4 @@
-"""Audit of share consensus against shares.md: edge cases the other share tests do not pin down."""
+"""Share consensus against shares.md: edge cases the other share tests do not pin down."""
 import pytest
 
 from p2pool.bitcoin import address as bitcoin_address

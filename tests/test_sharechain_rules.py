@@ -1,4 +1,4 @@
-"""Audit of the share forest and best-chain policy (sharechain.md §2-§9) as the running
+"""The share forest and best-chain policy (sharechain.md §2-§9) as the running
 node's ShareChain drives it: error handling, the injected clock, block-weight punishment."""
 import dataclasses
 import logging
