@@ -44,7 +44,7 @@ def measure(blocks=BLOCKS):
     with regtest.RegtestNetwork(regtest.bitcoind_path()) as network:
         node = network.first
         bridge = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
-                                load_network('bsv_regtest'))
+                                load_network('bsv_regtest'), reactor=reactor)
         blockingCallFromThread(reactor, bridge.start)
         blockingCallFromThread(reactor, bridge.source.changed.watch, on_template)
         address = node.wallet_address()

@@ -16,7 +16,7 @@ from p2pool.bitcoin import rpc
 from p2pool.bitcoin.template import TemplateSource
 from p2pool.config import load_network
 from p2pool.testing.jsonrpc_server import JsonRpcTestServer
-from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
+from twisted_helpers import reactor, reactor_thread, run_in_reactor, wait_for  # noqa: F401 (fixture)
 
 STALL = 5.0  # seconds a slow RPC hangs (worker.md fault requirement)
 
@@ -136,7 +136,7 @@ def test_worker_threads_do_not_outlive_close(reactor, slow_daemon):
 def start_bridge(rpc_port, node, **options):
     from p2pool.bitcoin.daemon import BitcoindBridge
     bridge = BitcoindBridge('127.0.0.1', rpc_port, node.p2p_port, node.user, node.password,
-                            load_network('bsv_regtest'), **options)
+                            load_network('bsv_regtest'), reactor=reactor_thread(), **options)
     run_in_reactor(bridge.start, timeout=30)
     return bridge
 

@@ -177,7 +177,7 @@ def real_bridge(reactor, regtest_node):
     from p2pool.bitcoin.daemon import BitcoindBridge
     node = regtest_node
     b = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
-                       load_network('bsv_regtest'))
+                       load_network('bsv_regtest'), reactor=reactor)
     run_in_reactor(b.start, timeout=30)
     yield b
     run_in_reactor(b.stop)

@@ -249,7 +249,7 @@ def test_merged_round_trip_with_a_real_parent_block(reactor, regtest_node, fake_
     from p2pool.bitcoin.daemon import BitcoindBridge
     node = regtest_node
     bridge = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
-                            load_network('bsv_regtest'))
+                            load_network('bsv_regtest'), reactor=reactor)
     run_in_reactor(bridge.start, timeout=30)
     daemon, mining = start_mining(fake_daemon.url)
     try:

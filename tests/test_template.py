@@ -228,7 +228,7 @@ def bridge(reactor, regtest_node):
 
     def start(**options):
         b = BitcoindBridge('127.0.0.1', node.rpc_port, node.p2p_port, node.user, node.password,
-                           load_network('bsv_regtest'), **options)
+                           load_network('bsv_regtest'), reactor=reactor, **options)
         made.append(b)
         return run_in_reactor(b.start, timeout=30), b
     yield start

@@ -63,7 +63,7 @@ def worker_node(reactor, regtest_node):
     from p2pool.bitcoin.daemon import BitcoindBridge
     net = dataclasses.replace(load_network('bsv_regtest'), MAX_TARGET=2**240 - 1)
     bitcoind = BitcoindBridge('127.0.0.1', regtest_node.rpc_port, regtest_node.p2p_port, regtest_node.user,
-                              regtest_node.password, net)
+                              regtest_node.password, net, reactor=reactor)
     run_in_reactor(bitcoind.start, timeout=30)
     tracker = Tracker()
     node = Node(tracker)

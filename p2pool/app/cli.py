@@ -177,8 +177,3 @@ def parse_args(argv):
     if args.share_rate <= 0:
         parser.error('--share-rate must be positive')
     return args
-
-
-def main(argv):
-    from p2pool.app import main as node_main
-    return node_main.run_node(parse_args(argv))

@@ -91,13 +91,11 @@ def run_node(args, reactor=None):
     def start():
         try:
             yield runner.start()
-        except StartupError as e:
-            log.error('p2pool: %s', e)
-            exit_status.append(1)
-            yield runner.stop()
-            reactor.stop()
-        except Exception:
-            log.exception('p2pool: unexpected error while starting')
+        except Exception as e:
+            if isinstance(e, StartupError):
+                log.error('p2pool: %s', e)
+            else:
+                log.exception('p2pool: unexpected error while starting')
             exit_status.append(1)
             yield runner.stop()
             reactor.stop()
@@ -145,7 +143,7 @@ class NodeRunner:
         log.info('bitcoind: RPC %s:%d (credentials from %s), P2P port %d', access.host, access.rpc_port,
                  access.credentials_source, access.p2p_port)
         self.bitcoind = BitcoindBridge(access.host, access.rpc_port, access.p2p_port, access.user,
-                                       access.password, net, use_ssl=args.bitcoind_rpc_ssl)
+                                       access.password, net, reactor=self.reactor, use_ssl=args.bitcoind_rpc_ssl)
         try:
             yield check_bitcoind(self.bitcoind.rpc, net, allow_obsolete=args.allow_obsolete_bitcoind)
         except BitcoindCheckError as e:

@@ -1,6 +1,6 @@
 """The link to the local bitcoind in one object: what the node, the tests and the benchmarks use.
 
-    bridge = BitcoindBridge('127.0.0.1', rpc_port, p2p_port, user, password, net)
+    bridge = BitcoindBridge('127.0.0.1', rpc_port, p2p_port, user, password, net, reactor=reactor)
     template = yield bridge.start()          # in the reactor thread
     ...
     bridge.stop()
@@ -8,6 +8,7 @@
 It holds one RPC client, the Bitcoin P2P connection,
 a TemplateSource refreshed by long polls, P2P block announcements and a timer,
 ParentHeights fed by templates, and a BlockSubmitter using both paths.
+`reactor` is the one the P2P connection's timeout runs on.
 """
 from twisted.internet import defer
 
@@ -18,9 +19,9 @@ from p2pool.bitcoin.template import TemplateSource
 
 
 class BitcoindBridge:
-    def __init__(self, host, rpc_port, p2p_port, user, password, net, longpoll=True, use_ssl=False,
+    def __init__(self, host, rpc_port, p2p_port, user, password, net, *, reactor, longpoll=True, use_ssl=False,
                  **source_options):
-        self.net = net
+        self.net, self.reactor = net, reactor
         self.rpc = RpcClient(host, rpc_port, user, password, use_ssl=use_ssl)
         self.p2p = BitcoindP2P(host, p2p_port, net.PARENT.P2P_PREFIX)
         self.heights = ParentHeights(self.rpc, self.p2p)
@@ -32,7 +33,7 @@ class BitcoindBridge:
     def start(self, p2p_timeout=30):
         """Connect P2P first (a Bitcoin SV node serves templates only to a node with peers), then poll."""
         self.p2p.start()
-        yield self.p2p.when_connected().addTimeout(p2p_timeout, _reactor())
+        yield self.p2p.when_connected().addTimeout(p2p_timeout, self.reactor)
         template = yield self.source.start()
         return template
 
@@ -40,8 +41,3 @@ class BitcoindBridge:
         self.source.stop()
         self.p2p.stop()
         self.rpc.close()
-
-
-def _reactor():
-    from twisted.internet import reactor
-    return reactor

@@ -26,11 +26,6 @@ def hash160_bytes(data):
     return hashlib.new('ripemd160', hashlib.sha256(data).digest()).digest()
 
 
-def hash160(data):
-    """RIPEMD160(SHA256(data)) as a little-endian integer (a pubkey_hash)."""
-    return int.from_bytes(hash160_bytes(data), 'little')
-
-
 def scrypt_pow(header):
     """Litecoin proof of work: scrypt(N=1024, r=1, p=1) of the 80-byte header as an integer."""
     digest = hashlib.scrypt(header, salt=header, n=1024, r=1, p=1, dklen=32)
@@ -47,4 +42,3 @@ POW_FUNCTIONS = {'sha256d': sha256d_pow, 'scrypt': scrypt_pow}
 # SHA-256 with an explicit state, for the hash_link.
 sha256_state_after = sha256_midstate.state_after
 sha256_from_state = sha256_midstate.digest_from_state
-SHA256_INITIAL_STATE = sha256_midstate.INITIAL_STATE

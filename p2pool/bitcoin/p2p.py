@@ -278,12 +278,6 @@ class BitcoindP2P:
         self.protocol.send('block', block)
         return True
 
-    def send_tx(self, tx):
-        if self.protocol is None:
-            return False
-        self.protocol.send('tx', tx)
-        return True
-
     def get_block(self, block_hash, timeout=10):
         """Deferred firing with the block dict of `block_hash` fetched with getdata."""
         return self._request(self._block_waiters, block_hash, timeout,

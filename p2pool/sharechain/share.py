@@ -53,7 +53,6 @@ SHARE_VERSIONS = {
     34: ShareVersion(34, 'SegwitMiningShare', 34, 35, 3300),
     35: ShareVersion(35, 'PaddingBugfixShare', 35, None, 3500),
 }
-SHARE_CLASSES = SHARE_VERSIONS
 SUPPORTED_VERSIONS = tuple(sorted(SHARE_VERSIONS))
 LOWEST_SUPPORTED_VERSION = SUPPORTED_VERSIONS[0]
 INITIAL_VERSION = 17          # a new chain starts with this version

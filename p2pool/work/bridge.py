@@ -57,7 +57,7 @@ from p2pool.events import Event
 from p2pool.sharechain import stats
 from p2pool.sharechain.generate import GenerateError, generate_transaction
 from p2pool.sharechain.share import INITIAL_VERSION, voting_version
-from p2pool.sharechain.verify import choose_share_version
+from p2pool.sharechain.voting import choose_share_version
 from p2pool.work import targets
 from p2pool.work.username import Username, parse_username
 
@@ -189,7 +189,6 @@ class WorkBridge:
         self.pseudoshare_received = Event()
         self.share_found = Event()
         self.block_found = Event()
-        self.my_share_hashes, self.my_doa_share_hashes = set(), set()
         self.local_hash_rate = targets.LocalHashRate()
         self.local_rate_monitor = targets.RateMonitor(RATE_LOOKBACK)
         self.local_addr_rate_monitor = targets.RateMonitor(RATE_LOOKBACK)
@@ -436,9 +435,6 @@ class WorkBridge:
             log.error('a solved header did not make a share: %s', e)
             return None
         dead = not on_time
-        self.my_share_hashes.add(share.hash)
-        if dead:
-            self.my_doa_share_hashes.add(share.hash)
         if self.stale_accounting is not None:
             self.stale_accounting.record_local_share(share.hash, dead)
         siblings = len(self.tracker.reverse.get(share.previous_hash, ()))
