@@ -26,12 +26,23 @@ setup(
     description='Decentralized Bitcoin mining pool node (P2Pool protocol 3501)',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
+    author='The p2pool maintainers',
+    author_email='maintainers@users.noreply.h-seed-0c0ddaf7.example',
+    license='GPL-3.0-or-later',
+    license_files=['LICENSE'],
+    classifiers=[
+        'License :: OSI Approved :: GNU General Public License v3 or later (GPLv3+)',
+        'Programming Language :: Python :: 3',
+        'Framework :: Twisted',
+        'Topic :: System :: Distributed Computing',
+    ],
     python_requires='>=3.11',
     packages=find_packages(include=['p2pool', 'p2pool.*']),
     install_requires=[
         'Twisted>=22.10',
         'python-bitcoinrpc>=1.0',
         'miniupnpc>=2.0',
+        'prometheus_client>=0.16',
     ],
     extras_require={
         'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2.1', 'ruff>=0.6,<1', 'mypy>=1.10,<3'],

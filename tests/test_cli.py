@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +256,19 @@ def test_a_mining_node_reports_its_latencies_and_hides_bitcoinds_prerelease_noti
     assert 0 <= float(metrics['p2pool_bitcoind_latency_seconds']) < 30
     assert 0 <= float(metrics['p2pool_work_latency_seconds']) < 30
     assert not any('pre-release' in warning for warning in node.get('/web/warnings'))
+
+
+def test_argument_file_inline_comments_are_not_arguments(tmp_path):
+    """`--net bsv_regtest # regtest` once made '#' the RPC user and 'regtest' the password."""
+    args_file = tmp_path / 'p2pool.args'
+    args_file.write_text('# a node on regtest\n--net bsv_regtest # regtest\n\n  --max-conns 7   #another one\n'
+                         'rpcuser pa#ss  # the password keeps its inner #\n')
+    args = cli.parse_args(['@%s' % args_file])
+    assert (args.net, args.max_conns) == ('bsv_regtest', 7)
+    assert (args.bitcoind_rpc_username, args.bitcoind_rpc_password) == ('rpcuser', 'pa#ss')
+
+
+def test_help_and_readme_describe_the_same_argument_file_format():
+    readme = (Path(__file__).resolve().parent.parent / 'README.md').read_text()
+    assert cli.ARGUMENT_FILE_FORMAT in ' '.join(readme.split())
+    assert cli.ARGUMENT_FILE_FORMAT in ' '.join(cli.build_parser().format_help().split())

@@ -7,7 +7,7 @@ import pytest
 from p2pool.sharechain.tracker import Tracker
 from p2pool.web import WebService
 from p2pool.web.api import LocalStats
-from p2pool.web.metrics import MAX_MINER_LABELS, escape_label
+from p2pool.web.metrics import MAX_MINER_LABELS
 from p2pool.testing.web_testnode import FixedNode, demo_node, fetch, listen
 from twisted_helpers import reactor, run_in_reactor  # noqa: F401 (fixture)
 
@@ -17,8 +17,14 @@ _SAMPLE = re.compile(r'^(%s)(?:\{(.*)\})? (\S+)$' % _NAME)
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
 
 
-def parse_exposition(text):
-    """{name: {frozenset(labels.items()): value}}; asserts the format rules on the way."""
+def escape_label(value):
+    """A label value as the text format writes it (backslash, double quote and newline escaped)."""
+    return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def parse_exposition(text, kinds=None):
+    """{name: {frozenset(labels.items()): value}}; asserts the format rules on the way.
+    kinds: a dict that receives {name: 'gauge' | 'counter'}."""
     assert text.endswith('\n')
     metrics, declared = {}, {}
     for line in text.splitlines():
@@ -29,13 +35,16 @@ def parse_exposition(text):
             continue
         if line.startswith('# TYPE '):
             _hash, _type, name, kind = line.split(' ')
-            assert name in declared and kind == 'gauge'
+            assert name in declared and kind in ('gauge', 'counter')
+            assert (kind == 'counter') == name.endswith('_total'), 'counters and only counters end in _total'
             declared[name] = kind
+            if kinds is not None:
+                kinds[name] = kind
             continue
         match = _SAMPLE.match(line)
         assert match, 'not a sample line: %r' % line
         name, label_text, value = match.groups()
-        assert declared.get(name) == 'gauge', 'sample before its TYPE: %r' % line
+        assert declared.get(name) in ('gauge', 'counter'), 'sample before its TYPE: %r' % line
         labels = {}
         if label_text:
             consumed = ''.join(m.group(0) for m in _LABEL.finditer(label_text))
@@ -67,7 +76,16 @@ def test_metrics_match_the_api(served):
     node, base = served
     headers, body = get(base, '/metrics')
     assert headers['content-type'] == 'text/plain; version=0.0.4; charset=utf-8'
-    metrics = parse_exposition(body.decode())
+    kinds = {}
+    metrics = parse_exposition(body.decode(), kinds)
+    assert kinds['p2pool_shares_found_total'] == 'counter'
+    assert kinds['p2pool_p2p_traffic_bytes_total'] == 'counter'
+    assert kinds['p2pool_peers'] == kinds['p2pool_pool_hash_rate'] == 'gauge'
+    accounting = node.stale_accounting
+    assert value(metrics, 'p2pool_shares_found_total', arrival='dead') == len(accounting.my_doa_shares)
+    assert value(metrics, 'p2pool_shares_found_total', arrival='on_time') == (
+        len(accounting.my_shares) - len(accounting.my_doa_shares))
+    assert 'spec' not in body.decode() and '.md' not in body.decode(), 'help texts cite nothing outside the repo'
     global_stats = json.loads(get(base, '/global_stats')[1])
     local_stats = json.loads(get(base, '/local_stats')[1])
     sync = json.loads(get(base, '/web/sync_progress')[1])

@@ -515,3 +515,17 @@ def test_target_hex_form_round_trips(tmp_path_factory, target):
     path = tmp_path_factory.mktemp('target') / 'net.toml'
     path.write_text(text, encoding='utf-8')
     assert load_network(str(path)).MAX_TARGET == target
+
+
+def test_explorer_links_are_https_or_absent_on_private_chains():
+    """Public chains link to an explorer over https that serves `PREFIX + hash`; regtest chains
+    have none (the dashboard then shows the hash without a link)."""
+    import glob
+    for path in sorted(glob.glob(os.path.join(resources.networks_dir(), '*.toml'))):
+        parent = load_network(path).PARENT
+        prefixes = (parent.BLOCK_EXPLORER_URL_PREFIX, parent.ADDRESS_EXPLORER_URL_PREFIX,
+                    parent.TX_EXPLORER_URL_PREFIX)
+        if parent.CHAIN == 'regtest':
+            assert prefixes == ('', '', ''), path
+        else:
+            assert all(prefix.startswith('https://') and prefix.endswith('/') for prefix in prefixes), path

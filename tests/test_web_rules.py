@@ -231,7 +231,7 @@ def test_local_stats_from_the_bridge():
     assert stats.pseudoshares == 3 and stats.dead_pseudoshares == 0
     assert stats.hash_rate == pytest.approx(sum(works[1:]) / 40)
     assert stats.miner_hash_rates == {miner + '.rig1': pytest.approx(sum(works[1:]) / 40)}
-    assert stats.miner_last_difficulties == {miner: target_to_difficulty(record.min_share_target)}
+    assert stats.miner_last_difficulties == {miner + '.rig1': target_to_difficulty(record.min_share_target)}
     assert stats.share_rate == pytest.approx(sum(works[1:]) / 40 / target_to_average_attempts(record.min_share_target))
     assert stats.last_template_time == NOW
 

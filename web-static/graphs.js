@@ -20,6 +20,10 @@
   };
   var VIEW_NAMES = {last_hour: 'hour', last_day: 'day', last_week: 'week', last_month: 'month', last_year: 'year'};
   var MAX_SERIES = 12;
+  // The pool chart and the local shares chart show the same three kinds: same order, names and colours
+  // (the pool's stale_info 'doa' is the local 'dead').
+  var SHARE_KINDS = {good: ['good', 0], orphan: ['orphan', 3], doa: ['dead', 1], dead: ['dead', 1]};
+  var KIND_SOURCES = {pool_rates: true, local_share_hash_rates: true};
   var symbol = '';
 
   function formatter(unit) {
@@ -73,6 +77,21 @@
     return section;
   }
 
+  // good, orphan, dead in this order with fixed colours; a kind without data still gets its legend key
+  function kindSeries(series) {
+    var byName = {};
+    series.forEach(function (one) {
+      var kind = SHARE_KINDS[one.name];
+      if (kind) { byName[kind[0]] = one; }
+    });
+    var points = series.length ? series[0].points.map(function (point) { return [point[0], null]; }) : [];
+    return ['good', 'orphan', 'doa'].map(function (key) {
+      var kind = SHARE_KINDS[key];
+      var one = byName[kind[0]] || {points: points};
+      return {name: kind[0], points: one.points, color: P2Chart.PALETTE[kind[1]]};
+    });
+  }
+
   var drawn = {};
 
   function drawSource(source, multi, bins) {
@@ -81,7 +100,11 @@
     var unit = (SOURCES[source] || [source, ''])[1];
     var format = formatter(unit);
     var series = toSeries(bins, multi);
-    series.forEach(function (one, index) { one.color = P2Chart.PALETTE[index % P2Chart.PALETTE.length]; });
+    if (KIND_SOURCES[source]) {
+      series = kindSeries(series);
+    } else {
+      series.forEach(function (one, index) { one.color = P2Chart.PALETTE[index % P2Chart.PALETTE.length]; });
+    }
     var start = bins.length ? bins[bins.length - 1][0] - bins[bins.length - 1][2] / 2 : 0;
     var end = bins.length ? bins[0][0] + bins[0][2] / 2 : 1;
     P2Chart.draw(section.querySelector('canvas'), series, {start: start, end: end, format: format});

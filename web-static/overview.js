@@ -20,6 +20,7 @@
     P2.show('fee', fee, fee + '%');
     P2.show('payout-addr', payoutAddr, payoutAddr || 'none');
     document.title = 'P2Pool ' + currency.symbol;
+    P2.el('regtest-note').hidden = currency.chain !== 'regtest';
   }
 
   function showSync(progress) {
@@ -86,8 +87,10 @@
     var rows = blocks.map(function (block) {
       return [new Date(block.ts * 1000).toISOString().replace('T', ' ').slice(0, 19),
               block.number === null ? '?' : String(block.number),
-              P2.make('a', {href: currency.block_explorer_url_prefix + block.hash, 'class': 'hash',
-                            rel: 'noreferrer', text: block.hash.slice(0, 24) + '…'}),
+              currency.block_explorer_url_prefix
+                ? P2.make('a', {href: currency.block_explorer_url_prefix + block.hash, 'class': 'hash',
+                                rel: 'noreferrer', text: block.hash.slice(0, 24) + '…'})
+                : P2.make('span', {'class': 'hash', text: block.hash.slice(0, 24) + '…'}),
               P2.shareLink(block.share)];
     });
     P2.fillTable('blocks', rows, 'no blocks in the current chain', 4);

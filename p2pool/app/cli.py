@@ -1,7 +1,7 @@
 """Command line of the node: the original P2Pool's option names and defaults.
 
 `p2pool [options] [RPCUSER [RPCPASS]]`; arguments may also come from files with
-`@FILE` (whitespace-separated, several per line). Usage errors print one line and exit with 2.
+`@FILE` (ARGUMENT_FILE_FORMAT below). Usage errors print one line and exit with 2.
 """
 import argparse
 import os
@@ -21,6 +21,21 @@ def default_datadir():
 DEFAULT_DATADIR = default_datadir()
 
 
+ARGUMENT_FILE_FORMAT = ('one or more whitespace-separated arguments per line; a word starting with "#" '
+                        'starts a comment that runs to the end of the line')
+
+
+def split_argument_line(line):
+    """The arguments of one line of an @FILE (ARGUMENT_FILE_FORMAT): `--net bsv_regtest  # regtest`
+    gives ['--net', 'bsv_regtest']. A '#' inside a word (a password like `pa#ss`) is kept."""
+    words = []
+    for word in line.split():
+        if word.startswith('#'):
+            break
+        words.append(word)
+    return words
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse prints the usage block on errors; an operator wants the one line that matters."""
 
@@ -28,10 +43,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
 
     def convert_arg_line_to_args(self, arg_line):
-        # @file arguments as the original reads them: whitespace-separated, several per line;
-        # blank lines and '#' comment lines are ignored
-        line = arg_line.strip()
-        return [] if not line or line.startswith('#') else line.split()
+        return split_argument_line(arg_line)
 
 
 def _percentage(text):
@@ -97,7 +109,7 @@ def build_parser():
     parser = OneLineErrorParser(
         prog='p2pool', fromfile_prefix_chars='@',
         description='P2Pool node %s: a decentralized mining pool (protocol 3501).' % __version__,
-        epilog='Arguments can also be read from a file: "p2pool @FILE" (whitespace-separated, # comments). '
+        epilog='Arguments can also be read from a file: "p2pool @FILE" (%s). ' % ARGUMENT_FILE_FORMAT +
                'Subcommands: "p2pool inspect ..." decodes chain data; "p2pool demo" runs a local regtest pool; '
                '"p2pool import-shares DIR" imports the original P2Pool\'s shares.N files.')
     parser.add_argument('--version', action='version', version='p2pool %s' % __version__)

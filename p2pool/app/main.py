@@ -134,6 +134,10 @@ class NodeRunner:
 
         args, net = self.args, self.net
         log.info('p2pool %s starting on %s, data in %s', _version(), net.NAME, self.datadir)
+        if net.PARENT.CHAIN == 'regtest':
+            log.info('regtest: blocks need about 2 hashes, so nearly every share is a block and work changes '
+                     'with every share; high stale and dead rates and a near-zero network hash rate are '
+                     'expected here')
         try:
             access = conf.resolve_access(
                 net.PARENT, args.bitcoind_address, args.bitcoind_rpc_port, args.bitcoind_p2p_port,
@@ -182,6 +186,7 @@ class NodeRunner:
         self._every(self.chain.prune, PRUNE_INTERVAL)
         log.info('Node ready: P2Pool peers on port %d, miners and web on port %d',
                  self.p2p_node.listening_port or 0, self.worker_port.getHost().port)
+        log.info('Dashboard: %s', dashboard_url(self.args.worker_endpoint, self.worker_port.getHost().port))
 
     # --- rooms ---------------------------------------------------------------------------
 
@@ -326,7 +331,8 @@ class NodeRunner:
         except tw_error.CannotListenError as e:
             raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
         self._write_ready_flag()
-        self.status = StatusPrinter(view)
+        # through the log, so that the status lines reach the log file as well as the console
+        self.status = StatusPrinter(view, write=logging.getLogger('p2pool.status').info)
         self.status.start(self.reactor)
         self._last_work_block = None
         self.work_bridge.new_work.watch(self._measure_work_latency)
@@ -393,6 +399,15 @@ def _quietly_deferred(fn):
     d = defer.maybeDeferred(fn)
     d.addErrback(lambda failure: log.error('error while shutting down: %s', failure.getErrorMessage()))
     return d
+
+
+def dashboard_url(worker_endpoint, port):
+    """The dashboard's address for the operator: loopback unless -w names one interface."""
+    interface = worker_endpoint[0] if worker_endpoint else ''
+    host = interface if interface not in ('', '0.0.0.0', '::') else '127.0.0.1'
+    if ':' in host:
+        host = '[%s]' % host
+    return 'http://%s:%d/static/' % (host, port)
 
 
 def _socket_reason(error):

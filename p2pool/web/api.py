@@ -72,7 +72,7 @@ class LocalStats:
     dead_pseudoshares: int = 0
     miner_hash_rates: dict = field(default_factory=dict)        # {user: H/s}
     miner_dead_hash_rates: dict = field(default_factory=dict)   # {user: H/s}
-    miner_last_difficulties: dict = field(default_factory=dict)  # {address: difficulty of last share target}
+    miner_last_difficulties: dict = field(default_factory=dict)  # {user: difficulty of last share target}
     share_rate: float | None = None         # expected shares/s: Σ work / window / attempts(share target) of the
                                      # pseudoshares in the window (the console's time to share); None: unknown
     bitcoind_latency: float | None = None   # seconds of the last getblocktemplate round trip
@@ -261,9 +261,17 @@ def stale_rates(ctx):
 
 
 def sync_progress(ctx):
-    """Shares downloaded and verified of the CHAIN_LENGTH needed (beyond the original)."""
+    """Shares downloaded and verified of those needed (beyond the original).
+
+    Needed are CHAIN_LENGTH shares, or all of a younger pool's chain: a chain whose tail is
+    the pool's first share (no parent) is complete, so a new pool (the demo's, a fresh
+    regtest one) is in sync below CHAIN_LENGTH shares."""
     tracker, needed = ctx.tracker, ctx.net.CHAIN_LENGTH
-    downloaded = max((tracker.get_height(head) for head in tracker.heads), default=0)
+    heights = {head: tracker.get_height(head) for head in tracker.heads}
+    tallest = max(heights, key=heights.get, default=None)
+    downloaded = heights[tallest] if tallest is not None else 0
+    if tallest is not None and tracker.heads[tallest] is None:
+        needed = min(needed, downloaded)
     verified = max((tracker.verified.get_height(head) for head in tracker.verified.heads), default=0)
     downloaded, verified = min(downloaded, needed), min(verified, needed)
     return {'downloaded': downloaded, 'verified': verified, 'needed': needed,

@@ -1,11 +1,19 @@
-"""`/metrics`: the node's numbers in the Prometheus text exposition format (version 0.0.4).
+"""`/metrics`: the node's numbers in the Prometheus text exposition format (version 0.0.4),
+written by `prometheus_client`.
 
-Every metric is a gauge. Label sets are bounded: peers and shares use fixed label
-values, and per-miner hash rates list at most MAX_MINER_LABELS miners (the fastest)
-plus one `miner="other"` series for the rest. A number that is not known yet (no best
-share, no template, no latency measured) is left out rather than reported as 0.
+Levels that go up and down (rates, counts of peers, latencies, payouts) are gauges;
+numbers that only grow while the node runs (shares found, P2P bytes) are counters
+(exposed with the `_total` suffix). Label sets are bounded: peers and shares use fixed
+label values, and per-miner hash rates list at most MAX_MINER_LABELS miners (the
+fastest) plus one `miner="other"` series for the rest. A number that is not known yet
+(no best share, no template, no latency measured) is left out rather than reported as 0.
+
+The optional facade member `payout_totals()` ({state: coins} of the payout history)
+adds the payout gauges.
 """
-import math
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import CollectorRegistry
 
 import p2pool
 from p2pool.bitcoin.data import target_to_difficulty
@@ -14,47 +22,40 @@ from p2pool.web import localstats
 from p2pool.web.api import HttpError, attempts_to_share_and_block, hour_lookbehind, sync_progress
 from p2pool.web.localstats import my_expected_payout
 
-__all__ = ['render', 'CONTENT_TYPE', 'MAX_MINER_LABELS', 'escape_label']
+__all__ = ['render', 'CONTENT_TYPE', 'MAX_MINER_LABELS']
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 MAX_MINER_LABELS = 20
 
 
-def escape_label(value):
-    return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+class _Families:
+    """Collects metric families for one scrape; None values are left out."""
 
-
-def _number(value):
-    if isinstance(value, bool):
-        return '1' if value else '0'
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return 'NaN'
-    if math.isinf(value):
-        return '+Inf' if value > 0 else '-Inf'
-    return repr(float(value))
-
-
-class _Exposition:
     def __init__(self):
-        self.lines = []
+        self.families = []
 
-    def gauge(self, name, help_text, samples):
-        """samples: a number, or [(labels dict, number)]; None values are skipped."""
+    def _add(self, family_type, name, help_text, samples):
         if not isinstance(samples, list):
             samples = [({}, samples)]
         samples = [(labels, value) for labels, value in samples if value is not None]
         if not samples:
             return
-        self.lines.append('# HELP %s %s' % (name, help_text))
-        self.lines.append('# TYPE %s gauge' % name)
+        label_names = list(samples[0][0])
+        family = family_type(name, help_text, labels=label_names)
         for labels, value in samples:
-            label_text = ','.join('%s="%s"' % (key, escape_label(val)) for key, val in labels.items())
-            self.lines.append('%s%s %s' % (name, '{%s}' % label_text if label_text else '', _number(value)))
+            family.add_metric([str(labels[key]) for key in label_names], float(value))
+        self.families.append(family)
 
-    def text(self):
-        return '\n'.join(self.lines) + '\n'
+    def gauge(self, name, help_text, samples):
+        """samples: a number, or [(labels dict, number)] with the same label names."""
+        self._add(GaugeMetricFamily, name, help_text, samples)
+
+    def counter(self, name, help_text, samples):
+        """As gauge(); `name` without the `_total` suffix that the exposition adds."""
+        self._add(CounterMetricFamily, name, help_text, samples)
+
+    def collect(self):
+        return iter(self.families)
 
 
 def _bounded_miners(rates):
@@ -87,30 +88,13 @@ def _pool_section(out, ctx, best, height):
     out.gauge('p2pool_attempts_to_share', 'Expected hashes for one share at the pool minimum.', attempts_to_share)
     out.gauge('p2pool_attempts_to_block', 'Expected hashes for one block.', attempts_to_block)
     out.gauge('p2pool_block_value_coins', 'Value of the current block template (coinbasevalue) in coins.',
-              work['coinbasevalue'] * 1e-8)
+              work['coinbasevalue'] / 1e8)
     out.gauge('p2pool_block_height', 'Height of the block being mined.', work.get('height'))
     out.gauge('p2pool_expected_payout_coins', "This node's expected payout if a block were found now.", payout)
 
 
-def render(ctx):
-    """The /metrics text."""
-    node, net = ctx.node, ctx.net
-    out = _Exposition()
-    out.gauge('p2pool_info', 'Software and network of this node (value always 1).',
-              [({'version': p2pool.__version__, 'network': net.NAME,
-                 'protocol': localstats.PROTOCOL_VERSION}, 1)])
-    out.gauge('p2pool_uptime_seconds', 'Seconds since the node started.', ctx.clock() - node.start_time)
-    progress = sync_progress(ctx)
-    out.gauge('p2pool_sync_needed_shares', 'Shares of best chain needed (CHAIN_LENGTH).', progress['needed'])
-    out.gauge('p2pool_sync_shares', 'Shares of the longest known chain, downloaded and verified (capped at needed).',
-              [({'state': 'downloaded'}, progress['downloaded']), ({'state': 'verified'}, progress['verified'])])
-    out.gauge('p2pool_tracker_shares', 'Shares held in memory.',
-              [({'set': 'all'}, progress['shares_in_memory']), ({'set': 'verified'}, progress['verified_in_memory'])])
-    best, height = ctx.best()
-    if best is not None:
-        out.gauge('p2pool_best_share_height', 'Height of the best share (shares down to its tail).', height)
-        _pool_section(out, ctx, best, height)
-
+def _local_section(out, ctx):
+    node = ctx.node
     local = node.local_stats()
     out.gauge('p2pool_local_hash_rate', 'Hash rate of this node\'s miners in H/s (last 10 minutes).', local.hash_rate)
     out.gauge('p2pool_local_dead_hash_rate', 'Dead-on-arrival hash rate of this node\'s miners in H/s.',
@@ -118,13 +102,21 @@ def render(ctx):
     out.gauge('p2pool_miner_hash_rate', 'Hash rate per miner in H/s (fastest %d, the rest as "other").'
               % MAX_MINER_LABELS, _bounded_miners(local.miner_hash_rates))
     counts = ctx.share_counts()
-    out.gauge('p2pool_local_shares', 'Shares found by this node\'s miners this run (sharechain.md 7).',
+    out.gauge('p2pool_local_shares', 'Shares of this run\'s miners in the best chain\'s accounting, by kind.',
               [({'kind': 'total'}, counts.total), ({'kind': 'orphan'}, counts.orphans),
                ({'kind': 'dead'}, counts.doas)])
+    accounting = node.stale_accounting
+    out.counter('p2pool_shares_found', 'Shares found by this node\'s miners since the node started, by arrival.',
+                [({'arrival': 'on_time'}, len(accounting.my_shares) - len(accounting.my_doa_shares)),
+                 ({'arrival': 'dead'}, len(accounting.my_doa_shares))])
     peers = list(node.peers())
     incoming = sum(1 for peer in peers if peer.incoming)
     out.gauge('p2pool_peers', 'Connected P2Pool peers.',
               [({'direction': 'incoming'}, incoming), ({'direction': 'outgoing'}, len(peers) - incoming)])
+    traffic = getattr(ctx.service, 'traffic_bytes', None)
+    if traffic is not None:
+        out.counter('p2pool_p2p_traffic_bytes', 'Bytes of P2Pool protocol traffic since the node started.',
+                    [({'direction': 'in'}, traffic.get('p2p/in', 0)), ({'direction': 'out'}, traffic.get('p2p/out', 0))])
     out.gauge('p2pool_bitcoind_latency_seconds', 'Duration of the last getblocktemplate call.',
               local.bitcoind_latency)
     out.gauge('p2pool_work_latency_seconds', 'Time from a new block template to new work for the miners.',
@@ -134,4 +126,32 @@ def render(ctx):
                   ctx.clock() - local.last_template_time)
     out.gauge('p2pool_warnings', 'Number of active warnings (see /web/warnings).',
               len(localstats.warnings(ctx, local)))
-    return out.text()
+    payout_totals = getattr(node, 'payout_totals', None)
+    if payout_totals is not None:
+        totals = payout_totals()
+        out.gauge('p2pool_payouts_coins', 'Coins paid to this node\'s payout addresses by blocks of the pool, '
+                  'by state (see /web/payouts).', [({'state': state}, coins) for state, coins in totals.items()])
+
+
+def render(ctx):
+    """The /metrics text."""
+    node, net = ctx.node, ctx.net
+    out = _Families()
+    out.gauge('p2pool_info', 'Software and network of this node (value always 1).',
+              [({'version': p2pool.__version__, 'network': net.NAME,
+                 'protocol': localstats.PROTOCOL_VERSION}, 1)])
+    out.gauge('p2pool_uptime_seconds', 'Seconds since the node started.', ctx.clock() - node.start_time)
+    progress = sync_progress(ctx)
+    out.gauge('p2pool_sync_needed_shares', 'Shares of the best chain needed to be in sync.', progress['needed'])
+    out.gauge('p2pool_sync_shares', 'Shares of the longest known chain, downloaded and verified (capped at needed).',
+              [({'state': 'downloaded'}, progress['downloaded']), ({'state': 'verified'}, progress['verified'])])
+    out.gauge('p2pool_tracker_shares', 'Shares held in memory.',
+              [({'set': 'all'}, progress['shares_in_memory']), ({'set': 'verified'}, progress['verified_in_memory'])])
+    best, height = ctx.best()
+    if best is not None:
+        out.gauge('p2pool_best_share_height', 'Height of the best share (shares down to its tail).', height)
+        _pool_section(out, ctx, best, height)
+    _local_section(out, ctx)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(out)
+    return generate_latest(registry).decode()

@@ -65,7 +65,8 @@ ENDPOINTS = {
     '/web/best_share_hash': ('The best share', {'type': 'string', 'nullable': True}),
     '/web/my_share_hashes': ('Shares found by this node since it started', _HASHES),
     '/web/my_share_hashes50': ('The first 50 of them', _HASHES),
-    '/web/currency_info': ('Symbol and block explorer URL prefixes of the parent chain', _OBJECT),
+    '/web/currency_info': ('Symbol, block explorer URL prefixes and chain name (main, test, regtest) of the '
+                           'parent chain', _OBJECT),
     '/web/version': ('Software version', _STRING),
     '/web/sync_progress': ('Shares downloaded and verified of the CHAIN_LENGTH needed', _OBJECT),
     '/web/warnings': ('Active warnings (as in /local_stats)', {'type': 'array', 'items': _STRING}),

@@ -43,6 +43,11 @@ STAT_LOG_SOURCE = 'stat_log'
 GRAPH_SOURCE_PREFIX = 'graph:'
 
 
+def address_of_user(user):
+    """The payout address of a statistics key `ADDRESS.WORKER` (addresses never contain '.')."""
+    return user.split('.', 1)[0]
+
+
 def resident_memory():
     """Resident set size of this process in bytes, or None where /proc is not available."""
     try:
@@ -80,6 +85,7 @@ class WebService:
         self.stat_log = StatLog()
         self.context = WebContext(node, self, clock)
         self._pending_local_shares = []   # (time found, share hash, work, dead)
+        self.traffic_bytes = {'p2p/in': 0, 'p2p/out': 0}   # since start, for the /metrics counters
         self._loops = []
         self._save_stamp = 0.0
         self._loaded = False
@@ -107,6 +113,7 @@ class WebService:
         self._pending_local_shares.append((now, share.hash, share.work, dead))
 
     def on_traffic(self, direction, nbytes, now=None):
+        self.traffic_bytes[direction] = self.traffic_bytes.get(direction, 0) + nbytes
         self.history.add('traffic_rate', self.clock() if now is None else now, {direction: nbytes})
 
     def on_getwork_latency(self, seconds, now=None):
@@ -161,9 +168,11 @@ class WebService:
             payouts = self.context.expected_payouts()
             mine = set(node.payout_addresses) | ({node.payout_address} if node.payout_address else set())
             history.add('current_payout', now, sum(payouts.get(address, 0) for address in mine) * 1e-8)
+            # miners are keyed `address.worker` (the rate monitors' key); each shows its address's payout
             users = node.local_stats().miner_hash_rates
             history.add('current_payouts', now,
-                        {user: payouts[user] * 1e-8 for user in users if user in payouts})
+                        {user: payouts[address_of_user(user)] * 1e-8 for user in users
+                         if address_of_user(user) in payouts})
 
     def add_stat_entry(self):
         """Append a stat entry (if the chain is long enough) and store it; returns it or None."""

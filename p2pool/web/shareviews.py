@@ -180,7 +180,9 @@ def currency_info(ctx):
     return {'symbol': parent.SYMBOL,
             'block_explorer_url_prefix': parent.BLOCK_EXPLORER_URL_PREFIX,
             'address_explorer_url_prefix': parent.ADDRESS_EXPLORER_URL_PREFIX,
-            'tx_explorer_url_prefix': parent.TX_EXPLORER_URL_PREFIX}
+            'tx_explorer_url_prefix': parent.TX_EXPLORER_URL_PREFIX,
+            # beyond the original: the dashboard explains regtest's figures ("main", "test", "regtest")
+            'chain': parent.CHAIN}
 
 
 def version(ctx):

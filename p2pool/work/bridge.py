@@ -73,6 +73,8 @@ GETWORK_PREFIX_LIMIT = 2**31        # getwork prefixes stay below; Stratum extra
 MIN_HEADER_VERSION = 0x20000000
 RATE_LOOKBACK = 600.0
 MAX_CACHE_ENTRIES = 10000
+#: miners whose last share difficulty is remembered for the statistics
+MAX_DIFFICULTY_ENTRIES = 20000
 CHILDREN_LIMIT = 4                  # [jt] a dead share joins the tracker only below this many siblings
 NTIME_MAX_FUTURE = 7200             # bitcoind refuses blocks more than two hours ahead
 _EMPTY_LINK = {'branch': [], 'index': 0}
@@ -196,7 +198,9 @@ class WorkBridge:
         self._next_extranonce1 = 0
         self._work_key = None
         self._addr_rates_memo = (None, {})
-        self.last_share_difficulties = {}   # payee address -> difficulty of its last work's share target
+        # statistics key (`address.worker`, as the rate monitors) -> difficulty of its last work's
+        # share target; the oldest entries go beyond MAX_DIFFICULTY_ENTRIES
+        self.last_share_difficulties = OrderedDict()
 
         template_source.changed.watch(self._template_changed)
         node_event = getattr(node, 'new_work', None)
@@ -322,8 +326,12 @@ class WorkBridge:
             base = self._cache[key] = self._generate(request)
             if len(self._cache) > MAX_CACHE_ENTRIES:
                 self._cache.popitem(last=False)
-        # /local_stats miner_last_difficulties: the share difficulty last handed to each payee
-        self.last_share_difficulties[request.payee] = bitcoin_data.target_to_difficulty(base.share_target)
+        # /local_stats miner_last_difficulties, keyed like miner_hash_rates (the Miners table joins them)
+        user = request.username.user
+        self.last_share_difficulties[user] = bitcoin_data.target_to_difficulty(base.share_target)
+        self.last_share_difficulties.move_to_end(user)
+        if len(self.last_share_difficulties) > MAX_DIFFICULTY_ENTRIES:
+            self.last_share_difficulties.popitem(last=False)
         return base
 
     def _generate(self, request):
