@@ -116,7 +116,8 @@ def _local_section(out, ctx):
     traffic = getattr(ctx.service, 'traffic_bytes', None)
     if traffic is not None:
         out.counter('p2pool_p2p_traffic_bytes', 'Bytes of P2Pool protocol traffic since the node started.',
-                    [({'direction': 'in'}, traffic.get('p2p/in', 0)), ({'direction': 'out'}, traffic.get('p2p/out', 0))])
+                    [({'direction': 'in'}, traffic.get('p2p/in', 0)),
+                     ({'direction': 'out'}, traffic.get('p2p/out', 0))])
     out.gauge('p2pool_bitcoind_latency_seconds', 'Duration of the last getblocktemplate call.',
               local.bitcoind_latency)
     out.gauge('p2pool_work_latency_seconds', 'Time from a new block template to new work for the miners.',
