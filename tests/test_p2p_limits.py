@@ -5,13 +5,15 @@ IPv4 hosts by /16 (p2p/addrstore.host_group), so 127.N.0.x is a different networ
 every N.
 """
 import socket
+import time
 
 import pytest
 
+from p2pool.p2p import messages
 from p2pool.p2p.protocol import PeerSettings
-from p2p_helpers import NET, RawClient, best, endpoint, mine, start_node, stop_node
-from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
 from p2pool.sharechain.tracker import Tracker
+from p2p_helpers import NET, RawClient, best, endpoint, frame, mine, start_node, stop_node
+from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
 
 TIMEOUT = 20
 
@@ -85,3 +87,86 @@ def test_a_node_full_of_real_peers_refuses_more(nodes):
     assert late.closed_by_peer()
     late.close()
     assert run_in_reactor(lambda: len(server.peers)) == 1
+
+
+# --- finding 9: amplification and buffering -----------------------------------------------
+
+@pytest.fixture(scope='module')
+def chain():
+    return mine(NET.CHAIN_LENGTH + 30, tracker=Tracker())
+
+
+def _sharereq(request_id, share_hash):
+    return frame('sharereq', id=request_id, hashes=[share_hash], parents=999, stops=[])
+
+
+def _reply_bytes(client, count):
+    """Bytes of the first `count` sharereply frames the node sends (other frames are skipped)."""
+    total = replies = 0
+    while replies < count:
+        for event in client.decoder.events():
+            if isinstance(event, messages.Frame) and event.command == 'sharereply':
+                replies += 1
+                total += messages.HEADER_LENGTH + len(event.payload)
+        if replies >= count:
+            break
+        data = client.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError('closed after %d replies' % replies)
+        client.decoder.feed(data)
+    return total
+
+
+def test_sharereq_answers_come_out_of_a_byte_budget(chain, nodes):
+    budget = 300_000
+    settings = PeerSettings(prefix=NET.PREFIX, pow_func=NET.PARENT.pow_hash, sharereply_budget=(budget, 10_000.0))
+    server = nodes(chain, settings=settings)
+    client = RawClient(server.listening_port, source='127.0.0.20')
+    client.handshake()
+    requests = [_sharereq(number, chain[-1].hash) for number in range(200)]
+    assert len(requests[0]) == 97
+    client.send(requests[0])
+    whole_chain = _reply_bytes(client, 1)
+    assert whole_chain > 20_000                        # one answer is the whole chain
+    started = time.monotonic()
+    client.send(b''.join(requests[1:]))
+    received = _reply_bytes(client, 199)               # every request is answered...
+    elapsed = time.monotonic() - started
+    unbudgeted = 199 * whole_chain
+    assert received <= budget + 10_000 * (elapsed + 1) + 199 * 100   # ...within the budget
+    assert received < unbudgeted / 4
+    assert not run_in_reactor(lambda: server.bans.active(server.now()))   # asking is no offence
+    client.close()
+
+
+def _header(command, length):
+    return NET.PREFIX + command.encode().ljust(12, b'\x00') + length.to_bytes(4, 'little') + b'\0' * 4
+
+
+@pytest.mark.parametrize('command, length', [
+    ('shares', 30_000_000),        # a push far above any real one
+    ('remember_tx', 30_000_000),   # beyond the remembered-transaction allowance
+    ('sharereply', 1_000_000),     # an answer to nothing we asked
+    ('ping', 2_000),
+])
+def test_a_frame_over_its_type_limit_is_refused_from_its_header(nodes, command, length):
+    server = nodes()
+    source = '127.0.0.%d' % (30 + len(command))
+    client = RawClient(server.listening_port, source=source)
+    client.handshake()
+    wait_for(lambda: len(server.peers) == 1, TIMEOUT)
+    client.send(_header(command, length) + b'\0' * 1000)   # the rest never comes
+    ban = wait_for(lambda: server.bans.is_banned(source, server.now()), TIMEOUT,
+                   message='the node waited for the rest of the frame')
+    assert ban.reason.startswith('flooding') and command in ban.reason
+    assert client.closed_by_peer()
+    client.close()
+
+
+def test_before_the_handshake_only_a_small_version_frame_is_read(nodes):
+    server = nodes()
+    client = RawClient(server.listening_port, source='127.0.0.40')
+    client.send(_header('shares', 20_000_000) + b'\0' * 1000)
+    ban = wait_for(lambda: server.bans.is_banned('127.0.0.40', server.now()), TIMEOUT)
+    assert ban.reason.startswith('protocol_violation')
+    client.close()

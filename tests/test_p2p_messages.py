@@ -337,3 +337,13 @@ def test_mutated_payloads_raise_only_decode_error(message, data):
             m.decode_payload(command, candidate)
         except DecodeError:
             pass
+
+
+def test_a_frame_over_the_receivers_limit_is_dropped_from_its_header():
+    from p2pool.p2p.messages import FrameDecoder, OverLimitFrame, encode_message
+    limits = {'ping': 0, 'addrme': 1}
+    decoder = FrameDecoder(b'\x01' * 8, payload_limit=lambda command: limits.get(command, 10**6))
+    big = encode_message(b'\x01' * 8, 'addrme', {'port': 9333})
+    events = decoder.events(big[:30])                      # header only: refused before the payload
+    assert events == [OverLimitFrame('addrme', 2, 1)]
+    assert decoder.buffered <= 8

@@ -17,7 +17,7 @@ Errors, all ValueError subclasses from p2pool.bitcoin.serialize:
   (MessageTooLong, an EncodeError, for a payload above the maximum size).
 
 FrameDecoder turns an untrusted byte stream into events (Frame, BadChecksum,
-OversizedFrame, SkippedGarbage). It never raises on any input and never buffers
+OversizedFrame, OverLimitFrame, SkippedGarbage). It never raises on any input and never buffers
 more than one frame's worth of bytes: the length field is checked against the
 maximum payload size before the payload is waited for.
 """
@@ -201,6 +201,9 @@ BadChecksum = namedtuple('BadChecksum', 'command length')
 #: a header announcing more than the maximum payload; only the 24 bytes up to the
 #: length field were dropped and scanning resumed (§1)
 OversizedFrame = namedtuple('OversizedFrame', 'command length')
+#: a header announcing more than the receiver's limit for that command (FrameDecoder's
+#: payload_limit); dropped like an OversizedFrame, before any of its payload is buffered
+OverLimitFrame = namedtuple('OverLimitFrame', 'command length limit')
 #: bytes skipped while scanning for the prefix
 SkippedGarbage = namedtuple('SkippedGarbage', 'count')
 
@@ -218,14 +221,16 @@ class FrameDecoder:
             ...
 
     Buffered bytes never exceed one header, one payload of at most max_payload_size
-    bytes and the last chunk fed.
+    bytes (or of payload_limit(command), when given: a receiver's per-command limit,
+    asked when a header arrives) and the last chunk fed.
     """
 
-    def __init__(self, prefix, max_payload_size=MAX_PAYLOAD_SIZE):
+    def __init__(self, prefix, max_payload_size=MAX_PAYLOAD_SIZE, payload_limit=None):
         if len(prefix) != PREFIX_LENGTH:
             raise ValueError('the network prefix must be %d bytes' % PREFIX_LENGTH)
         self.prefix = bytes(prefix)
         self.max_payload_size = max_payload_size
+        self.payload_limit = payload_limit
         self._buffer = bytearray()
         self.garbage_bytes = 0  # total skipped so far, for logs
 
@@ -255,6 +260,11 @@ class FrameDecoder:
         if length > self.max_payload_size:
             del buffer[:HEADER_LENGTH - 4]
             return OversizedFrame(command, length)
+        if self.payload_limit is not None:
+            limit = self.payload_limit(command)
+            if length > limit:
+                del buffer[:HEADER_LENGTH - 4]
+                return OverLimitFrame(command, length, limit)
         end = HEADER_LENGTH + length
         if len(buffer) < end:
             return None

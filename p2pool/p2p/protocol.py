@@ -58,6 +58,9 @@ stops) -> Deferred, misbehaved(kind, reason), disconnect(reason).
 
 PeerSettings holds the per-network constants and local limits; PeerFactory builds
 connections for listenTCP/connectTCP.
+
+Message size limits (checked from the frame header, before buffering) and the
+byte budget of `sharereq` answers are in peerlimits.py.
 """
 import dataclasses
 import ipaddress
@@ -73,6 +76,7 @@ from p2pool.bitcoin.data import bits_to_target, header_type, tx_type
 from p2pool.bitcoin.hashes import hash256, sha256d_pow
 from p2pool.p2p import messages
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
+from p2pool.p2p.peerlimits import MESSAGE_SIZE_LIMITS, payload_limit, within_budget
 from p2pool.util.ratelimit import TokenBucket
 from p2pool.util.untrusted import shown
 
@@ -138,6 +142,11 @@ class PeerSettings:
     addrs_limit: tuple = (1000, 10.0)              # address records in addrs
     getaddrs_limit: tuple = (20, 0.2)              # getaddrs messages
     flood_tolerance: int = 10                      # refused messages before FLOODING
+    # Bytes of shares in sharereply answers to one peer: (burst, per second). A chain of
+    # 17,280 shares of ~400 bytes downloads in about 10 s from one peer.
+    sharereply_budget: tuple = (4_000_000, 500_000.0)
+    # Largest payload accepted per command; sharereply and remember_tx are sized at run time.
+    message_size_limits: dict = dataclasses.field(default_factory=lambda: dict(MESSAGE_SIZE_LIMITS))
 
 
 def _address_record(address):
@@ -177,7 +186,11 @@ class PeerConnection(protocol.Protocol):
         limits = {name: getattr(settings, name + '_limit')
                   for name in ('messages', 'sharereq', 'shares', 'addrs', 'getaddrs')}
         self._buckets = {name: TokenBucket(burst, rate, clock) for name, (burst, rate) in limits.items()}
-        self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size)
+        self._reply_budget = TokenBucket(*settings.sharereply_budget, clock)   # bytes
+        self._replies_expected_until = 0.0   # a sharereply may be large until then
+        self.peer_not_reading = False        # our transport's write buffer is full
+        self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size,
+                                              payload_limit=lambda command: payload_limit(self, command))
 
     def __repr__(self):
         return '<Peer %s:%s%s>' % (self.host, self.port, ' in' if self.incoming else '')
@@ -185,6 +198,9 @@ class PeerConnection(protocol.Protocol):
     # --- connection events --------------------------------------------------------------
 
     def connectionMade(self):
+        register = getattr(self.transport, 'registerProducer', None)
+        if register is not None:
+            register(self, True)   # told when the peer stops reading what we send
         peer = self.transport.getPeer()
         self.host, self.port = getattr(peer, 'host', None), getattr(peer, 'port', None)
         self._handshake_timer = self.clock.callLater(
@@ -226,6 +242,16 @@ class PeerConnection(protocol.Protocol):
             self.registered = False
             self.node.peer_disconnected(self)
 
+    # IPushProducer: the transport pauses us when its write buffer is full
+    def pauseProducing(self):
+        self.peer_not_reading = True
+
+    def resumeProducing(self):
+        self.peer_not_reading = False
+
+    def stopProducing(self):
+        self.peer_not_reading = True
+
     # --- closing --------------------------------------------------------------------------
 
     def disconnect(self, reason):
@@ -253,12 +279,23 @@ class PeerConnection(protocol.Protocol):
             self._handle_frame(event.command, event.payload)
         elif isinstance(event, messages.BadChecksum):
             self.misbehaved(BAD_CHECKSUM, 'bad checksum on %r frame' % event.command)
+        elif isinstance(event, messages.OverLimitFrame):
+            self._over_limit(event)
         elif isinstance(event, messages.OversizedFrame):
             # §1: the frame is abandoned after its length field and scanning resumes
             log.info('%s: skipping a %r frame of %d bytes, over the maximum payload size',
                      self, event.command, event.length)
         else:
             log.debug('%s: skipped %d bytes between frames', self, event.count)  # §1 resynchronisation
+
+    def _over_limit(self, event):
+        if event.command not in MESSAGE_TYPES:
+            log.debug('%s: skipping an unknown %r frame of %d bytes', self, event.command, event.length)
+        elif not self.handshake_done and event.command != 'version':
+            self.misbehaved(PROTOCOL_VIOLATION, 'first message was not version message')
+        else:
+            self.misbehaved(FLOODING, '%s message of %d bytes, over its limit of %d bytes'
+                            % (event.command, event.length, event.limit))
 
     def _handle_frame(self, command, payload):
         if command not in MESSAGE_TYPES:
@@ -340,7 +377,9 @@ class PeerConnection(protocol.Protocol):
         if not self._allow('sharereq'):
             return
         # The original fails on an empty request; answering "good" with nothing is kinder.
-        shares = self.node.handle_sharereq(self, hashes, parents, stops) if hashes else []
+        wanted = hashes and not self.peer_not_reading
+        shares = self.node.handle_sharereq(self, hashes, parents, stops) if wanted else []
+        shares = within_budget(shares, self._reply_budget, self)
         try:
             self._write('sharereply', messages.encode_payload(
                 'sharereply', {'id': id, 'result': 'good', 'shares': shares}))
@@ -497,6 +536,7 @@ class PeerConnection(protocol.Protocol):
         d = defer.Deferred(cancel)
         timer = self.clock.callLater(self.settings.request_timeout, timed_out)
         self._pending_requests[request_id] = (d, timer)
+        self._replies_expected_until = self.clock.seconds() + self.settings.request_timeout
         self._write('sharereq', payload)
         return d
 
