@@ -310,18 +310,55 @@ def test_malformed_pages_found_while_loading(db_path, caplog):
         handle.seek(20 * 4096)
         handle.write(b'\xaa' * (size - 20 * 4096))
     resets = []
-    with caplog.at_level(logging.WARNING, logger='p2pool.store.sharestore'):
-        with ShareStore(db_path) as opened:
+    with caplog.at_level(logging.WARNING, logger='p2pool.store'):
+        with ShareStore(db_path) as opened:     # quick_check finds the damage at open
             opened.on_reset.append(lambda: resets.append(True))
-            assert loaded(opened) == {}
+            salvaged = loaded(opened)
+            assert set(salvaged) < set(range(300)) and not any(salvaged.values())
             assert opened.last_load_report.database_corrupt
-            assert resets == [True]
+            assert resets == []                 # found before anything was loaded: nothing to write back
             assert (db_path.parent / (DATABASE_FILENAME + '.corrupt-1')).exists()
-            opened.add_shares([fake_share(1)])
-            assert loaded(opened) == {1: False}
-    assert 'malformed' in caplog.text
+            opened.add_shares([fake_share(1000)])
+            assert loaded(opened) == {**salvaged, 1000: False}
+    assert 'damaged' in caplog.text and '\n' not in caplog.records[-1].getMessage()
     with ShareStore(db_path) as reopened:
-        assert loaded(reopened) == {1: False}
+        assert loaded(reopened) == {**salvaged, 1000: False}
+
+
+def test_damage_found_while_running_keeps_what_can_be_read_and_asks_the_holders(db_path, caplog):
+    """Issue 16 finding 2: the fresh database gets the damaged one's readable rows at once, then every
+    on_reset holder writes what it holds (the chain, peers, bans, history); nothing stays lost."""
+    with ShareStore(db_path) as opened:
+        opened.add_shares([fake_share(n) for n in range(20)])
+        opened.mark_verified([fake_share(n).hash for n in range(5)])
+        opened.ban('10.0.0.1', 'flooding: test', until=5000.0, score=3)
+        opened.history_put('graph_peers', 10.0, {'incoming': 1})
+
+        def holder():              # what a running node holds and the file has not
+            opened.pending.add_shares([fake_share(99)])
+            opened.add_peer('10.0.0.2', 9333, 0, 1.0)
+        opened.on_reset.append(holder)
+        opened._recover(sqlite3.DatabaseError('database disk image is malformed'))
+        assert opened.moved_aside == [db_path.parent / (DATABASE_FILENAME + '.corrupt-1')]
+        assert set(loaded(opened)) == set(range(20)) | {99}
+        assert opened.count_verified() == 5
+        assert opened.get_ban('10.0.0.1').score == 3
+        assert opened.history_get('graph_peers', 0) == [(10.0, {'incoming': 1})]
+        assert opened.get_peer('10.0.0.2', 9333) is not None
+
+
+def test_an_empty_file_is_reported(db_path, caplog):
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b'')
+    with caplog.at_level(logging.WARNING, logger='p2pool.store'):
+        with ShareStore(db_path) as opened:
+            assert loaded(opened) == {}
+    assert 'empty (0-byte)' in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger='p2pool.store'):
+        with ShareStore(db_path):               # now a real (empty) store: nothing to say
+            pass
+    assert 'empty (0-byte)' not in caplog.text
 
 
 # -- crash safety ---------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ class AddressStore:
 
     def __init__(self, store=None, max_entries=MAX_ADDRESSES):
         self.store = store
+        if store is not None:
+            store.on_reset.append(self.save)     # a damaged database was replaced: write ours back
         self.max_entries = max_entries
         self._entries = {}  # (host, port) -> [services, first_seen, last_seen]
 
@@ -179,6 +181,8 @@ class BanList:
     def __init__(self, store=None, exempt=(), ban_time=3600.0, max_ban_time=30 * 86400.0,
                  malformed_tolerance=3):
         self.store = store
+        if store is not None:
+            store.on_reset.append(self.save)     # a damaged database was replaced: write ours back
         self.exempt = frozenset(normal_host(host) for host in exempt)
         self.ban_time = ban_time
         self.max_ban_time = max_ban_time
@@ -194,6 +198,14 @@ class BanList:
         for ban in bans:
             self._bans[normal_host(ban.host)] = ban
         return bans
+
+    def save(self):
+        """Write every ban held in memory (active or keeping a score) to the store."""
+        for ban in list(self._bans.values()):
+            try:
+                self.store.ban(ban.host, ban.reason, ban.until, score=ban.score)
+            except Exception as e:
+                log.error('Could not store the ban of %s: %s', ban.host, e)
 
     def is_banned(self, host, now):
         """The active Ban of `host`, or None."""

@@ -123,6 +123,17 @@ class ShareChain:
         self.chooser = Chooser(self.tracker, net, self.verify_share, lambda block_hash: self.rel_height(block_hash),
                                known_tx_sizes=KnownTxSizes(lambda: self.known_txs), gentx_sizes=self.gentx_sizes)
         self.last_load_report = None
+        if store is not None:
+            store.on_reset.append(self.write_all_to_store)
+
+    def write_all_to_store(self):
+        """Queue every share the tracker holds and its verified mark (after the store replaced a
+        damaged database by an empty one: the chain in memory is all that is left)."""
+        shares = list(self.tracker.items.values())
+        self.store.pending.add_shares(shares, added_at=self.clock())
+        self.store.pending.mark_verified(list(self.tracker.verified.items))
+        log.warning('writing the %d shares (%d verified) in memory into the fresh share database',
+                    len(shares), len(self.tracker.verified.items))
 
     # --- parsing ------------------------------------------------------------------
 

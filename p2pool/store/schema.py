@@ -92,21 +92,120 @@ def open_database(path):
     """Open (creating if needed) and migrate the database at `path`.
 
     Returns (connection, moved_to) where moved_to is the path a corrupt file was moved to,
-    or None.  Raises StoreSchemaError for a newer schema and StoreError for other failures
+    or None.  A file SQLite cannot open at all is moved aside and replaced by an empty
+    database; one that opens but fails `PRAGMA quick_check` (damaged pages) is moved aside
+    too, after the rows that can still be read were copied into its replacement.
+    Raises StoreSchemaError for a newer schema and StoreError for other failures
     (permissions, locked database, full disk).
     """
+    if str(path) != MEMORY_PATH:
+        _report_empty_file(Path(path))
     try:
-        return _connect_and_migrate(path), None
+        conn = _connect_and_migrate(path)
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc) or str(path) == MEMORY_PATH:
             raise StoreError('cannot open share database %s: %s' % (path, exc)) from exc
         moved_to = move_aside(path)
         log.warning('share database %s is corrupt (%s); moved it to %s and starting empty',
                     path, exc, moved_to)
+        return _create(path), moved_to
+    damage = None if str(path) == MEMORY_PATH else _damage_found(conn)
+    if damage is None:
+        return conn, None
+    conn, moved_to, _salvaged = replace_damaged(path, conn, damage)
+    return conn, moved_to
+
+
+def _create(path):
     try:
-        return _connect_and_migrate(path), moved_to
+        return _connect_and_migrate(path)
     except sqlite3.Error as exc:
         raise StoreError('cannot create share database %s: %s' % (path, exc)) from exc
+
+
+def _damage_found(conn):
+    """None when SQLite's quick_check finds the file sound, else what it found (one line)."""
+    try:
+        rows = conn.execute('PRAGMA quick_check').fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    problems = [' '.join(str(row[0]).split()) for row in rows if row and row[0] != 'ok']
+    return '; '.join(problems)[:300] if problems else None
+
+
+# The tables salvaged from a damaged file, each read in its key order.
+_SALVAGED_TABLES = (('shares', 'rowid'), ('verified', 'hash'), ('peers', 'rowid'), ('bans', 'rowid'),
+                    ('history', 'id'), ('meta', 'rowid'), ('stratum_sessions', 'rowid'))
+
+
+def replace_damaged(path, damaged, reason):
+    """Move the damaged database at `path` aside and put a fresh one in its place holding every
+    row of the damaged one that can still be read; `damaged` (its open connection) is closed.
+
+    Returns (connection, moved_to, {table: rows salvaged}).
+    """
+    salvaged = {table: _readable_rows(damaged, table, key) for table, key in _SALVAGED_TABLES}
+    try:
+        damaged.close()
+    except sqlite3.Error:
+        pass  # the file is being discarded anyway
+    moved_to = move_aside(path)
+    conn = _create(path)
+    counts = {}
+    for table, rows in salvaged.items():
+        if not rows:
+            continue
+        marks = ', '.join('?' * len(rows[0]))
+        try:
+            conn.execute('BEGIN IMMEDIATE')
+            conn.executemany('INSERT OR IGNORE INTO %s VALUES (%s)' % (table, marks), rows)
+            conn.execute('COMMIT')
+            counts[table] = len(rows)
+        except sqlite3.Error as exc:
+            rollback_quietly(conn)
+            log.warning('share database %s: could not copy the readable %s rows: %s', path, table, exc)
+    log.warning('share database %s is damaged (%s); moved it to %s and copied what could still be read '
+                'into a fresh one: %s', path, reason, moved_to,
+                ', '.join('%d %s' % (count, table) for table, count in counts.items()) or 'nothing')
+    return conn, moved_to, counts
+
+
+def _readable_rows(conn, table, key):
+    """The rows of `table` a damaged file still yields: read forwards up to the first damaged
+    page, then backwards from the end down to it (rows between are lost)."""
+    head, tail, seen = [], [], set()
+    columns = 'rowid, *' if key == 'rowid' else '*'
+    try:
+        for row in conn.execute('SELECT %s FROM %s ORDER BY %s' % (columns, table, key)):
+            head.append(row)
+            seen.add(row[0])
+        return _without_rowid(head, key)
+    except sqlite3.DatabaseError:
+        pass     # damaged (or the table is missing): try from the other end
+    try:
+        for row in conn.execute('SELECT %s FROM %s ORDER BY %s DESC' % (columns, table, key)):
+            if row[0] in seen:
+                break
+            tail.append(row)
+    except sqlite3.DatabaseError:
+        pass
+    return _without_rowid(head + tail[::-1], key)
+
+
+def _without_rowid(rows, key):
+    return [row[1:] for row in rows] if key == 'rowid' else rows
+
+
+def _report_empty_file(path):
+    """SQLite takes a 0-byte file as a new database; a node's store is never 0 bytes once
+    created (the schema is written at once), so such a file was truncated: say so."""
+    try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        return      # no file yet: a new store, as expected
+    if empty:
+        log.warning('share database %s is an empty (0-byte) file: it was truncated or replaced, so the '
+                    'node starts without its stored chain, peers, bans and graph history', path)
 
 
 def _connect_and_migrate(path):

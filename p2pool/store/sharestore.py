@@ -17,7 +17,9 @@ and calls `flush()` every few seconds; `add_shares` / `mark_verified` /
 
 Damage never stops the node: a record that no longer parses is skipped (and
 forgotten) with a warning, and a damaged database file is moved aside and replaced
-by an empty one (see store_schema).  This module reads no clock: timestamps are
+by a fresh one holding the rows that could still be read (see schema.py); when that
+happens while running, every holder of state in memory (the chain, peers and bans,
+graph history: `on_reset`) writes what it holds into the fresh one at once.  This module reads no clock: timestamps are
 arguments.  It is not share-format aware: `load_shares` takes the parser.
 
 Thread use: every method takes the store's lock, so a worker thread may run
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
-                           is_corruption, move_aside, open_database)
+                     is_corruption, open_database, replace_damaged)
 from .sessions import StratumSessionTableMixin
 from .tables import MAX_PEERS, AuxiliaryTablesMixin, BanRecord, PeerRecord
 
@@ -149,8 +151,10 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin):
         self._lock = threading.RLock()
         self.moved_aside = []
         #: callables run (with no arguments) after a damaged database was replaced by an
-        #: empty one while running, so the node can queue its in-memory shares again
+        #: empty one while running: each holder of state (the chain, the address store and
+        #: bans, the graph history) writes what it holds into the fresh database at once
         self.on_reset = []
+        self._resetting = False
         self.pending = Batch()
         self.last_load_report = None
         self._conn, moved_to = open_database(self.path)
@@ -355,7 +359,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin):
         return self._conn
 
     def _read(self, work, default):
-        """Run a query; on a damaged database recover and return `default`."""
+        """Run a query; on a damaged database recover and ask the fresh one (else `default`)."""
         with self._lock:
             conn = self._connection()
             try:
@@ -364,6 +368,9 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin):
                 if not is_corruption(exc):
                     raise StoreError('reading %s failed: %s' % (self.path, exc)) from exc
                 self._recover(exc)
+            try:
+                return work(self._conn)
+            except sqlite3.Error:
                 return default
 
     def _write(self, work):
@@ -382,21 +389,28 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin):
                 raise StoreError('writing %s failed: %s' % (self.path, exc)) from exc
 
     def _recover(self, exc):
-        """Replace a database found damaged while running by an empty one."""
+        """Replace a database found damaged while running by a fresh one holding what can still be
+        read of it, then have every holder of state write what it holds (on_reset)."""
         if self.path == MEMORY_PATH:
             raise StoreError('in-memory share database failed: %s' % exc) from exc
+        damaged, self._conn = self._conn, None
+        self._conn, moved_to, _salvaged = replace_damaged(self.path, damaged, exc)
+        self.moved_aside.append(moved_to)
+        if self._resetting:
+            return      # damaged again while the holders rewrite: they are still at it
+        self._resetting = True
         try:
-            self._conn.close()
-        except sqlite3.Error:
-            pass  # the file is being discarded anyway
-        self._conn = None
-        moved_to = move_aside(self.path)
-        log.warning('share database %s is corrupt (%s); moved it to %s and starting empty',
-                    self.path, exc, moved_to)
-        self._conn, also_moved = open_database(self.path)
-        self.moved_aside.extend(path for path in (moved_to, also_moved) if path is not None)
-        for callback in list(self.on_reset):
-            callback()
+            for callback in list(self.on_reset):
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - one holder failing must not stop the others
+                    log.exception('rewriting the node\'s state into the fresh share database failed')
+            self.flush()
+        finally:
+            self._resetting = False
+        log.warning('share database %s: wrote what the node holds (%d shares, %d verified, %d peers, %d bans)'
+                    ' into the fresh database', self.path, self.count_shares(), self.count_verified(),
+                    len(self.get_peers()), len(self.get_active_bans(0)))
 
 
 def _in_transaction(conn, work):

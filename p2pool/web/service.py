@@ -90,6 +90,9 @@ class WebService:
         self._save_stamp = 0.0
         self._loaded = False
         self.last_save_error = None
+        store = getattr(node, 'history_store', None)
+        if store is not None and hasattr(store, 'on_reset'):
+            store.on_reset.append(self.write_all_to_store)    # a damaged database was replaced
         latency_event = getattr(node, 'template_latency', None)
         if latency_event is not None:
             latency_event.watch(lambda seconds: self.on_getwork_latency(seconds))
@@ -214,6 +217,13 @@ class WebService:
                     store.history_put(GRAPH_SOURCE_PREFIX + source, now, state, view=view)
                 store.history_prune(now, GRAPH_SOURCE_PREFIX + source)
         return self._store_call(work)
+
+    def write_all_to_store(self):
+        """The graph history and the whole stat log into the store (a fresh, empty one)."""
+        entries = self.stat_log.entries()
+        self.save()
+        self._store_call(lambda store: store.history_put_many(
+            STAT_LOG_SOURCE, [(entry['time'], entry) for entry in entries]))
 
     def load(self, now=None):
         """Restore history and the stat log from node.history_store; returns views restored."""
