@@ -71,7 +71,7 @@ def serve():
                         transaction_keys=[], transaction_fees=[], rules=[], last_update=now)
 
     source = types.SimpleNamespace(current=template(1), changed=Event())
-    node = types.SimpleNamespace(peer_count=lambda: 1, best_share_hash=None, new_work=Event())
+    node = types.SimpleNamespace(peer_count=lambda: 1, best_share_hash=None, watch_new_work=lambda bump: None)
     tracker = Tracker()
     payees = PayeeResolver(net.PARENT, make_addresses(net, 1, seed=b'node')[0])
     bridge = WorkBridge(net, source, tracker, node, payees, on_share=lambda share, dead: tracker.add(share),

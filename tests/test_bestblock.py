@@ -118,3 +118,33 @@ def test_legacy_follows_the_bitcoind_source():
     source.legacy = True
     assert work.legacy is True
     assert isinstance(work.changed, Event)
+
+
+def test_the_header_of_each_new_bitcoind_tip_is_asked_for_once_and_offered():
+    from twisted.internet import defer
+    tip = header(previous_block=1)
+    source = FakeBitcoindSource(template(1))
+    asked = []
+
+    def get_header(block_hash):
+        asked.append(block_hash)
+        answer = defer.Deferred()
+        answers.append(answer)
+        return answer
+    answers = []
+    work = CombinedWorkSource(source, NET, clock=lambda: NOW, get_header=get_header)
+    sent = []
+    work.best_header_changed.watch(sent.append)
+    source.current = template(data.header_hash(tip))
+    source.changed.happened(source.current)
+    source.changed.happened(source.current)          # the same tip again: not asked twice
+    assert asked == [data.header_hash(tip)] and sent == []
+    answers[0].callback(tip)
+    assert sent == [tip]                             # offered and adopted: peers hear of it
+
+    newer = header(previous_block=data.header_hash(tip))
+    source.current = template(data.header_hash(newer), height=201)
+    source.changed.happened(source.current)
+    answers[1].errback(defer.TimeoutError('no answer over P2P'))
+    source.changed.happened(source.current)          # a failed question is asked again
+    assert asked == [data.header_hash(tip), data.header_hash(newer), data.header_hash(newer)]

@@ -91,7 +91,7 @@ def test_new_work_event_triggers(env):
     assert len(fired) == 2                               # transactions appeared
     env.source.set(make_template(previous_block=0x5678, transactions=[tx, tx]))
     assert len(fired) == 2
-    env.node.new_work.happened()
+    env.node.new_work()
     assert fired == [1, 2, 3]
 
 
@@ -176,7 +176,7 @@ def test_next_work_builds_on_the_best_share(env):
     header = solve(header_for(record, ZERO4), env.net.PARENT.pow_hash, target=record.min_share_target)
     share = handler(header).share
     env.node.best_share_hash = share.hash
-    env.node.new_work.happened()
+    env.node.new_work()
     record2, handler2 = env.bridge.get_work(miner(env, 1))
     header2 = solve(header_for(record2, ZERO4), env.net.PARENT.pow_hash, target=record2.min_share_target)
     child = handler2(header2).share

@@ -15,7 +15,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from p2pool.bitcoin.data import tx_key
+from p2pool.bitcoin.data import bits_to_target, tx_key
 from p2pool.app.cli import parse_args
 from p2pool.sharechain.chain import ShareChain
 from p2pool.p2p import messages
@@ -194,7 +194,7 @@ def test_received_shares_are_checked(shares):
 
 def test_v17_shares_travel_with_their_transactions(v17):
     node = make_node(v17[:-3])
-    node.chain.known_txs.update({tx_key(tx(i)): tx(i) for i in range(len(v17) - 3)})
+    node.chain.known_txs.add({tx_key(tx(i)): tx(i) for i in range(len(v17) - 3)})
     peer = connect(node)
     assert peer.sent[0] == ('have_tx', {'tx_hashes': list(node.chain.known_txs)})
     peer.commands()
@@ -217,7 +217,7 @@ def test_v17_shares_travel_with_their_transactions(v17):
 
 def test_v17_relay_order_and_size_cap(v17):
     node = make_node(v17)
-    node.chain.known_txs.update({tx_key(tx(i)): tx(i) for i in range(len(v17))})
+    node.chain.known_txs.add({tx_key(tx(i)): tx(i) for i in range(len(v17))})
     peer = connect(node)
     peer.commands()
     node.relay_shares(v17[-2:])
@@ -230,7 +230,8 @@ def test_v17_relay_order_and_size_cap(v17):
     peer.remembered_for_us_size = node.settings.max_remembered_txs_size - 50
     node.relay_shares(v17[-1:])
     assert peer.sent == []   # the peer could not keep the transactions: nothing is sent
-    del node.chain.known_txs[keys[-1]]
+    node.chain.known_txs.remove([keys[-1]])
+    assert peer.commands() == ['losing_tx']
     peer.remembered_for_us_size = 0
     node.relay_shares(v17[-1:])
     assert peer.sent == []   # a transaction we lost: the share cannot go either
@@ -240,12 +241,12 @@ def test_transaction_views_are_mirrored(v17):
     node = make_node(v17[:5])
     peer = connect(node)
     assert peer.commands() == []   # nothing known yet, nothing to mine
-    node.chain.known_txs[1] = tx(1)
-    node.reactor.advance(1)
-    assert peer.sent == [('have_tx', {'tx_hashes': [1]})]
+    node.chain.known_txs.add({1: tx(1)})
+    assert peer.sent == [('have_tx', {'tx_hashes': [1]})]      # at once: the pool's changed event
     peer.sent = []
-    del node.chain.known_txs[1]
-    node.reactor.advance(1)
+    node.chain.known_txs.add({1: tx(1)})
+    assert peer.sent == []                                      # nothing new
+    node.chain.known_txs.remove([1])
     assert peer.sent == [('losing_tx', {'tx_hashes': [1]})] and peer.lookup_tx(1) == tx(1)
     peer.sent, peer.remote_tx_hashes = [], {tx_key(tx(2)): None}
     node.set_mining_txs({tx_key(tx(2)): tx(2), tx_key(tx(3)): tx(3)})
@@ -257,7 +258,7 @@ def test_transaction_views_are_mirrored(v17):
 
 def test_v35_peers_do_not_sync_transactions(shares):
     node = make_node(shares)
-    node.chain.known_txs[1] = tx(1)
+    node.chain.known_txs.add({1: tx(1)})
     peer = connect(node)
     node.reactor.advance(2)
     assert 'have_tx' not in peer.commands() and not peer.sync_txs
@@ -434,6 +435,19 @@ def test_block_solutions_from_peers_are_relayed_at_once_and_again(shares):
     node.chain.rel_height = lambda block_hash: -5               # its block is long buried
     node.chain.block_found_by_peer.happened(solution)
     assert other.commands() == []
+
+
+def test_block_solutions_of_our_miners_are_relayed_at_once(shares):
+    node = make_node(shares[:-2])
+    peer = connect(node, host='10.0.0.2')
+    peer.sent = []
+    plain, solution = copies(shares[-2:])
+    assert plain.pow_hash > bits_to_target(plain.header['bits'])
+    node.chain.add_local_share(plain, doa=True)       # dead on arrival: the best share stays
+    assert peer.commands() == []
+    solution.pow_hash = 0                             # as if it met its block target
+    node.chain.add_local_share(solution, doa=True)
+    assert peer.commands() == ['shares']
 
 
 def test_download_loop_asks_for_desired_parents(shares):

@@ -121,7 +121,7 @@ def test_old_version_share_over_the_block_limits_is_punished(old_version_shares,
     assert head.VERSION == 17 and head.new_transaction_hashes == [tx_key(BIG_TX)]
 
     chain = fresh(old_version_shares, net=small)
-    chain.known_txs[tx_key(BIG_TX)] = BIG_TX
+    chain.known_txs.add({tx_key(BIG_TX): BIG_TX})
     chain.add_shares(reparsed(old_version_shares, small), peer_addr=PEER)
     assert head.hash in chain.tracker.verified.items
     result = chain.think()
@@ -140,7 +140,7 @@ def test_old_version_share_over_the_block_limits_is_punished(old_version_shares,
 
 def test_old_version_share_within_the_block_limits_is_not_punished(old_version_shares):
     chain = fresh(old_version_shares)
-    chain.known_txs[tx_key(BIG_TX)] = BIG_TX
+    chain.known_txs.add({tx_key(BIG_TX): BIG_TX})
     chain.add_shares(reparsed(old_version_shares), peer_addr=PEER)
     result = chain.think()
     assert result.decorated_heads[-1][0][1] == 0 and result.punish_aggressively is False

@@ -26,7 +26,6 @@ from p2pool.sharechain import generate, pplns, verify
 from p2pool.sharechain.stats import StaleAccounting
 from p2pool.testing.testchain import make_addresses
 from p2pool.sharechain.tracker import Tracker
-from p2pool.events import Event
 from p2pool.work.bridge import WorkBridge
 from p2pool.work.cpuminer import GetworkMiner, StratumMiner
 from p2pool.work.username import PayeeResolver
@@ -43,11 +42,15 @@ class Node:
     """The parts of the P2Pool node the bridge needs; the longest chain of live shares wins."""
 
     def __init__(self, tracker):
-        self.tracker, self.best_share_hash, self.new_work = tracker, None, Event()
+        self.tracker, self.best_share_hash = tracker, None
         self.received = []
+        self._bumps = []
 
     def peer_count(self):
         return 0
+
+    def watch_new_work(self, bump):
+        self._bumps.append(bump)
 
     def on_share(self, share, dead):
         self.received.append((share, dead))
@@ -55,7 +58,8 @@ class Node:
         best = self.best_share_hash
         if not dead and (best is None or self.tracker.get_height(share.hash) > self.tracker.get_height(best)):
             self.best_share_hash = share.hash
-            self.new_work.happened()
+            for bump in self._bumps:
+                bump('best share changed')
 
 
 @pytest.fixture

@@ -46,11 +46,19 @@ class FakeNode:
     def __init__(self):
         self.peers = 1
         self.best_share_hash = None
-        self.new_work = Event()
         self.punish_aggressively = False
+        self._bumps = []
 
     def peer_count(self):
         return self.peers
+
+    def watch_new_work(self, bump):
+        self._bumps.append(bump)
+
+    def new_work(self, reason='best share changed'):
+        """What the running node does when its best share changes."""
+        for bump in self._bumps:
+            bump(reason)
 
 
 def make_bridge(net_name='bsv_regtest', net=None, template=None, **options):

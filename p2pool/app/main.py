@@ -17,7 +17,6 @@ from twisted.internet import defer, error as tw_error, task
 
 from p2pool import config
 from p2pool.app import cli
-from p2pool.bitcoin.data import bits_to_target
 
 log = logging.getLogger('p2pool')
 
@@ -116,11 +115,9 @@ class NodeRunner:
         self.args, self.net, self.datadir, self.reactor = args, net, datadir, reactor
         self.store = self.chain = self.bitcoind = self.p2p_node = self.work_bridge = None
         self.worker_port = self.merged = self.web_service = self.status = None
+        self.work_source = self.work_view = self.web_view = self.sessions = None
         self.loops = []
         self.dynamic_payouts = None
-        self._announced_block = None
-        self.work_source = None
-        self.sessions = None
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -178,9 +175,16 @@ class NodeRunner:
         template = yield self.bitcoind.start()
         if template is None:
             log.warning('bitcoind did not give a block template yet; miners wait until it does')
-        self._follow_bitcoind_transactions()
+        # bitcoind's transactions become known ones; its new block moves the parent heights
+        # the best-chain score uses (the chain thinks again)
+        source = self.bitcoind.source
+        source.changed.watch(self.chain.known_txs.follow_template)
+        self.chain.known_txs.follow_template(source.current)
+        self.chain.think()
 
         self._start_p2p()
+        source.changed.watch(self.p2p_node.template_changed)
+        source.changed.watch(lambda template: self.chain.think())
         self._start_work(payout_address)
         self._start_web(payout_address)
         self._every(self.chain.prune, PRUNE_INTERVAL)
@@ -190,71 +194,11 @@ class NodeRunner:
 
     # --- rooms ---------------------------------------------------------------------------
 
-    def _follow_bitcoind_transactions(self):
-        """Keep the chain's known-transaction pool filled from the current template (transactions
-        of older templates are forgotten; peers' remembered ones are the P2P node's business)."""
-        template_keys = set()
-
-        def template_changed(template):
-            if template is None:
-                return
-            keys = set(template.transaction_keys)
-            for key in template_keys - keys:
-                self.chain.known_txs.pop(key, None)
-                self.chain.fee_cache.pop(key, None)
-            template_keys.clear()
-            template_keys.update(keys)
-            for key, tx, fee in zip(template.transaction_keys, template.transactions, template.transaction_fees):
-                self.chain.known_txs[key] = tx
-                if fee is not None:
-                    self.chain.fee_cache[key] = fee
-            if self.p2p_node is not None:
-                self.p2p_node.set_mining_txs(dict(zip(template.transaction_keys, template.transactions)))
-                self._announce_best_block(template.previous_block)
-            self.chain.think()
-        self.bitcoind.source.changed.watch(template_changed)
-        template_changed(self.bitcoind.source.current)
-
-    @defer.inlineCallbacks
-    def _announce_best_block(self, block_hash):
-        """Offer bitcoind's new tip header (asked from bitcoind over P2P) to the best-block
-        logic (p2p.md §4.9); when it is adopted, peers hear of it as `bestblock`."""
-        if block_hash == self._announced_block or self.work_source is None:
-            return
-        self._announced_block = block_hash
-        try:
-            header = yield self.bitcoind.p2p.get_header(block_hash)
-        except Exception as e:  # timeout or lost P2P connection: the next template tries again
-            log.debug('no header for bestblock %064x: %s', block_hash, e)
-            self._announced_block = None
-            return
-        if self._announced_block == block_hash:
-            self.work_source.offer_header(header)
-
-    @defer.inlineCallbacks
-    def _poll_networkinfo(self):
-        """bitcoind's own warnings for the console and /local_stats (every 20 minutes)."""
-        from p2pool.bitcoin.rpc import RpcFailure
-        try:
-            self.web_view.networkinfo = yield self.bitcoind.rpc.call('getnetworkinfo')
-        except RpcFailure as e:
-            log.debug('getnetworkinfo failed: %s', e)
-
-    def _measure_work_latency(self, counter):
-        """Work latency for /metrics: template received -> new work announced to miners."""
-        template = self.bitcoind.source.current
-        if template is not None and template.previous_block != self._last_work_block:
-            self._last_work_block = template.previous_block
-            self.web_view.work_latency = max(0.0, time.time() - template.last_update)
-
-    def _peer_found_block(self, share):
-        log.info('GOT BLOCK FROM PEER! %064x (share by %s)', share.hash, share.payout_address)
-
     def _start_p2p(self):
         from p2pool.p2p.peerset import P2PNode, config_from_args
-        self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor)
         # bitcoind's tip, for the relay rule of block solutions (p2p.md §6.2)
-        self.p2p_node.parent_tip = lambda: getattr(self.bitcoind.source.current, 'previous_block', None)
+        self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor,
+                                parent_tip=self.bitcoind.tip)
         try:
             self.p2p_node.start()
         except tw_error.CannotListenError as e:
@@ -275,27 +219,18 @@ class NodeRunner:
                 raise StartupError('bad --merged URL: %s' % e) from None
             self.merged.start()
         self.work_view = WorkNodeView(self.chain, self.p2p_node)
-        # mine on peers' newer blocks before bitcoind has them (worker.md §1.3)
-        self.work_source = CombinedWorkSource(self.bitcoind.source, net)
+        # mine on peers' newer blocks before bitcoind has them (worker.md §1.3); bitcoind's
+        # new tips go to peers as bestblock (p2p.md §4.9)
+        self.work_source = CombinedWorkSource(self.bitcoind.source, net, get_header=self.bitcoind.p2p.get_header)
         self.work_source.best_header_changed.watch(self.p2p_node.send_bestblock)
         self.p2p_node.bestblock_received.watch(lambda header, peer_addr: self.work_source.offer_header(header))
         self.work_bridge = WorkBridge(
             net, self.work_source, self.chain.tracker, self.work_view,
             PayeeResolver(net.PARENT, self.dynamic_payouts.choose if self.dynamic_payouts else payout_address,
                           args.worker_fee),
-            on_share=self._local_share, on_block=self._found_block, merged=self.merged,
+            on_share=self.chain.add_local_share, on_block=self.bitcoind.submit_block, merged=self.merged,
             donation_percentage=args.donation_percentage, coinbtext=args.coinbtext,
             stale_accounting=self.chain.stale)
-
-    def _local_share(self, share, dead):
-        """A share our miners found: into the chain and the store; a block solution is also
-        relayed at once (p2p.md §6.2), other shares go out with the next best-share change."""
-        self.chain.add_local_share(share, doa=dead)
-        if self.p2p_node is not None and share.pow_hash <= bits_to_target(share.header['bits']):
-            self.p2p_node.relay_shares([share])
-
-    def _found_block(self, block, segwit):
-        return self.bitcoind.submitter.submit(block, segwit=segwit, legacy=self.bitcoind.source.legacy)
 
     def _start_web(self, payout_address):
         from p2pool.app import resources
@@ -334,10 +269,7 @@ class NodeRunner:
         # through the log, so that the status lines reach the log file as well as the console
         self.status = StatusPrinter(view, write=logging.getLogger('p2pool.status').info)
         self.status.start(self.reactor)
-        self._last_work_block = None
-        self.work_bridge.new_work.watch(self._measure_work_latency)
-        self.chain.block_found_by_peer.watch(self._peer_found_block)
-        self._every(self._poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
+        self._every(view.poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
 
     def _write_ready_flag(self):
         """DATADIR/NET/ready_flag: the worker port is listening (web.md §3), for supervisors;

@@ -5,25 +5,30 @@ small views over the ShareChain, the P2P node, the bitcoind bridge and the work
 bridge, and passes them in (see the contracts at the top of
 p2pool/work/bridge.py and p2pool/web/api.py).
 """
+import logging
 import time
 
+from twisted.internet import defer
+
 from p2pool.bitcoin.data import target_to_average_attempts
+from p2pool.bitcoin.rpc import RpcFailure
 from p2pool.events import Event
 from p2pool.web.api import LocalStats, PeerInfo
 
+log = logging.getLogger('p2pool')
+
 
 class WorkNodeView:
-    """The `node` of p2pool.work.bridge.WorkBridge.
-
-    new_work fires when the best share changes or "punish aggressively" turns on
-    (worker.md §1.4); template changes are watched by the bridge itself.
-    """
+    """The `node` of p2pool.work.bridge.WorkBridge."""
 
     def __init__(self, chain, p2p_node):
         self.chain, self.p2p_node = chain, p2p_node
-        self.new_work = Event('new work')
-        chain.best_share_hash.changed.watch(lambda best: self.new_work.happened())
-        chain.punish_aggressively.changed.watch(lambda on: on and self.new_work.happened())
+
+    def watch_new_work(self, bump):
+        """bump(reason) when the best share changes or "punish aggressively" turns on
+        (worker.md §1.4); template changes are watched by the bridge itself."""
+        self.chain.best_share_hash.changed.watch(lambda best: bump('best share changed'))
+        self.chain.punish_aggressively.changed.watch(lambda on: on and bump('punish aggressively'))
 
     @property
     def best_share_hash(self):
@@ -52,17 +57,36 @@ class WebNodeView:
         self.start_time = time.time() if start_time is None else start_time
         self.networkinfo = None
         self.work_latency = None
+        self._last_work_block = None
         # fired with the round-trip seconds of the getblocktemplate call behind each template
         # applied (the getwork_latency graph, web.md §2.4)
         self.template_latency = Event('getblocktemplate latency')
         source = getattr(bitcoind, 'source', None)
         if source is not None and getattr(source, 'changed', None) is not None:
             source.changed.watch(self._template_applied)
+        if work_bridge is not None:
+            work_bridge.new_work.watch(self._new_work_announced)
 
     def _template_applied(self, template):
         latency = getattr(self.bitcoind.source, 'last_latency', None)
         if latency is not None:
             self.template_latency.happened(latency)
+
+    def _new_work_announced(self, counter):
+        """Work latency for /metrics: template received -> new work announced to miners (the
+        first new work on each new block; `counter` is the bridge's new-work number)."""
+        template = self.bitcoind.source.current
+        if template is not None and template.previous_block != self._last_work_block:
+            self._last_work_block = template.previous_block
+            self.work_latency = max(0.0, time.time() - template.last_update)
+
+    @defer.inlineCallbacks
+    def poll_networkinfo(self):
+        """bitcoind's own warnings for the console and /local_stats (asked every 20 minutes)."""
+        try:
+            self.networkinfo = yield self.bitcoind.rpc.call('getnetworkinfo')
+        except RpcFailure as e:
+            log.debug('getnetworkinfo failed: %s', e)
 
     @property
     def payout_addresses(self):

@@ -37,6 +37,16 @@ class BitcoindBridge:
         template = yield self.source.start()
         return template
 
+    def submit_block(self, block, segwit):
+        """A block our miners found: to bitcoind at once, over RPC and P2P (BlockSubmitter),
+        the way the current template was fetched (getblocktemplate or getmemorypool)."""
+        return self.submitter.submit(block, segwit=segwit, legacy=self.source.legacy)
+
+    def tip(self):
+        """The hash of bitcoind's best block (the current template's parent), or None."""
+        template = self.source.current
+        return template.previous_block if template is not None else None
+
     def stop(self):
         self.source.stop()
         self.p2p.stop()

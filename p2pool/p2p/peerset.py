@@ -130,7 +130,7 @@ class _PeerFactory(tw_protocol.ClientFactory):
 class P2PNode:
     """The node interface of PeerConnection plus the loops of p2p.md §6-§8."""
 
-    def __init__(self, chain, store=None, config=None, settings=None, reactor=None, rng=None):
+    def __init__(self, chain, store=None, config=None, settings=None, reactor=None, rng=None, parent_tip=None):
         if reactor is None:
             from twisted.internet import reactor
         self.chain, self.net = chain, chain.net
@@ -153,9 +153,9 @@ class P2PNode:
         self.traffic = Event('p2p traffic')  # ('p2p/in' | 'p2p/out', bytes) from every connection
         self.upnp = None
         self.external_address = None    # (IP, port or None) once --external-ip is resolved
-        # () -> the previous_block of bitcoind's current work, or None; the program sets it
-        # so that peer block solutions on bitcoind's tip are relayed at once (§6.2)
-        self.parent_tip = lambda: None
+        # () -> the previous_block of bitcoind's current work, or None: peer block solutions
+        # on bitcoind's tip are relayed at once (§6.2)
+        self.parent_tip = parent_tip or (lambda: None)
         self._listener = None
         self._pending = {}              # (host, port) -> factory of a dial not yet handshaken
         self._fixed = []
@@ -272,6 +272,11 @@ class P2PNode:
         """The current block template's transactions {key: tx} (kept remembered by v<34 peers)."""
         self.txs.set_mining_txs(txs)
 
+    def template_changed(self, template):
+        """bitcoind's new block template: its transactions become the mining set."""
+        if template is not None:
+            self.set_mining_txs(dict(zip(template.transaction_keys, template.transactions)))
+
     def send_bestblock(self, header):
         """Tell every peer about our new best parent-chain header (§4.9)."""
         for peer in list(self.peers.values()):
@@ -302,7 +307,6 @@ class P2PNode:
         self._every('connect', 1.0, self._connect_some)
         self._every('getaddrs', 20.0, self._ask_for_addresses)
         self._every('save', 60.0, self.addresses.save, exponential=False)
-        self._every('txpool', 1.0, self.txs.pool_changed, exponential=False)
         self._every('bans', 3600.0, lambda: self.bans.forget_old(self.now()), exponential=False)
         self._every('pings', pings.PING_INTERVAL,
                     lambda: pings.measure_all(list(self.peers.values()), self.reactor), exponential=False)

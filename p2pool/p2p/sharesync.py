@@ -8,7 +8,8 @@ ShareSync is the part of the P2P node (p2pool/p2p/peerset.py) that moves shares:
   reply limit;
 * every best-share change relays up to 5 new shares of the best chain to every
   peer except the one each share came from; a peer's share that solves a block
-  is relayed at once and again 5 s later when its block is recent (§6.2);
+  is relayed at once and again 5 s later when its block is recent, one of our
+  miners' at once (§6.2);
 * the download loop fetches the parents the chain wants (`chain.desired`), one
   request at a time, asking the peer that sent the child most of the time and a
   random peer otherwise (the spec always picks at random; preferring the sender
@@ -57,6 +58,7 @@ class ShareSync:
         self.chain.best_share_hash.changed.watch(self._best_share_changed)
         self.chain.desired_changed.watch(self._desired_changed)
         self.chain.block_found_by_peer.watch(self._block_found)
+        self.chain.local_block_solution.watch(self._local_block_solution)
         self._download_loop()
 
     def stop(self):
@@ -70,6 +72,7 @@ class ShareSync:
         self.chain.best_share_hash.changed.unwatch(self._best_share_changed)
         self.chain.desired_changed.unwatch(self._desired_changed)
         self.chain.block_found_by_peer.unwatch(self._block_found)
+        self.chain.local_block_solution.unwatch(self._local_block_solution)
         for call in self._block_relays:
             if call.active():
                 call.cancel()
@@ -145,6 +148,10 @@ class ShareSync:
         if retry:
             call = self.node.reactor.callLater(BLOCK_RELAY_RETRY, self._retry_block, share)
             self._block_relays.add(call)
+
+    def _local_block_solution(self, share):
+        """§6.2: a block solution of our own miners goes to every peer at once."""
+        self.relay([share])
 
     def _worth_spreading(self, share):
         previous_block = share.header['previous_block']

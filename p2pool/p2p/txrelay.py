@@ -7,7 +7,7 @@ per-peer views that make this work, for the node (p2pool/p2p/peerset.py):
 * peers whose connection decided to synchronise (our best share VERSION < 34 at
   handshake time, or no best share yet since a new chain starts at 17) get
   `have_tx` with our whole known-transaction pool, then every change of it
-  (`have_tx` / `losing_tx`);
+  (`have_tx` / `losing_tx`) as the pool's `changed` event reports it;
 * the mining transaction set (set_mining_txs, from the work bridge) is kept
   remembered by those peers with `remember_tx` / `forget_tx`, within the
   peer's size cap;
@@ -16,10 +16,10 @@ per-peer views that make this work, for the node (p2pool/p2p/peerset.py):
 * received v<34 shares are resolved against what the peer may reference, and the
   transactions join the known pool.
 
-The pool itself is the ShareChain's `known_txs` dict, filled by the bitcoind
-bridge. Transactions that arrive from peers are added to it too, in a bounded
-FIFO (`max_peer_txs`) so a stream of peer transactions cannot grow it forever.
-Nothing here runs for VERSION >= 34 shares.
+The pool itself is the ShareChain's `known_txs` (p2pool.bitcoin.txpool.KnownTxPool),
+filled from bitcoind's templates. Transactions that arrive from peers are added to
+it too, in a bounded FIFO (`max_peer_txs`) so a stream of peer transactions cannot
+grow it forever. Nothing here runs for VERSION >= 34 shares.
 
 Per-peer state lives on the peer: `sync_txs` (bool), `remembered_for_us`
 ({key: charged bytes}) and `remembered_for_us_size`.
@@ -54,9 +54,9 @@ class TxRelay:
         self.max_peer_txs = max_peer_txs
         self.mining_txs = {}
         self._syncing = []          # peers with sync_txs, in connection order
-        self._snapshot = None       # the pool as last mirrored to syncing peers (None: nobody syncs)
         self._peer_txs = OrderedDict()  # keys added to the pool from peers, oldest first
         self._sizes = {}
+        chain.known_txs.changed.watch(self._pool_changed)
 
     def tx_size(self, key, tx):
         size = self._sizes.get(key)
@@ -79,53 +79,36 @@ class TxRelay:
         peer.sync_txs = self.wants_sync()
         if not peer.sync_txs:
             return
-        if self._snapshot is None:
-            self._snapshot = dict(self.chain.known_txs)
-        else:
-            self.pool_changed()  # bring the others up to date so the snapshot is the pool
         self._syncing.append(peer)
-        if self._snapshot:
-            peer.send('have_tx', tx_hashes=list(self._snapshot))
+        if self.chain.known_txs:
+            peer.send('have_tx', tx_hashes=list(self.chain.known_txs))
         self._remember_mining(peer, self.mining_txs)
 
     def peer_disconnected(self, peer):
         if peer in self._syncing:
             self._syncing.remove(peer)
-        if not self._syncing:
-            self._snapshot = None
 
     # --- the known pool -----------------------------------------------------------------
 
-    def pool_changed(self):
-        """Mirror additions and removals of the known pool since the last call."""
-        old = self._snapshot
-        if old is None:
-            return
-        pool = self.chain.known_txs
-        added = [key for key in pool if key not in old]
-        removed = {key: tx for key, tx in old.items() if key not in pool}
-        if not added and not removed:
-            return
-        self._snapshot = dict(pool)
+    def _pool_changed(self, added, removed):
+        """Mirror one change of the known pool to the syncing peers."""
         for peer in list(self._syncing):
             if added:
-                peer.send('have_tx', tx_hashes=added)
+                peer.send('have_tx', tx_hashes=list(added))
             if removed:
                 peer.send_losing_tx(removed)
 
     def add_known(self, txs):
         """Add transactions received from peers to the known pool (bounded, see module docstring)."""
         pool = self.chain.known_txs
-        for key, tx in txs.items():
-            if key in pool:
-                continue
-            pool[key] = tx
+        for key in pool.add(txs):
             self._peer_txs[key] = None
+        evicted = []
         while len(self._peer_txs) > self.max_peer_txs:
             key, _ = self._peer_txs.popitem(last=False)
             if key not in self.mining_txs:
-                pool.pop(key, None)
-        self.pool_changed()
+                evicted.append(key)
+        pool.remove(evicted)
 
     def resolve(self, peer, shares):
         """{key: tx} for the new transactions of the received v<34 `shares`.

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target
+from p2pool.bitcoin.txpool import KnownTxPool
 from p2pool.events import Event, Variable
 from p2pool.sharechain import share as share_module
 from p2pool.sharechain import stats, verify, voting
@@ -92,9 +93,12 @@ class ShareChain:
       shares_added          Event(list of new shares)
       bad_peer              Event(peer_addr, reason): a peer sent a share that failed verification
       block_found_by_peer   Event(share): a verified share from a peer whose PoW meets its block target
+      local_block_solution  Event(share): a share of our miners whose PoW meets its block target
+                            (added to the chain already; the P2P room relays it at once, p2p.md §6.2)
       minimum_protocol_version Variable(int): raised by version voting (shares.md §13.3)
-      known_txs             {tx key: tx}: transactions we can reference (filled by the bitcoind bridge)
-      stale                 stats.StaleAccounting of our own shares
+      known_txs             bitcoin.txpool.KnownTxPool: transactions we can reference and the fees
+                            bitcoind reported (filled from its templates and by the P2P room)
+      stale                 stats.StaleAccounting of our own shares (the work bridge records them)
     """
 
     def __init__(self, net, store=None, clock=time.time, rel_height=None, block_height=None):
@@ -110,8 +114,8 @@ class ShareChain:
         self.shares_added = Event('shares added')
         self.bad_peer = Event('bad peer')
         self.block_found_by_peer = Event('block found by peer')
-        self.known_txs = {}
-        self.fee_cache = {}
+        self.local_block_solution = Event('block solution by our miners')
+        self.known_txs = KnownTxPool()
         # parent-chain heights for the best-chain score; the bitcoind bridge replaces these
         self.rel_height = rel_height or (lambda block_hash: 0)
         self.block_height = block_height
@@ -199,15 +203,19 @@ class ShareChain:
         return new
 
     def add_local_share(self, share, doa=False):
-        """A share our miners found: recorded for stale accounting, stored at once."""
-        self.stale.record_local_share(share.hash, doa)
-        return self.add_shares([share], think=not doa)
+        """A share our miners found: into the chain and the store at once; the best chain is
+        re-evaluated unless it is dead on arrival. A block solution is announced with
+        local_block_solution (other shares go out with the next best-share change)."""
+        new = self.add_shares([share], think=not doa)
+        if share.pow_hash <= bits_to_target(share.header['bits']):
+            self.local_block_solution.happened(share)
+        return new
 
     # --- verification -------------------------------------------------------------
 
     def verify_share(self, share):
         try:
-            gentx = verify.check_share(self.tracker, share, self.clock(), fee_cache=self.fee_cache,
+            gentx = verify.check_share(self.tracker, share, self.clock(), fee_cache=self.known_txs.fees,
                                        block_height=self.block_height)
         except share_module.ShareDecodeError as e:  # ShareInvalid and ShareMisbehaviour derive from it
             log.warning('Share %064x from %s failed verification: %s', share.hash,
@@ -228,6 +236,7 @@ class ShareChain:
             self.tracker, share, self.minimum_protocol_version.value, self.net)
         self.minimum_protocol_version.set(new_minimum)
         if share.peer_addr is not None and share.pow_hash <= bits_to_target(share.header['bits']):
+            log.info('GOT BLOCK FROM PEER! %064x (share by %s)', share.hash, share.payout_address)
             self.block_found_by_peer.happened(share)
         return True
 

@@ -8,11 +8,15 @@ bitcoind catches up, so its miners do not spend that time on a stale parent.
 CombinedWorkSource wraps the bitcoind TemplateSource and is what the work
 bridge reads: `current` is bitcoind's template, or the empty-block template on
 top of the adopted header. `best_header_changed` fires when the node's best
-header changes; the node sends it to its peers as `bestblock`.
+header changes; the node sends it to its peers as `bestblock`. With `get_header`
+(block hash -> Deferred header, bitcoind's P2P getheaders) the header of each new
+bitcoind tip is asked for and offered too, so that peers hear of our new blocks.
 """
 import dataclasses
 import logging
 import time
+
+from twisted.internet import defer
 
 from p2pool.bitcoin import data
 from p2pool.events import Event
@@ -21,8 +25,10 @@ log = logging.getLogger(__name__)
 
 
 class CombinedWorkSource:
-    def __init__(self, source, net, clock=time.time):
+    def __init__(self, source, net, clock=time.time, get_header=None):
         self.source, self.net, self.clock = source, net, clock
+        self.get_header = get_header
+        self._asked_tip = None           # the bitcoind tip whose header was asked for last
         self.best_header = None          # the adopted header (a header dict), or None
         self.changed = Event('combined work')
         self.best_header_changed = Event('best block header')
@@ -82,3 +88,25 @@ class CombinedWorkSource:
                 and data.header_hash(self.best_header) != template.previous_block:
             self.best_header = None
         self.changed.happened(self.current)
+        if template is not None:
+            self._offer_tip_header(template.previous_block)
+
+    def _offer_tip_header(self, block_hash):
+        """Ask bitcoind for its new tip's header and offer it (p2p.md §4.9); a timeout or a
+        lost P2P connection is forgotten: the next template asks again."""
+        if self.get_header is None or block_hash == self._asked_tip:
+            return
+        self._asked_tip = block_hash
+
+        def got(header):
+            if self._asked_tip == block_hash:
+                self.offer_header(header)
+
+        def failed(failure):
+            log.debug('no header for bestblock %064x: %s', block_hash, failure.getErrorMessage())
+            if self._asked_tip == block_hash:
+                self._asked_tip = None
+        d = defer.maybeDeferred(self.get_header, block_hash)
+        d.addCallbacks(got, failed)
+        d.addErrback(lambda failure: log.error('offering the header of block %064x failed: %s',
+                                               block_hash, failure.getErrorMessage()))

@@ -14,24 +14,27 @@ Wiring contract (p2pool.app.main / p2pool.sharechain.chain construct it once):
                              # .changed: Event fired with each new Template
         tracker,             # p2pool.sharechain.tracker.Tracker
         node,                # .peer_count() -> int; .best_share_hash (int or None);
-                             # .new_work: an Event the node fires when the best share
-                             #   changes or "punish aggressively" turns on (§1.4);
+                             # .watch_new_work(bump): the node calls bump(reason) when the
+                             #   best share changes or "punish aggressively" turns on (§1.4);
                              # optional .punish_aggressively (bool)
         payees,              # work.username.PayeeResolver (node address, --fee)
         on_share=fn(share, dead),     # a share our miner found: add to the tracker,
                                       # relay (at once if it is a block), store; the node
                                       # re-evaluates the best chain only if not dead
-        on_block=fn(block, segwit),   # submit at once (BlockSubmitter.submit fits)
+                                      # (ShareChain.add_local_share fits)
+        on_block=fn(block, segwit),   # submit at once (BitcoindBridge.submit_block fits)
         merged=MergedMining or None,  # work.merged: .commitment(), .changed, .submit_solution()
         donation_percentage=0.0,      # --give-author
         coinbtext=(),                 # --coinbtext strings (bytes or text)
-        stale_accounting=StaleAccounting or None,   # sharechain.stats (§7): the bridge records
-                             # its miners' shares there and asks it for share_data.stale_info
+        stale_accounting=StaleAccounting or None,   # sharechain.stats (§7): the one place
+                             # its miners' shares are recorded (every share found, also those
+                             # the children limit keeps out of the chain); asked for stale_info
         stale_info=fn() -> None | 'orphan' | 'doa',   # overrides stale_accounting's answer
         pool_attempts_per_second=fn(tracker, best_hash, lookbehind) -> number)   # default: stats'
 
 Events the bridge fires (watch them for statistics and the web API):
-    new_work(counter)                    the new-work counter of §1.4 changed
+    new_work(counter)                    the new-work counter of §1.4 changed: the one
+                                         new-work event (templates, best share, merged work)
     pseudoshare_received(work, dead, user)
     share_found(share, dead, user)
     block_found(block_hash, user)
@@ -203,9 +206,7 @@ class WorkBridge:
         self.last_share_difficulties = OrderedDict()
 
         template_source.changed.watch(self._template_changed)
-        node_event = getattr(node, 'new_work', None)
-        if node_event is not None:
-            node_event.watch(lambda *args: self.bump('best share or punishment changed'))
+        node.watch_new_work(self.bump)
         if merged is not None:
             merged.changed.watch(lambda *args: self.bump('merged-mining work changed'))
         if template_source.current is not None:
