@@ -64,8 +64,9 @@ class NodeProcess:
     """
 
     def __init__(self, bitcoind, datadir, name='node', peers=(), address=None, extra_args=(),
-                 bitcoind_args=None, p2p_port=None, worker_port=None, argument_file=None):
+                 bitcoind_args=None, p2p_port=None, worker_port=None, argument_file=None, file_limit=None):
         self.name = name
+        self.file_limit = file_limit   # soft and hard RLIMIT_NOFILE of the process, if given
         self.bitcoind = bitcoind
         self.argument_file = argument_file
         self.datadir = Path(datadir)
@@ -128,7 +129,7 @@ class NodeProcess:
                 [sys.executable, str(RUN_P2POOL), *argv], stdin=subprocess.DEVNULL, stdout=console,
                 stderr=stderr, cwd=str(self.datadir), start_new_session=True,
                 # pytest killed without cleaning up must not leave nodes behind (Linux)
-                preexec_fn=regtest._parent_death_signal())
+                preexec_fn=_with_file_limit(regtest._parent_death_signal(), self.file_limit))
         return self
 
     @property
@@ -242,6 +243,19 @@ def release_long_polls(pair, attempts=5):
                 pass        # still busy; the block may not have arrived yet
             time.sleep(0.05)
     raise NodeProcessError('bitcoind did not take the blocks mined to end its long polls')
+
+
+def _with_file_limit(hook, limit):
+    """A preexec hook that runs `hook` and sets RLIMIT_NOFILE to `limit` (soft and hard) when given."""
+    if limit is None:
+        return hook
+
+    def both():
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        if hook is not None:
+            hook()
+    return both
 
 
 def _read(path):

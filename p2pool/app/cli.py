@@ -105,6 +105,15 @@ def _worker_endpoint(text):
     return '', _port(text)
 
 
+def _miner_conns_hint():
+    """The default of --max-miner-conns under this process's hard descriptor limit (40 peers, 6 outgoing)."""
+    import resource
+
+    from p2pool.app.fdlimit import UNLIMITED_FALLBACK, default_max_miner_conns
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return default_max_miner_conns(UNLIMITED_FALLBACK if hard == resource.RLIM_INFINITY else hard, 40, 6)
+
+
 def build_parser():
     parser = OneLineErrorParser(
         prog='p2pool', fromfile_prefix_chars='@',
@@ -156,6 +165,11 @@ def build_parser():
     worker.add_argument('-w', '--worker-port', type=_worker_endpoint, default=None, metavar='[ADDR:]PORT',
                         dest='worker_endpoint',
                         help='port for miners (stratum and getwork) and the web interface (default: WORKER_PORT)')
+    worker.add_argument('--max-miner-conns', type=_positive_int, default=None, metavar='N',
+                        help='most Stratum connections at once (default: the file descriptor limit less what '
+                             'bitcoind, peers, the store and the web need; %s here)' % _miner_conns_hint())
+    worker.add_argument('--max-miner-conns-per-address', type=_positive_int, default=None, metavar='N',
+                        help='most worker-port connections from one address (default: half of --max-miner-conns)')
     worker.add_argument('-f', '--fee', type=_percentage, default=0.0, metavar='PERCENT', dest='worker_fee',
                         help='percentage of miners\' work paid to the node operator (default: 0)')
     worker.add_argument('-s', '--share-rate', type=float, default=3.0, metavar='SECONDS',

@@ -118,6 +118,7 @@ class NodeRunner:
         self.work_source = self.work_view = self.web_view = self.sessions = None
         self.loops = []
         self.dynamic_payouts = None
+        self.max_miner_conns = self.max_miner_conns_per_address = None
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -131,6 +132,7 @@ class NodeRunner:
 
         args, net = self.args, self.net
         log.info('p2pool %s starting on %s, data in %s', _version(), net.NAME, self.datadir)
+        self._raise_file_limit()
         if net.PARENT.CHAIN == 'regtest':
             log.info('regtest: blocks need about 2 hashes, so nearly every share is a block and work changes '
                      'with every share; high stale and dead rates and a near-zero network hash rate are '
@@ -262,7 +264,9 @@ class NodeRunner:
                                  sessions=self.sessions)
         interface, port = args.worker_endpoint or ('', net.WORKER_PORT)
         try:
-            self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor)
+            self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor,
+                                                  max_connections=self.max_miner_conns,
+                                                  max_per_address=self.max_miner_conns_per_address)
         except tw_error.CannotListenError as e:
             raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
         self._write_ready_flag()
@@ -270,6 +274,24 @@ class NodeRunner:
         self.status = StatusPrinter(view, write=logging.getLogger('p2pool.status').info)
         self.status.start(self.reactor)
         self._every(view.poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
+
+    def _raise_file_limit(self):
+        """Soft descriptor limit up to the hard one; the worker port's caps below it (app/fdlimit.py)."""
+        from p2pool.app import fdlimit
+        args = self.args
+        before, limit = fdlimit.raise_file_limit()
+        self.max_miner_conns = args.max_miner_conns or fdlimit.default_max_miner_conns(
+            limit, args.max_conns, args.outgoing_conns)
+        self.max_miner_conns_per_address = (args.max_miner_conns_per_address
+                                            or fdlimit.default_per_address(self.max_miner_conns))
+        reserved = fdlimit.reserved_descriptors(args.max_conns, args.outgoing_conns)
+        log.info('File descriptor limit %d%s: up to %d Stratum connections (%d per address); %d kept for '
+                 'bitcoind, peers, the store and the web', limit,
+                 ' (raised from %d)' % before if limit != before else '', self.max_miner_conns,
+                 self.max_miner_conns_per_address, reserved)
+        if self.max_miner_conns + reserved > limit:
+            log.warning('--max-miner-conns %d leaves fewer than %d of the %d file descriptors for bitcoind, '
+                        'peers, the store and the web', self.max_miner_conns, reserved, limit)
 
     def _write_ready_flag(self):
         """DATADIR/NET/ready_flag: the worker port is listening (web.md §3), for supervisors;

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 MAX_LINE = 16 * 1024
 JOB_LIFETIME = 300.0
 MAX_JOBS = 500
-HANDSHAKE_TIMEOUT = 60.0
+HANDSHAKE_TIMEOUT = 20.0   # from the first byte to both mining.subscribe and mining.authorize
 IDLE_TIMEOUT = 1800.0
 SLOW_READER_TIMEOUT = 30.0
 MAX_BAD_MESSAGES = 20
@@ -140,7 +140,11 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         self._cancel_slow_timer()
 
     def timeoutConnection(self):
-        log.info('Stratum client %s: %s timeout', self._peer(), 'idle' if self.username else 'handshake')
+        if self.subscribed and self.username is not None:
+            log.info('Stratum client %s: idle timeout', self._peer())
+        else:   # debug: a flood of never-authorized connections must not flood the log
+            log.debug('Stratum client %s: no subscribe and authorize within %s s', self._peer(),
+                      self.factory.handshake_timeout)
         self.transport.abortConnection()
 
     def pauseProducing(self):
@@ -180,7 +184,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         line = line.strip()
         if not line:
             return
-        if self.username is not None:
+        if self.subscribed and self.username is not None:
             self.resetTimeout()
         request_id = None
         try:
@@ -222,6 +226,8 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
             else:
                 session = self.sessions.open(self.extranonce1)
             self.session = session
+        if not self.subscribed and self.username is not None:
+            self.setTimeout(self.factory.idle_timeout)   # authorized first: the handshake is done now
         self.subscribed = True
         return ([['mining.notify', self.session.session_id], self.extranonce1.hex(), 4],
                 self.send_work if self.username is not None else None)
@@ -237,7 +243,8 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         name = jsonrpc.param(params, 0, (str,), 'username')
         self.username = parse_username(name)
         self.vardiff.set_fixed(self.username.desired_pseudoshare_target)
-        self.setTimeout(self.factory.idle_timeout)
+        if self.subscribed:
+            self.setTimeout(self.factory.idle_timeout)   # handshake done; until then the short timeout runs
         return True, self.send_work if self.subscribed else None
 
     def _configure(self, params):

@@ -15,11 +15,26 @@ long poll is being answered).
 
 The web API mounts its resources on `root_resource`; getwork is attached to it with
 p2pool.work.getwork.attach_getwork(root_resource, getwork_server).
+
+Connection caps (the process has only so many file descriptors, p2pool/app/fdlimit.py):
+at most `max_connections` Stratum connections, `web_reserve` more sockets for HTTP
+and for clients that have not sent their first byte yet, and `max_per_address`
+sockets from one source address. The excess is closed at once, with a log line at
+most every LOG_INTERVAL seconds that counts what it left out. None means no cap.
 """
+import logging
+from typing import Any
+
 from twisted.internet import protocol
 from twisted.web import server
 
-FIRST_BYTE_TIMEOUT = 30.0
+from p2pool.util.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+FIRST_BYTE_TIMEOUT = 10.0
+WEB_RESERVE = 64
+LOG_INTERVAL = 10.0
 HTTP_IDLE_TIMEOUT = 120.0
 MAX_BODY = 1024 * 1024
 _TOO_LARGE = (b'HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n'
@@ -81,6 +96,7 @@ class SwitchProtocol(protocol.Protocol):
     def __init__(self, factory, addr):
         self.factory, self.addr = factory, addr
         self.inner = None
+        self.stratum = False
         self._timer = None
 
     def connectionMade(self):
@@ -102,19 +118,26 @@ class SwitchProtocol(protocol.Protocol):
         if not data:
             return
         self._cancel_timer()
-        chosen = self.factory.stratum_factory if data[:1] == b'{' else self.factory.site
-        inner = chosen.buildProtocol(self.addr)
+        factory = self.factory
+        stratum = data[:1] == b'{'
+        if stratum and not factory.stratum_allowed(self.addr):
+            self.transport.abortConnection()
+            return
+        inner = (factory.stratum_factory if stratum else factory.site).buildProtocol(self.addr)
         if inner is None:
             self.transport.loseConnection()
             return
-        self.inner = inner
-        if getattr(self.transport, 'protocol', None) is self:
-            self.transport.protocol = inner   # later events go straight to the chosen protocol
+        # SwitchProtocol stays the transport's protocol (it forwards), so that it hears the end
+        # of the connection and the port's connection counts stay right
+        self.inner, self.stratum = inner, stratum
+        if stratum:
+            factory.stratum_count += 1
         inner.makeConnection(self.transport)
         inner.dataReceived(data)
 
     def connectionLost(self, reason=protocol.connectionDone):
         self._cancel_timer()
+        self.factory.released(self)
         if self.inner is not None:
             self.inner.connectionLost(reason)
 
@@ -122,14 +145,55 @@ class SwitchProtocol(protocol.Protocol):
 class WorkerPortFactory(protocol.ServerFactory):
     noisy = False
 
-    def __init__(self, site, stratum_factory, first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None):
+    def __init__(self, site, stratum_factory, first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None,
+                 max_connections=None, max_per_address=None, web_reserve=WEB_RESERVE):
         if reactor is None:
             from twisted.internet import reactor
         self.site, self.stratum_factory = site, stratum_factory
         self.first_byte_timeout, self.reactor = first_byte_timeout, reactor
+        self.max_connections, self.max_per_address, self.web_reserve = max_connections, max_per_address, web_reserve
+        self.open_count = self.stratum_count = 0
+        self.per_address: dict[str, int] = {}
+        self.refused = 0                      # since the last refusal log line
+        self._log_bucket = TokenBucket(1, 1 / LOG_INTERVAL, reactor)
 
     def buildProtocol(self, addr):
+        host = getattr(addr, 'host', '?')
+        if self.max_connections is not None and self.open_count >= self.max_connections + self.web_reserve:
+            return self._refuse(host, '%d connections open' % self.open_count)
+        held = self.per_address.get(host, 0)
+        if self.max_per_address is not None and held >= self.max_per_address:
+            return self._refuse(host, '%d connections from that address' % held)
+        self.open_count += 1
+        self.per_address[host] = held + 1
         return SwitchProtocol(self, addr)
+
+    def stratum_allowed(self, addr: Any) -> bool:
+        if self.max_connections is None or self.stratum_count < self.max_connections:
+            return True
+        self._refuse(getattr(addr, 'host', '?'), '%d Stratum connections open' % self.stratum_count)
+        return False
+
+    def released(self, connection: SwitchProtocol) -> None:
+        """A connection built by buildProtocol ended."""
+        self.open_count -= 1
+        host = getattr(connection.addr, 'host', '?')
+        left = self.per_address.get(host, 1) - 1
+        if left > 0:
+            self.per_address[host] = left
+        else:
+            self.per_address.pop(host, None)
+        if connection.stratum:
+            self.stratum_count -= 1
+
+    def _refuse(self, host: str, why: str) -> None:
+        self.refused += 1
+        if self._log_bucket.take():
+            log.warning('Refused a worker-port connection from %s: %s (limits: %s Stratum, %s per address; '
+                        '%d refused since the last such line)', host, why, self.max_connections,
+                        self.max_per_address, self.refused)
+            self.refused = 0
+        return None
 
     def startFactory(self):
         self.site.doStart()
@@ -141,10 +205,12 @@ class WorkerPortFactory(protocol.ServerFactory):
 
 
 def worker_port_factory(root, stratum_factory, max_body=MAX_BODY, http_timeout=HTTP_IDLE_TIMEOUT,
-                        first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None):
+                        first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None, max_connections=None,
+                        max_per_address=None, web_reserve=WEB_RESERVE):
     """The factory serving Stratum (first byte `{`) and HTTP on `root` (a twisted.web Resource)."""
     site = WorkerSite(root, max_body=max_body, timeout=http_timeout, reactor=reactor)
-    return WorkerPortFactory(site, stratum_factory, first_byte_timeout, reactor)
+    return WorkerPortFactory(site, stratum_factory, first_byte_timeout, reactor, max_connections=max_connections,
+                             max_per_address=max_per_address, web_reserve=web_reserve)
 
 
 def listen_worker_port(root, stratum_factory, port, interface='', reactor=None, **options):
