@@ -4,6 +4,7 @@
     p2pool inspect ...                       decode chain data (p2pool/commands/inspector.py)
     p2pool demo                              a local regtest pool (p2pool/commands/demo.py)
     p2pool import-shares DIR                 bring the original P2Pool's shares.N files along
+    p2pool ctl COMMAND                       ask the running node (p2pool/commands/ctl.py)
 
 Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
 port in use, an invalid payout address) end with one line and a non-zero exit.
@@ -23,6 +24,7 @@ log = logging.getLogger('p2pool')
 PRUNE_INTERVAL = 5.0
 SESSION_FLUSH_INTERVAL = 10.0
 NETWORKINFO_INTERVAL = 20 * 60.0
+PAYOUT_REFRESH_INTERVAL = 10.0
 STORE_NAME = 'p2pool.sqlite3'
 READY_FLAG = 'ready_flag'
 
@@ -39,6 +41,9 @@ def console_main(argv=None):
     if argv[:1] == ['demo']:
         from p2pool.commands import demo
         return demo.main(argv[1:])
+    if argv[:1] == ['ctl']:
+        from p2pool.commands import ctl
+        return ctl.main(argv[1:])
     if argv[:1] == ['import-shares']:
         from p2pool.commands import import_shares as import_command
         return import_command.main(argv[1:])
@@ -116,6 +121,7 @@ class NodeRunner:
         self.store = self.chain = self.bitcoind = self.p2p_node = self.work_bridge = None
         self.worker_port = self.merged = self.web_service = self.status = None
         self.work_source = self.work_view = self.web_view = self.sessions = None
+        self.stratum = self.payout_history = self.control_port = self.console = None
         self.loops = []
         self.dynamic_payouts = None
         self.max_miner_conns = self.max_miner_conns_per_address = None
@@ -260,8 +266,8 @@ class NodeRunner:
         self.sessions = SessionBook(self.store)
         self.sessions.load()
         self._every(self.sessions.flush, SESSION_FLUSH_INTERVAL)
-        stratum = StratumFactory(self.work_bridge, net, share_rate=args.share_rate, reactor=self.reactor,
-                                 sessions=self.sessions)
+        stratum = self.stratum = StratumFactory(self.work_bridge, net, share_rate=args.share_rate,
+                                                reactor=self.reactor, sessions=self.sessions)
         interface, port = args.worker_endpoint or ('', net.WORKER_PORT)
         try:
             self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor,
@@ -274,6 +280,30 @@ class NodeRunner:
         self.status = StatusPrinter(view, write=logging.getLogger('p2pool.status').info)
         self.status.start(self.reactor)
         self._every(view.poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
+        self._start_payouts_and_control()
+
+    def _start_payouts_and_control(self):
+        """The payout history (refreshed on every new template) and `p2pool ctl` with the console."""
+        from p2pool.app.control import ConsoleReader, listen_control
+        from p2pool.app.control_commands import ControlCommands
+        from p2pool.app.payout_history import PayoutHistory
+
+        def payees():
+            miners = {user.split('.', 1)[0] for user in self.work_bridge.last_share_difficulties}
+            return set(self.web_view.payout_addresses) | miners
+        self.payout_history = PayoutHistory(self.net, self.chain.tracker, self.bitcoind.rpc, self.store, payees,
+                                            time.time)
+        self.web_view.payouts = self.payout_history
+        self.bitcoind.source.changed.watch(lambda template: self.payout_history.refresh())
+        self._every(self.payout_history.refresh, PAYOUT_REFRESH_INTERVAL, now=True)
+        commands = ControlCommands(self)
+        try:
+            self.control_port = listen_control(self.datadir, commands.run, self.reactor)
+        except (OSError, tw_error.CannotListenError) as e:
+            log.warning('no control socket for p2pool ctl: %s', e)
+        if ConsoleReader.wanted():
+            self.console = ConsoleReader(commands.run, self.reactor)
+            self.console.start()
 
     def _raise_file_limit(self):
         """Soft descriptor limit up to the hard one; the worker port's caps below it (app/fdlimit.py)."""
@@ -318,6 +348,10 @@ class NodeRunner:
         for loop in self.loops:
             if loop.running:
                 loop.stop()
+        if self.console is not None:
+            _quietly(lambda: self.reactor.removeReader(self.console))
+        if self.control_port is not None:
+            yield _quietly_deferred(self.control_port.stopListening)
         for part in (self.status, self.web_service, self.merged, self.dynamic_payouts):
             if part is not None:
                 _quietly(part.stop)

@@ -67,6 +67,19 @@ class WebNodeView:
         if work_bridge is not None:
             work_bridge.new_work.watch(self._new_work_announced)
 
+    # --- the payout history (p2pool.app.payout_history), set by main as `payouts` ---------
+
+    payouts = None
+
+    def payout_history(self):
+        return self.payouts.rows() if self.payouts is not None else []
+
+    def payout_totals(self):
+        return self.payouts.totals() if self.payouts is not None else {}
+
+    def block_state(self, block_hash):
+        return self.payouts.block_state(block_hash) if self.payouts is not None else None
+
     def _template_applied(self, template):
         latency = getattr(self.bitcoind.source, 'last_latency', None)
         if latency is not None:

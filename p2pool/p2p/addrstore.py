@@ -263,6 +263,26 @@ class BanList:
         log.warning('Banned %s for %d s (score %d): %s', host, duration, score, ban.reason)
         return ban
 
+    def ban_for(self, host, seconds, reason, now):
+        """The operator's ban (`p2pool ctl ban`): `seconds` from now, exempt hosts included, the
+        score kept; returns the Ban."""
+        host = normal_host(host)
+        previous = self._previous(host)
+        ban = Ban(host, reason, previous.score if previous is not None else 0, now + seconds)
+        self._bans[host] = ban
+        if self.store is not None:
+            try:
+                self.store.ban(host, ban.reason, ban.until, score=ban.score)
+            except Exception as e:  # the ban still holds in memory
+                log.error('Could not store the ban of %s: %s', host, e)
+        log.warning('Banned %s for %d s by the operator: %s', host, seconds, reason)
+        return ban
+
+    def score_of(self, host):
+        """The misbehaviour score remembered for `host` (0 if none)."""
+        ban = self._bans.get(normal_host(host))
+        return ban.score if ban is not None else 0
+
     def unban(self, host):
         host = normal_host(host)
         self._bans.pop(host, None)

@@ -169,6 +169,7 @@ class PeerConnection(protocol.Protocol):
         self.node, self.settings, self.incoming = node, settings, incoming
         self.clock, self.rng = clock, rng or random.Random()
         self.host, self.port = None, None
+        self.connected_at = None
         self.version = self.sub_version = self.services = self.nonce = None
         self.announced_best_share_hash = None
         self.handshake_done = False
@@ -203,6 +204,7 @@ class PeerConnection(protocol.Protocol):
             register(self, True)   # told when the peer stops reading what we send
         peer = self.transport.getPeer()
         self.host, self.port = getattr(peer, 'host', None), getattr(peer, 'port', None)
+        self.connected_at = self.clock.seconds()     # uptime for `p2pool ctl peers`
         self._handshake_timer = self.clock.callLater(
             self.settings.handshake_timeout, self.disconnect, 'handshake timeout')
         self.send('version', version=self.settings.protocol_version, services=0,

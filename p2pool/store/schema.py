@@ -45,6 +45,11 @@ MIGRATIONS = [
         'CREATE TABLE stratum_sessions (session_id TEXT PRIMARY KEY, extranonce1 BLOB NOT NULL,'
         ' state TEXT NOT NULL, last_seen REAL NOT NULL)',
     )),
+    (3, (
+        # p2pool.store.payouts: blocks of the pool that pay this node's payees
+        'CREATE TABLE payouts (block_hash TEXT PRIMARY KEY, height INTEGER NOT NULL, ts REAL NOT NULL,'
+        ' share_hash TEXT NOT NULL, amounts TEXT NOT NULL, confirmations INTEGER NOT NULL, state TEXT NOT NULL)',
+    )),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

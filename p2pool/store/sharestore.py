@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
                      is_corruption, open_database, replace_damaged)
+from .payouts import PayoutTableMixin
 from .sessions import StratumSessionTableMixin
 from .tables import MAX_PEERS, AuxiliaryTablesMixin, BanRecord, PeerRecord
 
@@ -139,7 +140,7 @@ class LoadReport:
         return self.unparsable + self.mismatched
 
 
-class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin):
+class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixin):
     """The node's database.  `ShareStore(path)` opens or creates it (see module docstring).
 
     Raises StoreSchemaError if the file has a newer schema, StoreError if it cannot

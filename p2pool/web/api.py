@@ -33,6 +33,12 @@ Methods
 Optional
   template_latency     an Event fired with the seconds of the getblocktemplate call behind
                        each new template (WebService records it as getwork_latency)
+  payout_history()     blocks of the pool paying this node's payees, newest first: dicts with
+                       height, hash, time, share, payouts {address: coins}, total, confirmations,
+                       state ('immature' | 'mature' | 'orphaned'); /web/payouts
+  payout_totals()      {state: coins} over payout_history (/metrics)
+  block_state(hash)    bitcoind's view of a block of the pool (a state above) or None if unknown
+                       (recent_blocks marks orphaned blocks)
 
 Everything else (pool rates, stale proportions, payouts, warnings, sync progress)
 is computed here from the tracker with p2pool.sharechain (pplns, stats, verify).
@@ -245,7 +251,11 @@ def recent_blocks(ctx):
                               'number': read_bip34_height(share.share_data['coinbase']),
                               'share': '%064x' % share.hash})
         return found
-    return ctx.memo('recent_blocks', ctx.chain_key(), compute)
+    found = ctx.memo('recent_blocks', ctx.chain_key(), compute)
+    state_of = getattr(ctx.node, 'block_state', None)
+    if state_of is None:
+        return found
+    return [dict(block, state=state_of(int(block['hash'], 16))) for block in found]
 
 
 def uptime(ctx):

@@ -47,11 +47,20 @@ ENDPOINTS = {
     '/payout_addrs': ('Dynamic payout address pool', {'type': 'array', 'items': _STRING}),
     '/recent_blocks': ('Blocks found in the last CHAIN_LENGTH shares, newest first',
                        {'type': 'array', 'items': {'type': 'object', 'properties': {
-                           'ts': _NUMBER, 'hash': _HASH, 'number': _NULLABLE_NUMBER, 'share': _HASH}}}),
+                           'ts': _NUMBER, 'hash': _HASH, 'number': _NULLABLE_NUMBER, 'share': _HASH,
+                           'state': {'type': 'string', 'nullable': True,
+                                     'description': 'immature, mature or orphaned at bitcoind; null if unknown'}}}}),
     '/uptime': ('Seconds since the node started', _NUMBER),
     '/stale_rates': ('Pool rate (H/s) of all shares ("good") and of orphan/doa announcements', _NUMBER_MAP),
     '/metrics': ('Prometheus text exposition of the node\'s numbers', _STRING, [], 'text/plain'),
     '/web/log': ('Stat entries every 5 minutes over the last 24 hours', {'type': 'array', 'items': _OBJECT}),
+    '/web/payouts': ('Blocks of the pool whose coinbase pays this node\'s payees, newest first: amounts per payee '
+                     '(coins), confirmations and state at bitcoind (immature, mature after 100 confirmations, '
+                     'orphaned)',
+                     {'type': 'array', 'items': {'type': 'object', 'properties': {
+                         'height': _NUMBER, 'hash': _HASH, 'time': _NUMBER, 'share': _HASH,
+                         'payouts': _NUMBER_MAP, 'total': _NUMBER, 'confirmations': _NUMBER,
+                         'state': {'type': 'string', 'enum': ['immature', 'mature', 'orphaned']}}}}),
     '/web/share/{hash}': ('One share: links, local info, share_data, block header and gentx; null if unknown',
                           _NULLABLE_OBJECT, ['hash']),
     '/web/payout_address/{hash}': ('Payout address of a share', _STRING, ['hash']),

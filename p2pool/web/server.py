@@ -168,6 +168,12 @@ def patron_sendmany(ctx, total=None, trunc=DEFAULT_TRUNC):
         raise HttpError(400, str(error)) from None
 
 
+def payouts(ctx):
+    """/web/payouts: the facade's payout history (empty without one)."""
+    history = getattr(ctx.node, 'payout_history', None)
+    return list(history()) if history is not None else []
+
+
 def _text(value):
     return value.encode() if isinstance(value, str) else value
 
@@ -206,6 +212,7 @@ def build_web_root(node, static_dir, service=None, clock=None):
                                              encode=lambda data: data))
     web.putChild(b'graph_data', JsonEndpoint(ctx, _graph_data, 2, 2))
     web.putChild(b'warnings', JsonEndpoint(ctx, lambda c: localstats.warnings(c)))
+    web.putChild(b'payouts', JsonEndpoint(ctx, payouts))
 
     if static_dir is not None:
         root.putChild(b'static', StaticFiles(static_dir))

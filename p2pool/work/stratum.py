@@ -116,6 +116,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         self.session = None          # work.sessions.StratumSession from mining.subscribe on
         self.subscribed = False
         self.username = None
+        self.connected_at = None
         self.vardiff = Vardiff(factory.share_rate, factory.net.PARENT.SANE_TARGET_RANGE)
         self.version_mask = None
         self.jobs = OrderedDict()
@@ -126,6 +127,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     # --- connection life --------------------------------------------------------
 
     def connectionMade(self):
+        self.connected_at = self.factory.clock()     # `p2pool ctl workers`
         self.factory.connections.add(self)
         self.transport.registerProducer(self, True)
         self.setTimeout(self.factory.handshake_timeout)
