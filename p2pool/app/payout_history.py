@@ -111,15 +111,15 @@ class PayoutHistory:
         if self._running is not None or now < self._last_refresh + MIN_REFRESH_INTERVAL:
             return defer.succeed(None)
         self._last_refresh = now
-        self._running = self._refresh(now)
+        running = self._running = self._refresh(now)
 
         def done(result: Any) -> Any:
             self._running = None
             return result
-        self._running.addBoth(done)
-        self._running.addErrback(lambda failure: log.error('payout history refresh failed: %s',
-                                                             failure.getErrorMessage()))
-        return self._running
+        running.addBoth(done)      # may run at once: the refresh can complete synchronously
+        running.addErrback(lambda failure: log.error('payout history refresh failed: %s',
+                                                     failure.getErrorMessage()))
+        return running
 
     @defer.inlineCallbacks
     def _refresh(self, now: float) -> Any:
