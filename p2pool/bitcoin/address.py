@@ -19,7 +19,8 @@ flag reproduces the v34/v35 rendering quirk (§6.4): pass
 Every decoding function raises AddressError (a ValueError) for bad input and
 nothing else; `script_to_address` returns None for scripts it cannot render.
 """
-from collections import namedtuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from p2pool.bitcoin.hashes import hash160_bytes, sha256d
 from p2pool.bitcoin.script import p2pkh_script, p2sh_script
@@ -35,21 +36,27 @@ class WrongNetworkError(AddressError):
 
 CASH_SYMBOLS = frozenset({'BCH', 'tBCH', 'BSV', 'tBSV'})
 
-AddressParams = namedtuple('AddressParams',
-                           'ADDRESS_VERSION ADDRESS_P2SH_VERSION HUMAN_READABLE_PART SYMBOL',
-                           defaults=(None, None, ''))
+#: a network's PARENT: any object with (some of) the upper-case attributes above, read with getattr
+Parent = Any
 
 
-def is_cash_network(parent):
+class AddressParams(NamedTuple):
+    ADDRESS_VERSION: int
+    ADDRESS_P2SH_VERSION: int | None = None
+    HUMAN_READABLE_PART: str | None = None
+    SYMBOL: str = ''
+
+
+def is_cash_network(parent: Parent) -> bool:
     return getattr(parent, 'SYMBOL', None) in CASH_SYMBOLS
 
 
-def padding_for_share_version(share_version):
+def padding_for_share_version(share_version: int) -> bool:
     """The §6.4 rendering rule of a share: padding ON iff its version is >= 35."""
     return share_version >= 35
 
 
-def _shown(text):
+def _shown(text: str) -> str:
     """repr of untrusted text, shortened so error messages stay readable."""
     return repr(text if len(text) <= 100 else text[:100] + '...')
 
@@ -63,18 +70,18 @@ _BASE58_VALUES = {c: i for i, c in enumerate(BASE58_ALPHABET)}
 _MAX_BASE58CHECK_CHARS = 50
 
 
-def base58_encode(data):
+def base58_encode(data: bytes | bytearray) -> str:
     data = bytes(data)
     zeros = len(data) - len(data.lstrip(b'\x00'))
     number = int.from_bytes(data, 'big')
-    digits = []
+    digits: list[str] = []
     while number:
         number, digit = divmod(number, 58)
         digits.append(BASE58_ALPHABET[digit])
     return '1' * zeros + ''.join(reversed(digits))
 
 
-def base58_decode(text):
+def base58_decode(text: str) -> bytes:
     if not isinstance(text, str):
         raise AddressError('address must be text, got %s' % type(text).__name__)
     number = 0
@@ -87,7 +94,7 @@ def base58_decode(text):
     return b'\x00' * zeros + number.to_bytes((number.bit_length() + 7) // 8, 'big')
 
 
-def base58check_encode(version, hash20):
+def base58check_encode(version: int, hash20: bytes | bytearray) -> str:
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= 255:
         raise AddressError('Base58 version must be an int 0..255, got %r' % (version,))
     if not isinstance(hash20, (bytes, bytearray)) or len(hash20) != 20:
@@ -96,7 +103,7 @@ def base58check_encode(version, hash20):
     return base58_encode(body + sha256d(body)[:4])
 
 
-def base58check_decode(text):
+def base58check_decode(text: str) -> tuple[int, bytes]:
     """(version, 20 hash bytes) of a Base58Check address."""
     if isinstance(text, str) and len(text) > _MAX_BASE58CHECK_CHARS:
         raise AddressError('too long for a Base58Check address')
@@ -108,7 +115,7 @@ def base58check_decode(text):
     return raw[0], raw[1:21]
 
 
-def pubkey_hash_to_address(pubkey_hash, version):
+def pubkey_hash_to_address(pubkey_hash: int, version: int) -> str:
     """Base58 P2PKH address of a pubkey_hash integer (hash160 bytes read little-endian)."""
     if isinstance(pubkey_hash, bool) or not isinstance(pubkey_hash, int) or not 0 <= pubkey_hash < 1 << 160:
         raise AddressError('pubkey_hash must be an int below 2**160')
@@ -121,14 +128,14 @@ BECH32_CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l'
 _BECH32_VALUES = {c: i for i, c in enumerate(BECH32_CHARSET)}
 
 
-def convertbits(data, frombits, tobits, pad=True):
+def convertbits(data: Iterable[int], frombits: int, tobits: int, pad: bool = True) -> list[int] | None:
     """Regroup a sequence of `frombits`-bit values into `tobits`-bit values (§6.3).
 
     Returns a list, or None if a value is out of range or (without `pad`) the
     leftover bits are too many or not all zero."""
     accumulator = 0
     held_bits = 0
-    out = []
+    out: list[int] = []
     out_mask = (1 << tobits) - 1
     # Only the bits not yet emitted matter; masking keeps the accumulator small.
     keep_mask = (1 << (frombits + tobits - 1)) - 1
@@ -148,7 +155,13 @@ def convertbits(data, frombits, tobits, pad=True):
     return out
 
 
-def _check_text(address):
+def _bytes_to_groups_of_five(data: bytes) -> list[int]:
+    groups = convertbits(data, 8, 5, True)
+    assert groups is not None, 'bytes always regroup into padded 5-bit groups'
+    return groups
+
+
+def _check_text(address: str) -> str:
     """Common first checks of bech32 and cashaddr: printable ASCII, one case. Returns lower case."""
     if not isinstance(address, str):
         raise AddressError('address must be text, got %s' % type(address).__name__)
@@ -159,14 +172,17 @@ def _check_text(address):
     return address.lower()
 
 
-def _values_of(text):
-    values = [_BECH32_VALUES.get(c) for c in text]
-    if None in values:
-        raise AddressError('invalid character %r in data part' % text[values.index(None)])
+def _values_of(text: str) -> list[int]:
+    values: list[int] = []
+    for char in text:
+        value = _BECH32_VALUES.get(char)
+        if value is None:
+            raise AddressError('invalid character %r in data part' % char)
+        values.append(value)
     return values
 
 
-def _groups_of_five(value, count):
+def _groups_of_five(value: int, count: int) -> list[int]:
     """`count` 5-bit groups of `value`, most significant first."""
     return [(value >> 5 * (count - 1 - i)) & 31 for i in range(count)]
 
@@ -176,7 +192,7 @@ def _groups_of_five(value, count):
 _BECH32_GENERATOR = (0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3)
 
 
-def bech32_polymod(values):
+def bech32_polymod(values: Iterable[int]) -> int:
     checksum = 1
     for value in values:
         top = checksum >> 25
@@ -187,20 +203,20 @@ def bech32_polymod(values):
     return checksum
 
 
-def bech32_hrp_expand(hrp):
+def bech32_hrp_expand(hrp: str) -> list[int]:
     return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
 
 
-def bech32_checksum_from_polymod(polymod_value):
+def bech32_checksum_from_polymod(polymod_value: int) -> list[int]:
     """The six checksum values for a polymod result over data followed by six zeros."""
     return _groups_of_five(polymod_value ^ 1, 6)
 
 
-def bech32_create_checksum(hrp, data):
+def bech32_create_checksum(hrp: str, data: Iterable[int]) -> list[int]:
     return bech32_checksum_from_polymod(bech32_polymod(bech32_hrp_expand(hrp) + list(data) + [0] * 6))
 
 
-def _check_witness_program(witness_version, program):
+def _check_witness_program(witness_version: int, program: bytes) -> None:
     if not 0 <= witness_version <= 16:
         raise AddressError('witness version %d is above 16' % witness_version)
     if not 2 <= len(program) <= 40:
@@ -209,20 +225,20 @@ def _check_witness_program(witness_version, program):
         raise AddressError('version 0 witness program of %d bytes (must be 20 or 32)' % len(program))
 
 
-def bech32_encode(hrp, witness_version, program):
+def bech32_encode(hrp: str, witness_version: int, program: bytes | bytearray) -> str:
     """Segwit address (bech32 checksum) for a witness version and program."""
     program = bytes(program)
     _check_witness_program(witness_version, program)
     if not hrp or any(not 33 <= ord(c) <= 126 for c in hrp) or hrp.lower() != hrp:
         raise AddressError('invalid human-readable part %r' % (hrp,))
-    data = [witness_version] + convertbits(program, 8, 5, True)
+    data = [witness_version] + _bytes_to_groups_of_five(program)
     address = hrp + '1' + ''.join(BECH32_CHARSET[v] for v in data + bech32_create_checksum(hrp, data))
     if len(address) > 90:
         raise AddressError('bech32 address would exceed 90 characters')
     return address
 
 
-def bech32_parse(address):
+def bech32_parse(address: str) -> tuple[str, int, bytes]:
     """(hrp, witness version, program) of any well-formed segwit address."""
     text = _check_text(address)
     if len(text) > 90:
@@ -239,15 +255,15 @@ def bech32_parse(address):
     data = values[:-6]
     if not data:
         raise AddressError('bech32 address without witness version')
-    program = convertbits(data[1:], 5, 8, False)
-    if program is None:
+    regrouped = convertbits(data[1:], 5, 8, False)
+    if regrouped is None:
         raise AddressError('bad padding in witness program')
-    program = bytes(program)
+    program = bytes(regrouped)
     _check_witness_program(data[0], program)
     return hrp, data[0], program
 
 
-def bech32_decode(hrp, address):
+def bech32_decode(hrp: str, address: str) -> tuple[int, bytes]:
     """(witness version, program) of a segwit address that must use `hrp`."""
     address_hrp, witness_version, program = bech32_parse(address)
     if address_hrp != hrp:
@@ -261,7 +277,7 @@ _CASHADDR_GENERATOR = (0x98f2bc8e61, 0x79b76d99e2, 0xf33e5fb3c4, 0xae2eabe2a8, 0
 CASHADDR_HASH_SIZES = (20, 24, 28, 32, 40, 48, 56, 64)   # indexed by the 3 size bits
 
 
-def cashaddr_polymod(values):
+def cashaddr_polymod(values: Iterable[int]) -> int:
     checksum = 1
     for value in values:
         top = checksum >> 35
@@ -272,11 +288,11 @@ def cashaddr_polymod(values):
     return checksum ^ 1
 
 
-def cashaddr_expand_prefix(prefix):
+def cashaddr_expand_prefix(prefix: str) -> list[int]:
     return [ord(c) & 31 for c in prefix] + [0]
 
 
-def cashaddr_encode(prefix, kind, hash_bytes):
+def cashaddr_encode(prefix: str, kind: int, hash_bytes: bytes | bytearray) -> str:
     """'prefix:payload' for a type (0 = P2PKH, 1 = P2SH, up to 15) and a hash."""
     hash_bytes = bytes(hash_bytes)
     if not 0 <= kind <= 15:
@@ -286,12 +302,12 @@ def cashaddr_encode(prefix, kind, hash_bytes):
     if not prefix or any(not 33 <= ord(c) <= 126 for c in prefix) or prefix.lower() != prefix or ':' in prefix:
         raise AddressError('invalid cashaddr prefix %r' % (prefix,))
     version_byte = kind << 3 | CASHADDR_HASH_SIZES.index(len(hash_bytes))
-    payload = convertbits(bytes([version_byte]) + hash_bytes, 8, 5, True)
+    payload = _bytes_to_groups_of_five(bytes([version_byte]) + hash_bytes)
     checksum = _groups_of_five(cashaddr_polymod(cashaddr_expand_prefix(prefix) + payload + [0] * 8), 8)
     return prefix + ':' + ''.join(BECH32_CHARSET[v] for v in payload + checksum)
 
 
-def cashaddr_decode(address, default_prefix=None):
+def cashaddr_decode(address: str, default_prefix: str | None = None) -> tuple[str, int, bytes]:
     """(prefix, type, hash bytes) of a cashaddr; `default_prefix` applies when none is written."""
     text = _check_text(address)
     if ':' in text:
@@ -319,28 +335,32 @@ def cashaddr_decode(address, default_prefix=None):
 
 # --- addresses of one parent network (§6.2-§6.4) ----------------------------
 
-DecodedAddress = namedtuple('DecodedAddress', 'kind family version payload')
-DecodedAddress.__doc__ = """kind: see address_kind; family: 'base58' | 'bech32' | 'cashaddr';
-version: Base58 version byte, witness version or cashaddr type; payload: hash/program bytes."""
+class DecodedAddress(NamedTuple):
+    """kind: see address_kind; family: 'base58' | 'bech32' | 'cashaddr';
+    version: Base58 version byte, witness version or cashaddr type; payload: hash/program bytes."""
+    kind: str
+    family: str
+    version: int
+    payload: bytes
 
 
-def _witness_kind(witness_version, program):
+def _witness_kind(witness_version: int, program: bytes) -> str:
     if witness_version == 0:
         return 'p2wpkh' if len(program) == 20 else 'p2wsh'
     return 'witness-v%d' % witness_version
 
 
-def _cashaddr_kind(kind):
+def _cashaddr_kind(kind: int) -> str:
     return {0: 'cashaddr-p2pkh', 1: 'cashaddr-p2sh'}.get(kind, 'cashaddr-type-%d' % kind)
 
 
-def decode_address(address, parent):
+def decode_address(address: str, parent: Parent) -> DecodedAddress:
     """Decode in the [jt] order: Base58Check, then bech32 or (cash networks) cashaddr."""
     if not isinstance(address, str):
         raise AddressError('address must be text, got %s' % type(address).__name__)
     p2sh_version = getattr(parent, 'ADDRESS_P2SH_VERSION', None)
     hrp = getattr(parent, 'HUMAN_READABLE_PART', None)
-    failures = []
+    failures: list[str] = []
     try:
         version, hash20 = base58check_decode(address)
     except AddressError as e:
@@ -373,13 +393,13 @@ def decode_address(address, parent):
     raise AddressError('invalid address %s: %s' % (_shown(address), '; '.join(failures)))
 
 
-def address_kind(address, parent):
+def address_kind(address: str, parent: Parent) -> str:
     """'p2pkh', 'p2sh', 'p2wpkh', 'p2wsh', 'witness-vN', 'cashaddr-p2pkh', 'cashaddr-p2sh'
     or 'cashaddr-type-N' (the last two kinds of address cannot be paid by P2Pool)."""
     return decode_address(address, parent).kind
 
 
-def _rerender(payload, padding):
+def _rerender(payload: bytes, padding: bool) -> bytes:
     """The §6.4 quirk: bytes -> big-endian integer -> hex text -> bytes."""
     number = int.from_bytes(payload, 'big')
     text = '{:040x}'.format(number) if padding else '{:x}'.format(number)
@@ -389,13 +409,13 @@ def _rerender(payload, padding):
     return bytes.fromhex(text)
 
 
-def bech32_payout_script(program, padding):
+def bech32_payout_script(program: bytes | bytearray, padding: bool) -> bytes:
     """[jt] script for a bech32 address: always OP_0 <re-rendered program> (quirk)."""
     rendered = _rerender(bytes(program), padding)
     return b'\x00' + bytes([len(rendered)]) + rendered
 
 
-def cashaddr_payout_script(kind, hash_bytes, padding):
+def cashaddr_payout_script(kind: int, hash_bytes: bytes | bytearray, padding: bool) -> bytes:
     """[jt] script for a cashaddr of type 0 (P2PKH-style) or 1 (P2SH-style)."""
     if kind not in (0, 1):
         raise AddressError('cashaddr type %d cannot be turned into a script' % kind)
@@ -404,7 +424,7 @@ def cashaddr_payout_script(kind, hash_bytes, padding):
     return b'\x76\xa9' + push + b'\x88\xac' if kind == 0 else b'\xa9' + push + b'\x87'
 
 
-def address_to_script(address, parent, padding=True):
+def address_to_script(address: str, parent: Parent, padding: bool = True) -> bytes:
     """Output script paying `address` ([jt] rules, §6.4; consensus-critical for v34/v35).
 
     padding: True for shares of version >= 35, False for version 34."""
@@ -416,7 +436,7 @@ def address_to_script(address, parent, padding=True):
     return cashaddr_payout_script(decoded.version, decoded.payload, padding)
 
 
-def address_to_pubkey_hash(address, parent):
+def address_to_pubkey_hash(address: str, parent: Parent) -> int:
     """[orig] payout address -> pubkey_hash integer; only Base58 P2PKH of this network (§6.2)."""
     version, hash20 = base58check_decode(address)
     if version != getattr(parent, 'ADDRESS_VERSION', None):
@@ -424,7 +444,7 @@ def address_to_pubkey_hash(address, parent):
     return int.from_bytes(hash20, 'little')
 
 
-def _matches(script, head, tail):
+def _matches(script: bytes, head: bytes, tail: bytes) -> bytes | None:
     """The bytes between `head`+<length byte> and `tail` if `script` has that shape, else None."""
     inner_start = len(head) + 1
     if len(script) < inner_start + len(tail) or not script.startswith(head) or not script.endswith(tail):
@@ -433,7 +453,8 @@ def _matches(script, head, tail):
     return inner if script[len(head)] == len(inner) else None
 
 
-def script_to_address(script, parent, prefer_cashaddr=False):
+def script_to_address(script: bytes | bytearray | memoryview, parent: Parent,
+                      prefer_cashaddr: bool = False) -> str | None:
     """Address text for an output script, or None (§6.5, display only).
 
     P2PK (33/65-byte key) -> P2PKH address of hash160(key); P2PKH / P2SH -> Base58
@@ -474,6 +495,6 @@ DONATION_SCRIPT = bytes.fromhex(
 DONATION_PUBKEY_HASH = int.from_bytes(hash160_bytes(DONATION_SCRIPT[1:-1]), 'little')
 
 
-def donation_address(parent):
+def donation_address(parent: Parent) -> str:
     """[jt] payout-map key of the donation: P2PKH address of the donation key's hash."""
     return pubkey_hash_to_address(DONATION_PUBKEY_HASH, parent.ADDRESS_VERSION)

@@ -16,7 +16,9 @@ Malformed input raises ConfError (a ValueError) with a one-line message.
 """
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class ConfError(ValueError):
@@ -42,9 +44,11 @@ class BitcoindAccess:
     credentials_source: str
 
 
-def parse_conf(text, chain='main'):
+def parse_conf(text: str, chain: str = 'main') -> dict[str, str]:
     """Settings of `chain` from bitcoin.conf text: top-level values overridden by [chain]."""
-    top, sections, section = {}, {}, None
+    top: dict[str, str] = {}
+    sections: dict[str, dict[str, str]] = {}
+    section: str | None = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split('#', 1)[0].strip()
         if not line:
@@ -74,7 +78,8 @@ def parse_conf(text, chain='main'):
     return settings
 
 
-def default_datadir(conf_name='bitcoin.conf', platform=None, environ=None, home=None):
+def default_datadir(conf_name: str = 'bitcoin.conf', platform: str | None = None,
+                    environ: Mapping[str, str] | None = None, home: str | None = None) -> str:
     """bitcoind's default data directory for a coin whose config file is `conf_name`."""
     platform = platform or sys.platform
     environ = os.environ if environ is None else environ
@@ -87,9 +92,9 @@ def default_datadir(conf_name='bitcoin.conf', platform=None, environ=None, home=
     return os.path.join(home, '.' + coin)
 
 
-def chain_of(parent):
+def chain_of(parent: object) -> str:
     """'main', 'test' or 'regtest' for a parent network (from CHAIN or its name/symbol)."""
-    chain = getattr(parent, 'CHAIN', None)
+    chain: str | None = getattr(parent, 'CHAIN', None)
     if chain:
         return chain
     name = (getattr(parent, 'NAME', '') or '').lower()
@@ -101,7 +106,7 @@ def chain_of(parent):
     return 'main'
 
 
-def read_cookie(datadir, chain='main'):
+def read_cookie(datadir: str, chain: str = 'main') -> tuple[str, str, str] | None:
     """(user, password, cookie_path) from bitcoind's .cookie, or None when there is none."""
     path = os.path.join(datadir, CHAIN_SUBDIRS.get(chain, chain), '.cookie')
     try:
@@ -117,15 +122,16 @@ def read_cookie(datadir, chain='main'):
     return user, password, path
 
 
-def _int_setting(settings, key, source):
+def _int_setting(settings: Mapping[str, str], key: str, source: str) -> int:
     try:
         return int(settings[key])
     except ValueError:
         raise ConfError('%s: %s=%r is not a number' % (source, key, settings[key])) from None
 
 
-def resolve_access(parent, host='127.0.0.1', rpc_port=None, p2p_port=None, user=None, password=None,
-                   conf_path=None, conf_name='bitcoin.conf', datadir=None):
+def resolve_access(parent: Any, host: str = '127.0.0.1', rpc_port: int | None = None, p2p_port: int | None = None,
+                   user: str | None = None, password: str | None = None, conf_path: str | None = None,
+                   conf_name: str = 'bitcoin.conf', datadir: str | None = None) -> BitcoindAccess:
     """Combine command line, config file and cookie into a BitcoindAccess (raises ConfError).
 
     `conf_path` given explicitly must exist; the default path may be absent.
@@ -137,7 +143,7 @@ def resolve_access(parent, host='127.0.0.1', rpc_port=None, p2p_port=None, user=
         datadir = os.path.dirname(parent.conf_file_path())
     datadir = datadir or default_datadir(conf_name)
     conf_path = conf_path or os.path.join(datadir, conf_name)
-    settings = {}
+    settings: dict[str, str] = {}
     try:
         with open(conf_path, encoding='utf-8') as f:
             settings = parse_conf(f.read(), chain)

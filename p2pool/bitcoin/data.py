@@ -4,8 +4,16 @@ Wire types are declared once with p2pool.bitcoin.serialize; records are dicts.
 A transaction dict has version, tx_ins, tx_outs, lock_time and, for the segwit
 form, marker (0), flag and witness (one list of stack items per input).
 """
+from collections.abc import Sequence
+from typing import Any
+
 from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.hashes import hash256
+
+#: the dict-shaped records of the wire types (keys as in the Struct declarations below)
+Header = dict[str, Any]
+Tx = dict[str, Any]
+MerkleLink = dict[str, Any]
 
 # --- block header -------------------------------------------------------------
 
@@ -19,7 +27,7 @@ header_type = s.Struct('block_header', [
 ])
 
 
-def header_hash(header):
+def header_hash(header: Header) -> int:
     """Block hash (integer) of a header dict."""
     return hash256(header_type.pack(header))
 
@@ -50,7 +58,7 @@ _tx_outs_list = s.List(tx_out_type)
 _witness_stack = s.List(s.VarStr)
 
 
-class TransactionType(s.Type):
+class TransactionType(s.Type[Tx]):
     """Full serialization: segwit form when marker == 0 and flag >= 1, else stripped.
 
     Reading takes a VarInt of 0 after the version as the segwit marker, so a
@@ -59,7 +67,7 @@ class TransactionType(s.Type):
 
     min_size = 10
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[Tx, int]:
         version, pos = s.u32.read(data, pos)
         count_or_marker, after = s.VarInt.read(data, pos)
         if count_or_marker != 0:
@@ -71,7 +79,7 @@ class TransactionType(s.Type):
         flag, pos = s.u8.read(data, after)
         tx_ins, pos = _tx_ins_list.read(data, pos)
         tx_outs, pos = _tx_outs_list.read(data, pos)
-        witness = []
+        witness: list[list[bytes]] = []
         for _ in tx_ins:
             stack, pos = _witness_stack.read(data, pos)
             witness.append(stack)
@@ -79,7 +87,7 @@ class TransactionType(s.Type):
         return {'version': version, 'marker': 0, 'flag': flag, 'tx_ins': tx_ins,
                 'tx_outs': tx_outs, 'witness': witness, 'lock_time': lock_time}, pos
 
-    def write(self, out, tx):
+    def write(self, out: list[bytes], tx: Tx) -> None:
         if not is_segwit_form(tx):
             tx_id_type.write(out, tx)
             return
@@ -94,29 +102,29 @@ class TransactionType(s.Type):
             _witness_stack.write(out, stack)
         s.u32.write(out, tx['lock_time'])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'tx'
 
 
 tx_type = TransactionType()
 
 
-def is_segwit_form(tx):
-    return tx.get('marker') == 0 and tx.get('flag', 0) >= 1
+def is_segwit_form(tx: Tx) -> bool:
+    return bool(tx.get('marker') == 0 and tx.get('flag', 0) >= 1)
 
 
-def txid(tx):
+def txid(tx: Tx) -> int:
     return hash256(tx_id_type.pack(tx))
 
 
-def wtxid(tx):
+def wtxid(tx: Tx) -> int:
     """Hash of the full serialization when some input carries witness data, else the txid."""
     if is_segwit_form(tx) and any(tx['witness']):
         return hash256(tx_type.pack(tx))
     return txid(tx)
 
 
-def tx_key(tx):
+def tx_key(tx: Tx) -> int:
     """P2Pool's transaction key: hash of the full serialization as received."""
     return hash256(tx_type.pack(tx))
 
@@ -133,11 +141,11 @@ merkle_link_type = s.Struct('merkle_link', [('branch', s.List(s.u256)), ('index'
 share_merkle_link_type = s.Struct('share_merkle_link', [('branch', s.List(s.u256)), ('index', s.Zero)])
 
 
-def hash_pair(left, right):
+def hash_pair(left: int, right: int) -> int:
     return hash256(left.to_bytes(32, 'little') + right.to_bytes(32, 'little'))
 
 
-def merkle_hash(hashes):
+def merkle_hash(hashes: Sequence[int]) -> int:
     """Merkle root of integer hashes; 0 for an empty list, odd levels duplicate their last node."""
     if not hashes:
         return 0
@@ -153,9 +161,10 @@ class MerkleError(ValueError):
     """A merkle link that cannot be applied or built."""
 
 
-def check_merkle_link(tip, link):
+def check_merkle_link(tip: int, link: MerkleLink) -> int:
     """Root reached from `tip` by following link['branch'] with link['index']."""
-    branch, index = link['branch'], link['index']
+    branch: list[int] = link['branch']
+    index: int = link['index']
     if index >= 2 ** len(branch):
         raise MerkleError('merkle link index too large')
     node = tip
@@ -167,12 +176,13 @@ def check_merkle_link(tip, link):
     return node
 
 
-def calculate_merkle_link(hashes, index):
+def calculate_merkle_link(hashes: Sequence[int | None], index: int) -> MerkleLink:
     """{branch, index} proving hashes[index] (which may be None: unknown) up to merkle_hash(hashes)."""
     if not 0 <= index < len(hashes):
         raise MerkleError('merkle link index out of range')
-    branch = []
-    level, position = list(hashes), index
+    branch: list[int] = []
+    level: list[int | None] = list(hashes)
+    position = index
     while len(level) > 1:
         if len(level) % 2:
             level.append(level[-1])
@@ -180,10 +190,13 @@ def calculate_merkle_link(hashes, index):
         if sibling is None:
             raise MerkleError('merkle sibling depends on the unknown element')
         branch.append(sibling)
-        level = [None if level[i] is None or level[i + 1] is None else hash_pair(level[i], level[i + 1])
-                 for i in range(0, len(level), 2)]
+        level = [_pair_if_known(level[i], level[i + 1]) for i in range(0, len(level), 2)]
         position //= 2
     return {'branch': branch, 'index': index}
+
+
+def _pair_if_known(left: int | None, right: int | None) -> int | None:
+    return None if left is None or right is None else hash_pair(left, right)
 
 
 # --- witness commitment (§3.4) ------------------------------------------------
@@ -192,11 +205,11 @@ P2POOL_WITNESS_RESERVED_VALUE = b'[P2Pool]' * 4
 WITNESS_COMMITMENT_HEADER = bytes.fromhex('6a24aa21a9ed')
 
 
-def witness_commitment_hash(wtxid_merkle_root, reserved_value=P2POOL_WITNESS_RESERVED_VALUE):
+def witness_commitment_hash(wtxid_merkle_root: int, reserved_value: bytes = P2POOL_WITNESS_RESERVED_VALUE) -> int:
     return hash256(wtxid_merkle_root.to_bytes(32, 'little') + reserved_value)
 
 
-def witness_commitment_script(commitment_hash):
+def witness_commitment_script(commitment_hash: int) -> bytes:
     return WITNESS_COMMITMENT_HEADER + commitment_hash.to_bytes(32, 'little')
 
 
@@ -230,7 +243,7 @@ MERGED_MINING_MAGIC = bytes.fromhex('fabe6d6d')
 _DIFF1_NUMERATOR = 0xffff0000 * 2**192 + 1
 
 
-def bits_to_target(bits):
+def bits_to_target(bits: int) -> int:
     """Target of a compact "nBits" value; no sign bit, no overflow check (as the original)."""
     exponent, mantissa = bits >> 24, bits & 0x00ffffff
     if exponent >= 3:
@@ -238,7 +251,7 @@ def bits_to_target(bits):
     return mantissa >> (8 * (3 - exponent))
 
 
-def target_to_bits(target):
+def target_to_bits(target: int) -> int:
     """Compact encoding of `target` rounded down (from_target_upper_bound)."""
     n = target.to_bytes((target.bit_length() + 7) // 8, 'big') if target else b''
     if n and n[0] >= 0x80:
@@ -246,23 +259,23 @@ def target_to_bits(target):
     return (len(n) << 24) | int.from_bytes((n + b'\x00\x00\x00')[:3], 'big')
 
 
-def target_to_average_attempts(target):
+def target_to_average_attempts(target: int) -> int:
     """Expected hashes to meet `target`: the "work" of a share (exact integer)."""
     return 2**256 // (target + 1)
 
 
-def average_attempts_to_target(attempts):
+def average_attempts_to_target(attempts: float) -> int:
     return min(int(2**256 / attempts - 1 + 0.5), 2**256 - 1)
 
 
-def target_to_difficulty(target):
+def target_to_difficulty(target: int) -> float:
     return _DIFF1_NUMERATOR / (target + 1)
 
 
 MAX_TARGET = 2**256 - 1
 
 
-def difficulty_to_target(difficulty):
+def difficulty_to_target(difficulty: float) -> int:
     """§5's formula, clamped to the valid targets [0, 2**256 - 1]: a difficulty so small that the
     quotient overflows a float (1e-300) is the easiest target, infinity the hardest (0).
     NaN and negative difficulties are not difficulties: ValueError."""

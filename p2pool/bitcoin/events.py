@@ -10,28 +10,32 @@ It lives in the bitcoin package because that package imports nothing of p2pool
 outside itself; everyone else takes it from p2pool.events.
 """
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
+Watcher = TypeVar('Watcher', bound=Callable[..., object])
+
 
 class Event:
-    def __init__(self, name='event'):
+    def __init__(self, name: str = 'event') -> None:
         self.name = name
-        self._watchers = []
+        self._watchers: list[Callable[..., object]] = []
         self.times = 0
 
-    def watch(self, callback):
+    def watch(self, callback: Watcher) -> Watcher:
         """Call `callback(*args)` on every happening; returns it so it can be unwatched."""
         self._watchers.append(callback)
         return callback
 
-    def unwatch(self, callback):
+    def unwatch(self, callback: Callable[..., object]) -> None:
         try:
             self._watchers.remove(callback)
         except ValueError:
             pass
 
-    def happened(self, *args):
+    def happened(self, *args: Any) -> None:
         self.times += 1
         for callback in list(self._watchers):
             try:
@@ -39,5 +43,5 @@ class Event:
             except Exception:
                 log.exception('error in a watcher of %s', self.name)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._watchers)

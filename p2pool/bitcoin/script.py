@@ -8,7 +8,10 @@ for display, and parse/count signature operations of arbitrary scripts.
 Every function that is handed malformed input raises ScriptError (a ValueError),
 except read_bip34_height, which is for display and returns None instead.
 """
-from collections import namedtuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+Bytes = bytes | bytearray | memoryview
 
 
 class ScriptError(ValueError):
@@ -65,7 +68,7 @@ _SIGOP_WEIGHTS = {OP_CHECKSIG: 1, OP_CHECKSIGVERIFY: 1, OP_CHECKMULTISIG: 20, OP
 
 # --- building ---------------------------------------------------------------
 
-def push_data(data):
+def push_data(data: bytes | bytearray) -> bytes:
     """One data push of `data` with the shortest of the four push forms (§4.1)."""
     if not isinstance(data, (bytes, bytearray)):
         raise ScriptError('can only push bytes, got %s' % type(data).__name__)
@@ -83,7 +86,7 @@ def push_data(data):
     return prefix + bytes(data)
 
 
-def encode_script_number(value):
+def encode_script_number(value: int) -> bytes:
     """Minimal signed little-endian encoding (sign in bit 7 of the last byte); 0 -> b''."""
     magnitude = abs(value)
     big_endian = magnitude.to_bytes((magnitude.bit_length() + 7) // 8, 'big')
@@ -94,7 +97,7 @@ def encode_script_number(value):
     return big_endian[::-1]
 
 
-def decode_script_number(data):
+def decode_script_number(data: Bytes) -> int:
     """Inverse of encode_script_number (also accepts non-minimal encodings)."""
     data = bytes(data)
     if not data:
@@ -103,7 +106,7 @@ def decode_script_number(data):
     return -magnitude if data[-1] & 0x80 else magnitude
 
 
-def push_int(value):
+def push_int(value: int) -> bytes:
     """Push of an integer: OP_1NEGATE / OP_1..OP_16 when possible, else a data push."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScriptError('expected an int, got %s' % type(value).__name__)
@@ -112,9 +115,9 @@ def push_int(value):
     return push_data(encode_script_number(value))
 
 
-def push_script(items):
+def push_script(items: Iterable[int | bytes | bytearray]) -> bytes:
     """Concatenated pushes of `items` (ints and byte strings), serialization.md §4.1."""
-    out = []
+    out: list[bytes] = []
     for item in items:
         if isinstance(item, (bytes, bytearray)):
             out.append(push_data(item))
@@ -123,7 +126,7 @@ def push_script(items):
     return b''.join(out)
 
 
-def bip34_height_push(height):
+def bip34_height_push(height: int) -> bytes:
     """The BIP34 block-height push that starts every coinbase script."""
     if isinstance(height, bool) or not isinstance(height, int) or height < 0:
         raise ScriptError('block height must be a non-negative int, got %r' % (height,))
@@ -133,7 +136,8 @@ def bip34_height_push(height):
 MIN_COINBASE_SIZE = 2
 
 
-def coinbase_script(height, extra_pushes=(), flags=b'', max_size=100):
+def coinbase_script(height: int, extra_pushes: Iterable[int | bytes | bytearray] = (), flags: bytes = b'',
+                    max_size: int = 100) -> bytes:
     """Coinbase input script (worker.md §2.3): height push, extra pushes, then the
     template's coinbase flags, truncated to `max_size` bytes even if that cuts a push."""
     if not isinstance(flags, (bytes, bytearray)):
@@ -144,30 +148,30 @@ def coinbase_script(height, extra_pushes=(), flags=b'', max_size=100):
     return script + b'\x00' * (MIN_COINBASE_SIZE - len(script)) if len(script) < MIN_COINBASE_SIZE else script
 
 
-def _exact_hash(value, size, what):
+def _exact_hash(value: object, size: int, what: str) -> bytes:
     if not isinstance(value, (bytes, bytearray)) or len(value) != size:
         raise ScriptError('%s must be %d bytes' % (what, size))
     return bytes(value)
 
 
-def p2pkh_script(hash20):
+def p2pkh_script(hash20: bytes) -> bytes:
     """OP_DUP OP_HASH160 <20 bytes> OP_EQUALVERIFY OP_CHECKSIG."""
     return b'\x76\xa9\x14' + _exact_hash(hash20, 20, 'P2PKH hash') + b'\x88\xac'
 
 
-def p2sh_script(hash20):
+def p2sh_script(hash20: bytes) -> bytes:
     """OP_HASH160 <20 bytes> OP_EQUAL."""
     return b'\xa9\x14' + _exact_hash(hash20, 20, 'P2SH hash') + b'\x87'
 
 
-def p2pk_script(pubkey):
+def p2pk_script(pubkey: bytes) -> bytes:
     """<pubkey> OP_CHECKSIG (the donation output's form)."""
     if not isinstance(pubkey, (bytes, bytearray)) or not pubkey:
         raise ScriptError('public key must be non-empty bytes')
     return push_data(pubkey) + bytes([OP_CHECKSIG])
 
 
-def op_return_script(data):
+def op_return_script(data: bytes) -> bytes:
     """OP_RETURN <data>: the share commitment output is op_return_script(ref_hash || nonce)."""
     return bytes([OP_RETURN]) + push_data(data)
 
@@ -175,7 +179,7 @@ def op_return_script(data):
 WITNESS_COMMITMENT_PREFIX = bytes.fromhex('6a24aa21a9ed')
 
 
-def witness_commitment_script(commitment32):
+def witness_commitment_script(commitment32: bytes | int) -> bytes:
     """BIP141 commitment output: 6a24aa21a9ed || 32 commitment bytes.
 
     Accepts the raw 32 bytes or the hash256-style integer (packed little-endian)."""
@@ -188,11 +192,13 @@ def witness_commitment_script(commitment32):
 
 # --- parsing ----------------------------------------------------------------
 
-ScriptOp = namedtuple('ScriptOp', 'opcode data')
-ScriptOp.__doc__ = """One operation: `data` is the pushed bytes for 0x00..0x4e, None otherwise."""
+class ScriptOp(NamedTuple):
+    """One operation: `data` is the pushed bytes for 0x00..0x4e, None otherwise."""
+    opcode: int
+    data: bytes | None
 
 
-def iter_script(script):
+def iter_script(script: Bytes) -> Iterator[ScriptOp]:
     """Yield the ScriptOps of `script`; raise ScriptError at a push that runs off the end."""
     if not isinstance(script, (bytes, bytearray, memoryview)):
         raise ScriptError('script must be bytes, got %s' % type(script).__name__)
@@ -218,12 +224,12 @@ def iter_script(script):
         pos += length
 
 
-def parse_script(script):
+def parse_script(script: Bytes) -> list[ScriptOp]:
     """All operations of `script` as a list of ScriptOp (vector A8)."""
     return list(iter_script(script))
 
 
-def pushed_bytes(op):
+def pushed_bytes(op: ScriptOp) -> bytes | None:
     """The bytes an operation puts on the stack if it is a push, else None.
 
     OP_1NEGATE and OP_1..OP_16 count as pushes of their script-number encodings
@@ -237,7 +243,7 @@ def pushed_bytes(op):
     return None
 
 
-def sigop_count(script):
+def sigop_count(script: Bytes) -> int:
     """Legacy signature-operation count; counting stops at a malformed push, as in bitcoind."""
     if not isinstance(script, (bytes, bytearray, memoryview)):
         raise ScriptError('script must be bytes, got %s' % type(script).__name__)
@@ -250,7 +256,7 @@ def sigop_count(script):
     return count
 
 
-def read_bip34_height(coinbase_script_bytes):
+def read_bip34_height(coinbase_script_bytes: Bytes) -> int | None:
     """Block height from the first push of a coinbase script, or None (§4.2, display only).
 
     The pushed bytes are read little-endian and the result negated if the top bit of
@@ -271,7 +277,7 @@ def read_bip34_height(coinbase_script_bytes):
     return -value if data[-1] & 0x80 else value
 
 
-def opcode_name(opcode):
+def opcode_name(opcode: int) -> str:
     """Conventional name of a non-push opcode ('OP_UNKNOWN_0xNN' when unassigned)."""
     if OP_1 <= opcode <= OP_16:
         return 'OP_%d' % (opcode - 0x50)
@@ -280,9 +286,9 @@ def opcode_name(opcode):
     return _OPCODE_NAMES.get(opcode, 'OP_UNKNOWN_0x%02x' % opcode)
 
 
-def disassemble(script):
+def disassemble(script: Bytes) -> str:
     """Human-readable script text for the inspector; never raises on bytes input."""
-    words = []
+    words: list[str] = []
     try:
         for op in iter_script(script):
             if op.data is None:

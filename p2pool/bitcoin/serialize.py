@@ -14,6 +14,10 @@ Both derive from ValueError.
 import abc
 import ipaddress
 import struct as _struct
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar('T')
 
 
 class DecodeError(ValueError):
@@ -24,26 +28,26 @@ class EncodeError(ValueError):
     """A value that cannot be written as the given type."""
 
 
-class Type(abc.ABC):
-    """Base of every wire type: subclasses implement read() and write()."""
+class Type(abc.ABC, Generic[T]):
+    """Base of every wire type: subclasses implement read() and write(); T is the decoded value's type."""
 
     #: the fewest bytes an encoding can take; lets List refuse absurd counts early
     min_size = 0
 
     @abc.abstractmethod
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[T, int]:
         """Decode one value from bytes `data` at `pos`; return (value, new_pos)."""
 
     @abc.abstractmethod
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: T) -> None:
         """Append the encoding of `value` to the list of byte strings `out`."""
 
-    def pack(self, value):
-        out = []
+    def pack(self, value: T) -> bytes:
+        out: list[bytes] = []
         self.write(out, value)
         return b''.join(out)
 
-    def unpack(self, data, allow_trailing=False):
+    def unpack(self, data: bytes | bytearray | memoryview, allow_trailing: bool = False) -> T:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DecodeError('expected bytes, got %s' % type(data).__name__)
         data = bytes(data)
@@ -57,11 +61,11 @@ class Type(abc.ABC):
             raise DecodeError('%d trailing bytes after %s' % (len(data) - pos, self))
         return value
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.__class__.__name__
 
 
-def _take(data, pos, n):
+def _take(data: bytes, pos: int, n: int) -> tuple[bytes, int]:
     end = pos + n
     if end > len(data):
         raise DecodeError('data ends inside a field (need %d bytes at offset %d, have %d)'
@@ -69,12 +73,12 @@ def _take(data, pos, n):
     return data[pos:end], end
 
 
-class Int(Type):
+class Int(Type[int]):
     """Unsigned integer of `bits` bits (a multiple of 8, or 0 for Zero)."""
 
     _FORMATS = {8: 'B', 16: 'H', 32: 'I', 64: 'Q'}
 
-    def __init__(self, bits, endian='little'):
+    def __init__(self, bits: int, endian: Literal['little', 'big'] = 'little') -> None:
         if bits % 8 or bits < 0 or endian not in ('little', 'big'):
             raise ValueError('bad Int(%r, %r)' % (bits, endian))
         self.bits, self.endian, self.size, self.min_size = bits, endian, bits // 8, bits // 8
@@ -82,37 +86,38 @@ class Int(Type):
         fmt = self._FORMATS.get(bits)
         self._struct = _struct.Struct(('<' if endian == 'little' else '>') + fmt) if fmt else None
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[int, int]:
         end = pos + self.size
         if end > len(data):
             raise DecodeError('data ends inside a %d-bit integer at offset %d' % (self.bits, pos))
         if self._struct is not None:
-            return self._struct.unpack_from(data, pos)[0], end
+            value: int = self._struct.unpack_from(data, pos)[0]
+            return value, end
         return int.from_bytes(data[pos:end], self.endian), end
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: int) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < self.limit:
             raise EncodeError('%r does not fit in %s' % (value, self))
         if self.size:
             out.append(value.to_bytes(self.size, self.endian))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'u%d%s' % (self.bits, '' if self.endian == 'little' else 'be')
 
 
 class ZeroType(Int):
     """Zero-width integer: nothing on the wire, always 0 (the index of share merkle links)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(0)
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[int, int]:
         return 0, pos
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: int) -> None:
         pass
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'Zero'
 
 
@@ -123,12 +128,12 @@ u256be = Int(256, 'big')
 Zero = ZeroType()
 
 
-class VarIntType(Type):
+class VarIntType(Type[int]):
     """Bitcoin CompactSize; non-canonical (over-long) encodings are rejected."""
 
     min_size = 1
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[int, int]:
         if pos >= len(data):
             raise DecodeError('data ends before a VarInt at offset %d' % pos)
         first = data[pos]
@@ -141,7 +146,7 @@ class VarIntType(Type):
             raise DecodeError('VarInt not canonically packed')
         return value, end
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: int) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise EncodeError('VarInt needs a non-negative integer, got %r' % (value,))
         if value < 0xfd:
@@ -155,63 +160,63 @@ class VarIntType(Type):
         else:
             raise EncodeError('VarInt value %d is too large' % value)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'VarInt'
 
 
 VarInt = VarIntType()
 
 
-class VarStrType(Type):
+class VarStrType(Type[bytes]):
     """VarInt length followed by that many raw bytes."""
 
     min_size = 1
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[bytes, int]:
         length, pos = VarInt.read(data, pos)
         return _take(data, pos, length)
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: bytes) -> None:
         if not isinstance(value, (bytes, bytearray)):
             raise EncodeError('VarStr needs bytes, got %s' % type(value).__name__)
         VarInt.write(out, len(value))
         out.append(bytes(value))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'VarStr'
 
 
 VarStr = VarStrType()
 
 
-class FixedStr(Type):
+class FixedStr(Type[bytes]):
     """Exactly `length` raw bytes."""
 
-    def __init__(self, length):
+    def __init__(self, length: int) -> None:
         self.length = self.min_size = length
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[bytes, int]:
         return _take(data, pos, self.length)
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: bytes) -> None:
         if not isinstance(value, (bytes, bytearray)) or len(value) != self.length:
             raise EncodeError('FixedStr(%d) needs exactly %d bytes, got %r'
                               % (self.length, self.length, value))
         out.append(bytes(value))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'FixedStr(%d)' % self.length
 
 
-class List(Type):
+class List(Type[list[T]]):
     """VarInt count then the items; with mul=2 the VarInt holds half the item count."""
 
     min_size = 1
 
-    def __init__(self, item, mul=1):
+    def __init__(self, item: Type[T], mul: int = 1) -> None:
         self.item, self.mul = item, mul
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[list[T], int]:
         count, pos = VarInt.read(data, pos)
         count *= self.mul
         remaining = len(data) - pos
@@ -219,14 +224,14 @@ class List(Type):
         if count * max(self.item.min_size, 1) > remaining and not (count and self.item.min_size == 0
                                                                    and count <= remaining):
             raise DecodeError('list of %d %s cannot fit in %d bytes' % (count, self.item, remaining))
-        items = []
+        items: list[T] = []
         read = self.item.read
         for _ in range(count):
             value, pos = read(data, pos)
             items.append(value)
         return items, pos
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: list[T]) -> None:
         if not isinstance(value, (list, tuple)):
             raise EncodeError('List needs a list, got %s' % type(value).__name__)
         if len(value) % self.mul:
@@ -236,21 +241,21 @@ class List(Type):
         for item in value:
             write(out, item)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'List(%r%s)' % (self.item, '' if self.mul == 1 else ', mul=%d' % self.mul)
 
 
-class PossiblyNone(Type):
+class PossiblyNone(Type[T | None]):
     """`inner` on the wire; the value equal to `none_value` stands for None."""
 
-    def __init__(self, none_value, inner):
+    def __init__(self, none_value: T, inner: Type[T]) -> None:
         self.none_value, self.inner, self.min_size = none_value, inner, inner.min_size
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[T | None, int]:
         value, pos = self.inner.read(data, pos)
         return (None if value == self.none_value else value), pos
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: T | None) -> None:
         if value is None:
             value = self.none_value
         elif value == self.none_value:
@@ -258,27 +263,27 @@ class PossiblyNone(Type):
                               % (value,))
         self.inner.write(out, value)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'PossiblyNone(%r)' % (self.inner,)
 
 
-class Enum(Type):
+class Enum(Type[Any]):
     """`inner` on the wire, decoded through `mapping` (wire value -> label)."""
 
-    def __init__(self, inner, mapping):
+    def __init__(self, inner: Type[Any], mapping: Mapping[Any, Any]) -> None:
         self.inner, self.mapping, self.min_size = inner, dict(mapping), inner.min_size
         self.reverse = {label: key for key, label in self.mapping.items()}
         if len(self.reverse) != len(self.mapping):
             raise ValueError('Enum labels must be distinct')
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[Any, int]:
         key, pos = self.inner.read(data, pos)
         try:
             return self.mapping[key], pos
         except KeyError:
             raise DecodeError('%r is not a known value of this enum' % (key,)) from None
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: Any) -> None:
         try:
             key = self.reverse[value]
         except (KeyError, TypeError):
@@ -286,19 +291,19 @@ class Enum(Type):
         self.inner.write(out, key)
 
 
-class IPv6AddressType(Type):
+class IPv6AddressType(Type[str]):
     """16 bytes; IPv4 as IPv4-mapped IPv6 (decoded to dotted quad), else 8 groups of 4 hex digits."""
 
     min_size = 16
     _V4_PREFIX = b'\x00' * 10 + b'\xff\xff'
 
-    def read(self, data, pos):
+    def read(self, data: bytes, pos: int) -> tuple[str, int]:
         raw, pos = _take(data, pos, 16)
         if raw[:12] == self._V4_PREFIX:
             return '.'.join(str(b) for b in raw[12:]), pos
         return ':'.join(raw[i:i + 2].hex() for i in range(0, 16, 2)), pos
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: str) -> None:
         try:
             addr = ipaddress.ip_address(value)
         except ValueError:
@@ -308,7 +313,7 @@ class IPv6AddressType(Type):
         else:
             out.append(addr.packed)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'IPv6Address'
 
 
@@ -318,21 +323,21 @@ IPv6Address = IPv6AddressType()
 Bits = u32
 
 
-class Struct(Type):
+class Struct(Type[dict[str, Any]]):
     """Fields in order, nothing between them; decodes to a dict."""
 
-    def __init__(self, name, fields):
+    def __init__(self, name: str, fields: Iterable[tuple[str, Type[Any]]]) -> None:
         self.name = name
         self.fields = [(field_name, field_type) for field_name, field_type in fields]
         self.min_size = sum(t.min_size for _, t in self.fields)
 
-    def read(self, data, pos):
-        record = {}
+    def read(self, data: bytes, pos: int) -> tuple[dict[str, Any], int]:
+        record: dict[str, Any] = {}
         for name, field_type in self.fields:
             record[name], pos = field_type.read(data, pos)
         return record, pos
 
-    def write(self, out, value):
+    def write(self, out: list[bytes], value: dict[str, Any]) -> None:
         if not isinstance(value, dict):
             raise EncodeError('%s needs a dict, got %s' % (self.name, type(value).__name__))
         for name, field_type in self.fields:
@@ -345,5 +350,5 @@ class Struct(Type):
             except EncodeError as e:
                 raise EncodeError('%s.%s: %s' % (self.name, name, e)) from None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.name

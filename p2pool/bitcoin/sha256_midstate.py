@@ -31,11 +31,11 @@ _K = (
 _MASK = 0xffffffff
 
 
-def _rotr(x, n):
+def _rotr(x: int, n: int) -> int:
     return ((x >> n) | (x << (32 - n))) & _MASK
 
 
-def _compress(words, block):
+def _compress(words: list[int], block: bytes) -> list[int]:
     """One SHA-256 compression of a 64-byte block into the 8-word state."""
     w = list(struct.unpack('>16I', block))
     for i in range(16, 64):
@@ -54,11 +54,11 @@ def _compress(words, block):
     return [(x + y) & _MASK for x, y in zip(words, (a, b, c, d, e, f, g, h))]
 
 
-def _padding(total_length):
+def _padding(total_length: int) -> bytes:
     return b'\x80' + b'\x00' * ((55 - total_length) % 64) + struct.pack('>Q', 8 * total_length)
 
 
-def py_state_after(data):
+def py_state_after(data: bytes) -> bytes:
     """State after compressing the complete 64-byte blocks of `data` (pure Python)."""
     words = list(struct.unpack('>8I', INITIAL_STATE))
     for start in range(0, len(data) - len(data) % 64, 64):
@@ -66,7 +66,7 @@ def py_state_after(data):
     return struct.pack('>8I', *words)
 
 
-def py_digest_from_state(state, hashed_length, pending):
+def py_digest_from_state(state: bytes, hashed_length: int, pending: bytes) -> bytes:
     """SHA-256 digest of a message whose first `hashed_length` bytes (a multiple
     of 64) produced `state` and whose remaining bytes are `pending`."""
     if hashed_length % 64:
@@ -83,7 +83,7 @@ class _SHA256_CTX(ctypes.Structure):
                 ('data', ctypes.c_uint32 * 16), ('num', ctypes.c_uint), ('md_len', ctypes.c_uint)]
 
 
-def _load_libcrypto():
+def _load_libcrypto() -> ctypes.CDLL | None:
     names = [ctypes.util.find_library('crypto'), 'libcrypto.so.3', 'libcrypto.so.1.1', 'libcrypto.so']
     for name in names:
         if not name:
@@ -102,7 +102,8 @@ def _load_libcrypto():
 _lib = _load_libcrypto()
 
 
-def _c_state_after(data):
+def _c_state_after(data: bytes) -> bytes:
+    assert _lib is not None, 'only chosen when libcrypto loaded'
     ctx = _SHA256_CTX()
     _lib.SHA256_Init(ctypes.byref(ctx))
     whole = len(data) - len(data) % 64
@@ -110,9 +111,10 @@ def _c_state_after(data):
     return struct.pack('>8I', *ctx.h)
 
 
-def _c_digest_from_state(state, hashed_length, pending):
+def _c_digest_from_state(state: bytes, hashed_length: int, pending: bytes) -> bytes:
     if hashed_length % 64:
         raise ValueError('hashed_length must be a multiple of 64')
+    assert _lib is not None, 'only chosen when libcrypto loaded'
     ctx = _SHA256_CTX()
     _lib.SHA256_Init(ctypes.byref(ctx))
     ctx.h[:] = struct.unpack('>8I', state)
@@ -124,7 +126,7 @@ def _c_digest_from_state(state, hashed_length, pending):
     return out.raw
 
 
-def _self_test():
+def _self_test() -> bool:
     probe = bytes(range(200))
     for n in (0, 63, 64, 65, 130, 200):
         part = probe[:n]

@@ -18,19 +18,32 @@ every 5 s together with prune() (think_and_prune). think() costs O(heads ×
 log n) when nothing changed: no walk over whole chains.
 """
 import random
-from collections import namedtuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from p2pool.bitcoin.data import bits_to_target
-from p2pool.sharechain.tracker import TrackerError
+from p2pool.sharechain.share import Net, Share, ShareTracker
+from p2pool.sharechain.tracker import Tracker, TrackerError
 
 __all__ = ['Chooser', 'ThinkResult', 'best_descendant', 'prune', 'punishment', 'referenced_tx_keys',
            'think']
 
-#: result of think(): best_hash (None without a verified chain); desired [(peer_addr, hash)]
-#: parents to download; decorated_heads [(key, head hash)] sorted ascending; the set of peer
-#: addresses that sent bad shares; the [jt] punish_aggressively flag; hashes removed (bad shares)
-ThinkResult = namedtuple('ThinkResult', 'best_hash desired decorated_heads bad_peer_addresses '
-                                        'punish_aggressively removed')
+#: a head's [jt] ranking key: (work5 less the punished share's work, -punishment, -time_seen)
+HeadKey = tuple[int, int, float]
+#: (peer of a known child, missing hash, newest timestamp and lowest target of the head's newest shares)
+DesiredEntry = tuple[Any, int, int, int]
+
+
+class ThinkResult(NamedTuple):
+    """result of think(): best_hash (None without a verified chain); desired [(peer_addr, hash)]
+    parents to download; decorated_heads [(key, head hash)] sorted ascending; the set of peer
+    addresses that sent bad shares; the [jt] punish_aggressively flag; hashes removed (bad shares)"""
+    best_hash: int | None
+    desired: list[tuple[Any, int]]
+    decorated_heads: list[tuple[HeadKey, int]]
+    bad_peer_addresses: set[Any]
+    punish_aggressively: bool
+    removed: list[int]
 
 FIRST_ADDRESS_VERSION = 34        # from here on shares carry no transaction list
 RECENT_SHARES = 5                 # shares per head looked at for desired entries / work5
@@ -47,7 +60,7 @@ _WINDOW_CACHE_SIZE = 16
 
 # --- punishment (§5.1 [jt]) ------------------------------------------------------------
 
-def referenced_tx_keys(tracker, share):
+def referenced_tx_keys(tracker: ShareTracker, share: Share) -> list[int] | None:
     """Transaction keys a VERSION < 34 share puts in its block, or None if an
     ancestor it refers to is not in the tracker (shares.md §12 step 3)."""
     refs = share.transaction_hash_refs
@@ -57,11 +70,11 @@ def referenced_tx_keys(tracker, share):
     deepest = max(share_count for share_count, _tx_count in refs)
     items = tracker.items
     while len(ancestors) <= deepest:
-        parent = items.get(ancestors[-1].previous_hash)
+        parent = tracker.get(ancestors[-1].previous_hash)
         if parent is None:
             return None
         ancestors.append(parent)
-    keys = []
+    keys: list[int] = []
     for share_count, tx_count in refs:
         hashes = ancestors[share_count].new_transaction_hashes
         if tx_count >= len(hashes):
@@ -70,7 +83,9 @@ def referenced_tx_keys(tracker, share):
     return keys
 
 
-def punishment(share, tracker, net, known_tx_sizes=None, gentx_sizes=None):
+def punishment(share: Share, tracker: ShareTracker, net: Net,
+               known_tx_sizes: Mapping[int, tuple[int, int]] | None = None,
+               gentx_sizes: Mapping[int, tuple[int, int]] | None = None) -> int:
     """[jt] should_punish value: -1 block solution (preferred), 0 fine, > 0 punish.
 
     1. a block solution -> -1; 2. naughty n > 0 -> n; 3. VERSION < 34 with every
@@ -83,7 +98,7 @@ def punishment(share, tracker, net, known_tx_sizes=None, gentx_sizes=None):
     if share.VERSION < FIRST_ADDRESS_VERSION and known_tx_sizes is not None and gentx_sizes is not None:
         gentx = gentx_sizes.get(share.hash)
         keys = referenced_tx_keys(tracker, share) if gentx is not None else None
-        if keys is not None and all(key in known_tx_sizes for key in keys):
+        if gentx is not None and keys is not None and all(key in known_tx_sizes for key in keys):
             full_size = sum(known_tx_sizes[key][0] for key in keys)
             stripped_size = sum(known_tx_sizes[key][1] for key in keys)
             gentx_size, gentx_weight = gentx
@@ -95,7 +110,7 @@ def punishment(share, tracker, net, known_tx_sizes=None, gentx_sizes=None):
     return 0
 
 
-def best_descendant(tracker, share_hash, limit=BEST_DESCENDANT_LIMIT):
+def best_descendant(tracker: ShareTracker, share_hash: int, limit: int = BEST_DESCENDANT_LIMIT) -> tuple[int, int]:
     """(generations, hash): the deepest descendant reachable through non-naughty
     children of the full tracker, at most limit + 1 generations down; ties go to
     the larger descendant hash (§5.3)."""
@@ -112,12 +127,12 @@ def best_descendant(tracker, share_hash, limit=BEST_DESCENDANT_LIMIT):
 
 # --- sort keys: None below any number ---------------------------------------------------
 
-def _score_key(score):
+def _score_key(score: tuple[int, float | None]) -> tuple[int, int, float]:
     height, rate = score
     return (height, 0, 0) if rate is None else (height, 1, rate)
 
 
-def _hash_key(share_hash):
+def _hash_key(share_hash: int | None) -> tuple[int, int]:
     return (0, 0) if share_hash is None else (1, share_hash)
 
 
@@ -126,8 +141,11 @@ def _hash_key(share_hash):
 class Chooser:
     """Keeps the small caches that make repeated think() calls cheap."""
 
-    def __init__(self, tracker, net, verify_fn, rel_height, known_tx_sizes=None, gentx_sizes=None,
-                 rng=None, punish_fn=None):
+    def __init__(self, tracker: ShareTracker, net: Net, verify_fn: Callable[[Share], bool],
+                 rel_height: Callable[[int | None], int],
+                 known_tx_sizes: Mapping[int, tuple[int, int]] | None = None,
+                 gentx_sizes: Mapping[int, tuple[int, int]] | None = None, rng: random.Random | None = None,
+                 punish_fn: Callable[[Share], int] | None = None) -> None:
         self.tracker = tracker
         self.net = net
         self.verify_fn = verify_fn
@@ -137,11 +155,12 @@ class Chooser:
         self.rng = rng if rng is not None else random.Random()
         self.punish_fn = punish_fn or (lambda share: punishment(
             share, self.tracker, self.net, self.known_tx_sizes, self.gentx_sizes))
-        self._window_blocks = {}  # window end hash -> previous_block hashes of its oldest sixteenth
+        # window end hash -> previous_block hashes of its oldest sixteenth
+        self._window_blocks: dict[int | None, tuple[int | None, ...]] = {}
 
     # --- §3 verification ----------------------------------------------------------
 
-    def _attempt_verify(self, share, failed):
+    def _attempt_verify(self, share: Share, failed: set[int]) -> bool:
         verified = self.tracker.verified
         if share.hash in verified.items:
             return True
@@ -154,7 +173,8 @@ class Chooser:
         failed.add(share.hash)
         return False
 
-    def _desired_entry(self, source, head, head_height, parent_of_missing, missing):
+    def _desired_entry(self, source: Tracker[Share], head: int, head_height: int, parent_of_missing: int | None,
+                       missing: int) -> DesiredEntry:
         """(peer of a random known child of parent_of_missing, missing hash, newest
         timestamp and lowest target among the head's newest shares)."""
         child = self.rng.choice(sorted(source.reverse[parent_of_missing]))
@@ -162,10 +182,10 @@ class Chooser:
         return (self.tracker.items[child].peer_addr, missing,
                 max(share.timestamp for share in recent), min(share.target for share in recent))
 
-    def _verify_heads(self, desired, failed):
+    def _verify_heads(self, desired: list[DesiredEntry], failed: set[int]) -> list[int]:
         """§3 step 1: returns the bad share hashes, newest first per head."""
         tracker, chain_length = self.tracker, self.net.CHAIN_LENGTH
-        bad = []
+        bad: list[int] = []
         for head in [h for h in tracker.heads if h not in tracker.verified.heads]:
             height, last = tracker.get_height_and_last(head)
             count = height if last is None else min(UNVERIFIED_WALK, max(0, height - chain_length))
@@ -178,10 +198,11 @@ class Chooser:
                     desired.append(self._desired_entry(tracker, head, height, last, last))
         return bad
 
-    def _remove_bad(self, bad):
+    def _remove_bad(self, bad: list[int]) -> tuple[set[Any], list[int]]:
         """§3 step 2: (peer addresses to ban, hashes actually removed)."""
         tracker = self.tracker
-        bad_peers, removed = set(), []
+        bad_peers: set[Any] = set()
+        removed: list[int] = []
         for share_hash in bad:
             share = tracker.items.get(share_hash)
             if share is None:
@@ -195,7 +216,7 @@ class Chooser:
             removed.append(share_hash)
         return bad_peers, removed
 
-    def _extend_verified(self, desired, failed):
+    def _extend_verified(self, desired: list[DesiredEntry], failed: set[int]) -> None:
         """§3 step 3: verify downwards from each verified chain's tail."""
         tracker, verified, chain_length = self.tracker, self.tracker.verified, self.net.CHAIN_LENGTH
         for head in list(verified.heads):
@@ -211,7 +232,7 @@ class Chooser:
 
     # --- §4 best tail --------------------------------------------------------------
 
-    def _oldest_sixteenth_blocks(self, end):
+    def _oldest_sixteenth_blocks(self, end: int | None) -> tuple[int | None, ...]:
         """Distinct parent blocks referenced by the CHAIN_LENGTH//16 verified shares from
         `end` (a fact of the hash chain, so cached by `end`)."""
         blocks = self._window_blocks.get(end)
@@ -224,7 +245,7 @@ class Chooser:
             self._window_blocks[end] = blocks
         return blocks
 
-    def tail_score(self, head):
+    def tail_score(self, head: int) -> tuple[int, float | None]:
         """(height, None) below CHAIN_LENGTH, else (CHAIN_LENGTH, work per parent-chain time)."""
         verified, chain_length = self.tracker.verified, self.net.CHAIN_LENGTH
         height = verified.get_height(head)
@@ -235,11 +256,12 @@ class Chooser:
         newest = max((self.rel_height(block) for block in blocks), default=0)
         # rel_height is <= 0 by definition; clamp so a misbehaving source cannot divide by zero
         periods = max(0 - newest + 1, 1)
-        return chain_length, verified.get_delta(head, end).work / (periods * self.net.PARENT.BLOCK_PERIOD)
+        rate: float = verified.get_delta(head, end).work / (periods * self.net.PARENT.BLOCK_PERIOD)
+        return chain_length, rate
 
-    def _best_tail(self):
+    def _best_tail(self) -> tuple[int | None, bool]:
         verified = self.tracker.verified
-        decorated = []
+        decorated: list[tuple[tuple[int, int, float], tuple[int, int], int | None]] = []
         for tail, heads in verified.tails.items():
             head = max(heads, key=lambda h: (verified.get_work(h), h))
             decorated.append((_score_key(self.tail_score(head)), _hash_key(tail), tail))
@@ -247,10 +269,12 @@ class Chooser:
 
     # --- §5 heads and punishment -------------------------------------------------------
 
-    def _rank_heads(self, best_tail, punish):
+    def _rank_heads(self, best_tail: int | None, punish: Callable[[int], int]
+                    ) -> tuple[list[tuple[HeadKey, int]], list[tuple[tuple[int, float, int], int]]]:
         """([jt] decorated heads, traditional ranking), both sorted ascending."""
         verified, items = self.tracker.verified, self.tracker.items
-        decorated, traditional = [], []
+        decorated: list[tuple[HeadKey, int]] = []
+        traditional: list[tuple[tuple[int, float, int], int]] = []
         for head in verified.tails[best_tail]:
             share = items[head]
             older = verified.get_nth_parent_hash(head, min(RECENT_SHARES, verified.get_height(head)))
@@ -262,13 +286,13 @@ class Chooser:
         traditional.sort()
         return decorated, traditional
 
-    def _apply_punishment(self, best, punish):
+    def _apply_punishment(self, best: int, punish: Callable[[int], int]) -> int:
         """[jt] §5.3: step back from punished shares, then forward to the best clean descendant."""
         items = self.tracker.items
         punished = punish(best)
         while punished > 0:
             parent = items[best].previous_hash
-            if parent not in items:
+            if parent is None or parent not in items:
                 break  # nothing older to fall back to: keep the share
             best = parent
             punished = punish(best)
@@ -278,17 +302,18 @@ class Chooser:
 
     # --- the whole pass ---------------------------------------------------------------
 
-    def think(self, now):
+    def think(self, now: float) -> ThinkResult:
         """One evaluation (§3 steps 1-5); returns a ThinkResult."""
         tracker = self.tracker
-        desired, failed = [], set()
+        desired: list[DesiredEntry] = []
+        failed: set[int] = set()
         bad = self._verify_heads(desired, failed)
         bad_peers, removed = self._remove_bad(bad)
         self._extend_verified(desired, failed)
 
-        punish_cache = {}
+        punish_cache: dict[int, int] = {}
 
-        def punish(share_hash):
+        def punish(share_hash: int) -> int:
             value = punish_cache.get(share_hash)
             if value is None:
                 value = punish_cache[share_hash] = self.punish_fn(tracker.items[share_hash])
@@ -305,14 +330,15 @@ class Chooser:
             cutoff = min(now, tracker.items[best].timestamp) - DESIRED_MAX_AGE
         else:
             cutoff = now - DESIRED_MAX_AGE_NO_BEST
-        wanted, seen = [], set()
+        wanted: list[tuple[Any, int]] = []
+        seen: set[tuple[Any, int]] = set()
         for peer_addr, share_hash, timestamp, _target in desired:
             if timestamp >= cutoff and (peer_addr, share_hash) not in seen:
                 seen.add((peer_addr, share_hash))
                 wanted.append((peer_addr, share_hash))
         return ThinkResult(best, wanted, decorated_heads, bad_peers, punish_aggressively, removed)
 
-    def think_and_prune(self, now):
+    def think_and_prune(self, now: float) -> tuple[ThinkResult, list[int]]:
         """The 5-second job (§6): think, prune, think again. Returns (ThinkResult, removed
         hashes in removal order, including bad shares removed by either think)."""
         first = self.think(now)
@@ -321,8 +347,10 @@ class Chooser:
         return second, first.removed + pruned + second.removed
 
 
-def think(tracker, net, now, verify_fn, rel_height, known_tx_sizes=None, gentx_sizes=None, rng=None,
-          punish_fn=None):
+def think(tracker: ShareTracker, net: Net, now: float, verify_fn: Callable[[Share], bool],
+          rel_height: Callable[[int | None], int], known_tx_sizes: Mapping[int, tuple[int, int]] | None = None,
+          gentx_sizes: Mapping[int, tuple[int, int]] | None = None, rng: random.Random | None = None,
+          punish_fn: Callable[[Share], int] | None = None) -> ThinkResult:
     """One-off think() without caches kept between calls (see Chooser)."""
     return Chooser(tracker, net, verify_fn, rel_height, known_tx_sizes, gentx_sizes, rng,
                    punish_fn).think(now)
@@ -330,14 +358,14 @@ def think(tracker, net, now, verify_fn, rel_height, known_tx_sizes=None, gentx_s
 
 # --- §6 pruning --------------------------------------------------------------------------
 
-def prune(tracker, decorated_heads, now, net):
+def prune(tracker: ShareTracker, decorated_heads: list[tuple[HeadKey, int]], now: float, net: Net) -> list[int]:
     """Eat stale heads, then drop the oldest shares of long chains. Returns the removed
     hashes (so the store can forget them); the verified subset follows automatically."""
-    removed = []
+    removed: list[int] = []
     keep = {head for _key, head in decorated_heads[-KEEP_TOP_HEADS:]}
     items = tracker.items
     for _ in range(PRUNE_PASSES):
-        doomed = []
+        doomed: list[int] = []
         for head, tail in tracker.heads.items():
             if head in keep or items[head].time_seen > now - HEAD_MIN_AGE:
                 continue

@@ -14,9 +14,10 @@ Payee keys are [jt] address strings. The tracker is read through
 Module caches (payee output scripts, the previous output order used as a
 sorting head start) only speed things up; no result depends on them.
 """
-from typing import Any
 import bisect
 import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin import data as bitcoin_data
@@ -25,9 +26,14 @@ from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.serialize import VarInt, VarStr
 from p2pool.sharechain import pplns, voting
 from p2pool.sharechain.share import (
-    FIRST_ADDRESS_VERSION, GENTX_BEFORE_REFHASH, ShareDecodeError, address_for_pubkey_hash,
-    is_segwit_layout, padding_for_version, payout_script_for, prefix_to_hash_link, ref_hash_of,
-    share_from_contents)
+    FIRST_ADDRESS_VERSION, GENTX_BEFORE_REFHASH, Net, Record, Share, ShareDecodeError, ShareTracker,
+    address_for_pubkey_hash, is_segwit_layout, padding_for_version, payout_script_for, prefix_to_hash_link,
+    ref_hash_of, share_from_contents)
+
+#: (tx key, fee or None when unknown) of the transactions a share wants to include
+DesiredTxs = Sequence[tuple[int, int | None]]
+#: tx key -> transaction dict
+KnownTxs = Mapping[int, bitcoin_data.Tx]
 
 
 class GenerateError(ValueError):
@@ -45,16 +51,16 @@ _GENTX_HEAD = bytes.fromhex('01000000' '01' + '00' * 32 + 'ffffffff')
 _SEQUENCE = b'\xff\xff\xff\xff'
 _LOCK_TIME = b'\x00\x00\x00\x00'
 _U64 = struct.Struct('<Q')
-_donation_addresses: dict[Any, Any] = {}
-_script_books: dict[Any, Any] = {}
-_previous_orders: dict[Any, Any] = {}    # donation key -> output order of the last call (a head start for sorting)
+_donation_addresses: dict[int, str] = {}
+_script_books: dict[tuple[Any, ...], '_ScriptBook'] = {}
+_previous_orders: dict[str, list[str]] = {}    # donation key -> output order of the last call (a sorting head start)
 
 
-def clip(value, low, high):
+def clip(value: int, low: int, high: int) -> int:
     return low if value < low else high if value > high else value
 
 
-def _donation_address(parent):
+def _donation_address(parent: Any) -> str:
     address = _donation_addresses.get(parent.ADDRESS_VERSION)
     if address is None:
         address = _donation_addresses[parent.ADDRESS_VERSION] = bitcoin_address.donation_address(parent)
@@ -66,10 +72,12 @@ class _ScriptBook:
 
     __slots__ = ('parent', 'padding', 'raw', 'packed')
 
-    def __init__(self, parent, padding):
-        self.parent, self.padding, self.raw, self.packed = parent, padding, {}, {}
+    def __init__(self, parent: Any, padding: bool) -> None:
+        self.parent, self.padding = parent, padding
+        self.raw: dict[str, bytes] = {}
+        self.packed: dict[str, bytes] = {}
 
-    def add(self, keys):
+    def add(self, keys: Iterable[str]) -> None:
         if len(self.raw) > 200000:
             self.raw.clear()
             self.packed.clear()
@@ -82,7 +90,7 @@ class _ScriptBook:
                 self.raw[key], self.packed[key] = script, VarStr.pack(script)
 
 
-def _script_book(parent, padding):
+def _script_book(parent: Any, padding: bool) -> _ScriptBook:
     cache_key = (parent.ADDRESS_VERSION, getattr(parent, 'ADDRESS_P2SH_VERSION', None),
                  getattr(parent, 'HUMAN_READABLE_PART', None), getattr(parent, 'SYMBOL', None), padding)
     book = _script_books.get(cache_key)
@@ -93,16 +101,17 @@ def _script_book(parent, padding):
 
 # --- §11.1 retarget -----------------------------------------------------------
 
-def pool_target(tracker, previous_share_hash, height, net):
+def pool_target(tracker: ShareTracker, previous_share_hash: int | None, height: int, net: Net) -> int:
     """The pool's minimum-difficulty target (max_target) for a share on top of
     `previous_share_hash` of chain height `height`: pre_target3 of §11.1."""
     if height < net.TARGET_LOOKBEHIND:
-        return net.MAX_TARGET
-    prev = tracker.items[previous_share_hash]
+        max_target: int = net.MAX_TARGET
+        return max_target
+    prev = _share_at(tracker, previous_share_hash)
     far_hash = tracker.get_nth_parent_hash(previous_share_hash, net.TARGET_LOOKBEHIND - 1)
     # far is an ancestor by construction, so the difference of the cumulative sums is the delta.
     attempts = tracker.get_min_work(previous_share_hash) - tracker.get_min_work(far_hash)
-    time_span = prev.timestamp - tracker.items[far_hash].timestamp
+    time_span = prev.timestamp - _share_at(tracker, far_hash).timestamp
     if time_span <= 0:
         time_span = 1
     attempts_per_second = attempts // time_span
@@ -114,7 +123,15 @@ def pool_target(tracker, previous_share_hash, height, net):
     return clip(pre_target2, net.MIN_TARGET, net.MAX_TARGET)
 
 
-def retarget(tracker, previous_share_hash, height, desired_target, net):
+def _share_at(tracker: ShareTracker, share_hash: int | None) -> Share:
+    """The share of `share_hash`; KeyError when absent (the caller's "not enough history")."""
+    if share_hash is None:
+        raise KeyError(share_hash)
+    return tracker.items[share_hash]
+
+
+def retarget(tracker: ShareTracker, previous_share_hash: int | None, height: int, desired_target: int,
+             net: Net) -> tuple[int, int]:
     """(max_bits, bits) for a share on top of `previous_share_hash` (§11.1): the share's
     target is `desired_target` clipped to [pool target // 30, pool target]."""
     pre_target3 = pool_target(tracker, previous_share_hash, height, net)
@@ -125,12 +142,13 @@ def retarget(tracker, previous_share_hash, height, desired_target, net):
 
 # --- §11.2 transaction selection ----------------------------------------------
 
-def _first_seen(tracker, previous_share_hash, height):
+def _first_seen(tracker: ShareTracker, previous_share_hash: int | None, height: int) -> dict[int, tuple[int, int]]:
     """{tx key: (1 + i, j)} for the first mention among the last 100 shares' new txs."""
-    first_seen = {}
+    first_seen: dict[int, tuple[int, int]] = {}
     items = tracker.items
     cursor = previous_share_hash
     for generation in range(1, min(height, TX_REFERENCE_DEPTH) + 1):
+        assert cursor is not None, 'height counts the shares present'
         share = items[cursor]
         for index, key in enumerate(share.new_transaction_hashes):
             if key not in first_seen:
@@ -139,13 +157,17 @@ def _first_seen(tracker, previous_share_hash, height):
     return first_seen
 
 
-def select_transactions(tracker, previous_share_hash, height, desired_txs, known_txs, version, net,
-                        gentx_size=DEFAULT_GENTX_SIZE, gentx_weight=DEFAULT_GENTX_WEIGHT):
+def select_transactions(tracker: ShareTracker, previous_share_hash: int | None, height: int,
+                        desired_txs: DesiredTxs, known_txs: KnownTxs | None, version: int, net: Net,
+                        gentx_size: int = DEFAULT_GENTX_SIZE,
+                        gentx_weight: int = DEFAULT_GENTX_WEIGHT) -> tuple[list[int], list[int], list[int]]:
     """(other_tx_keys, new_transaction_hashes, flat transaction_hash_refs) (§11.2)."""
     referencing = version < FIRST_ADDRESS_VERSION
     first_seen = (_first_seen(tracker, previous_share_hash, height)
                   if referencing and desired_txs else {})
-    other_tx_keys, new_hashes, refs = [], [], []
+    other_tx_keys: list[int] = []
+    new_hashes: list[int] = []
+    refs: list[int] = []
     stripped_total = weight_total = 0
     for key, _fee in desired_txs:
         if known_txs is not None:
@@ -171,7 +193,8 @@ def select_transactions(tracker, previous_share_hash, height, desired_txs, known
 
 # --- §11.5/§11.6 amounts and outputs ------------------------------------------
 
-def compute_amounts(weights, total, subsidy, finder, donation):
+def compute_amounts(weights: Mapping[str, int], total: int, subsidy: int, finder: str,
+                    donation: str) -> dict[str, int]:
     """{payee: amount}: 199/200 pro rata, 1/200 to the finder, the rest to the donation key."""
     if total:
         denominator = 200 * total
@@ -186,14 +209,14 @@ def compute_amounts(weights, total, subsidy, finder, donation):
     return amounts
 
 
-def order_payouts(amounts, donation):
+def order_payouts(amounts: Mapping[str, int], donation: str) -> list[tuple[int, str]]:
     """[(amount, key)] of the paid payees in output order (donation excluded, zero amounts dropped).
 
     Sorted by (amount, key) ascending and cut to the largest 3999 (§11.6). The
     sort starts from the previous call's order: consecutive shares pay almost
     the same amounts, and the sort is much faster on nearly sorted input.
     """
-    previous = _previous_orders.get(donation, ())
+    previous: Sequence[str] = _previous_orders.get(donation, ())
     pairs = [(amounts[key], key) for key in previous if key in amounts]
     if len(pairs) != len(amounts) - 1:
         known = set(previous)
@@ -213,8 +236,20 @@ class SharePlan:
     __slots__ = ('version', 'net', 'share_info', 'other_tx_keys', 'segwit', 'payouts',
                  'donation_amount', 'commitment_script', 'outputs_head', 'outputs_bytes', 'coinbase',
                  'scripts')
+    version: int
+    net: Net
+    share_info: Record
+    other_tx_keys: list[int]
+    segwit: bool
+    payouts: list[tuple[int, str]]
+    donation_amount: int
+    commitment_script: bytes | None
+    outputs_head: bytes
+    outputs_bytes: bytes
+    coinbase: bytes
+    scripts: _ScriptBook
 
-    def stripped_gentx(self, ref_hash, last_txout_nonce):
+    def stripped_gentx(self, ref_hash: int, last_txout_nonce: int) -> tuple[bytes, int]:
         """(stripped gentx bytes, txid)."""
         coinbase = self.coinbase
         raw = b''.join((
@@ -225,9 +260,9 @@ class SharePlan:
             _U64.pack(last_txout_nonce), _LOCK_TIME))
         return raw, hash256(raw)
 
-    def gentx(self, ref_hash, last_txout_nonce):
+    def gentx(self, ref_hash: int, last_txout_nonce: int) -> bitcoin_data.Tx:
         """The gentx as a transaction dict (p2pool.bitcoin.data layout)."""
-        outs = []
+        outs: list[Record] = []
         if self.segwit:
             outs.append({'value': 0, 'script': self.commitment_script})
         raw = self.scripts.raw
@@ -235,7 +270,7 @@ class SharePlan:
         outs.append({'value': self.donation_amount, 'script': DONATION_SCRIPT})
         outs.append({'value': 0, 'script': b'\x6a\x28' + ref_hash.to_bytes(32, 'little')
                      + _U64.pack(last_txout_nonce)})
-        tx = {'version': 1,
+        tx: bitcoin_data.Tx = {'version': 1,
               'tx_ins': [{'previous_output': None, 'script': self.coinbase, 'sequence': None}],
               'tx_outs': outs, 'lock_time': 0}
         if self.segwit:
@@ -243,10 +278,10 @@ class SharePlan:
         return tx
 
 
-def _payee(share_data, version, net):
+def _payee(share_data: Record, version: int, net: Net) -> tuple[str, Record]:
     """(payee key, share_data payee field) in the form of `version` (address / pubkey_hash)."""
     parent = net.PARENT
-    address = share_data.get('address')
+    address: Any = share_data.get('address')    # untrusted: text, bytes or absent
     if isinstance(address, (bytes, bytearray)):
         try:
             address = bytes(address).decode('ascii')
@@ -256,7 +291,7 @@ def _payee(share_data, version, net):
         if address is None:
             address = address_for_pubkey_hash(share_data['pubkey_hash'], parent.ADDRESS_VERSION)
         return address, {'address': address.encode('ascii')}
-    pubkey_hash = share_data.get('pubkey_hash')
+    pubkey_hash: int | None = share_data.get('pubkey_hash')
     if pubkey_hash is None:
         try:
             pubkey_hash = bitcoin_address.address_to_pubkey_hash(address, parent)
@@ -265,11 +300,14 @@ def _payee(share_data, version, net):
     return address_for_pubkey_hash(pubkey_hash, parent.ADDRESS_VERSION), {'pubkey_hash': pubkey_hash}
 
 
-def plan_share(tracker, share_data, block_target, desired_timestamp, desired_target, desired_txs, net,
-               known_txs=None, base_subsidy=None, segwit_data=None, version=None,
-               gentx_size=DEFAULT_GENTX_SIZE, gentx_weight=DEFAULT_GENTX_WEIGHT):
+def plan_share(tracker: ShareTracker, share_data: Record, block_target: int, desired_timestamp: int,
+               desired_target: int, desired_txs: DesiredTxs, net: Net, known_txs: KnownTxs | None = None,
+               base_subsidy: int | None = None, segwit_data: Record | None = None, version: int | None = None,
+               gentx_size: int = DEFAULT_GENTX_SIZE, gentx_weight: int = DEFAULT_GENTX_WEIGHT) -> SharePlan:
     """share_info and payouts of a share (shares.md §11.1-§11.8) -> SharePlan."""
-    previous_share_hash = share_data['previous_share_hash']
+    previous_share_hash: int | None = share_data['previous_share_hash']
+    prev: Share | None
+    last: int | None
     if previous_share_hash is None:
         prev, height, last = None, 0, None
     else:
@@ -292,8 +330,9 @@ def plan_share(tracker, share_data, block_target, desired_timestamp, desired_tar
         tracker, previous_share_hash, height, desired_txs, known_txs, version, net, gentx_size, gentx_weight)
     included = set(other_tx_keys)
     removed_fees = [fee for key, fee in desired_txs if key not in included]
+    subsidy: int
     if None not in removed_fees:
-        subsidy = share_data['subsidy'] - sum(removed_fees)
+        subsidy = share_data['subsidy'] - sum(fee for fee in removed_fees if fee is not None)
     else:
         if base_subsidy is None:
             raise GenerateError('a transaction fee is unknown and no base subsidy was given')
@@ -314,7 +353,7 @@ def plan_share(tracker, share_data, block_target, desired_timestamp, desired_tar
         raise GenerateError('a v%d share on this network needs segwit_data' % version)
 
     payee_key, payee_field = _payee(share_data, version, net)
-    new_share_data = {
+    new_share_data: Record = {
         'previous_share_hash': previous_share_hash,
         'coinbase': share_data['coinbase'],
         'nonce': share_data['nonce'],
@@ -330,7 +369,7 @@ def plan_share(tracker, share_data, block_target, desired_timestamp, desired_tar
         timestamp = clip(desired_timestamp, prev.timestamp + 1, prev.timestamp + 2 * net.SHARE_PERIOD - 1)
     else:
         timestamp = max(desired_timestamp, prev.timestamp + 1)
-    share_info = {'share_data': new_share_data}
+    share_info: Record = {'share_data': new_share_data}
     if segwit:
         share_info['segwit_data'] = segwit_data
     if version < FIRST_ADDRESS_VERSION:
@@ -363,6 +402,7 @@ def plan_share(tracker, share_data, block_target, desired_timestamp, desired_tar
         book.add([key for _, key in payouts])
         plan.outputs_bytes = b''.join([pack_u64(amount) + packed[key] for amount, key in payouts])
     if segwit:
+        assert segwit_data is not None, 'given, or built from known_txs above'
         commitment = bitcoin_data.witness_commitment_hash(segwit_data['wtxid_merkle_root'])
         plan.commitment_script = bitcoin_data.witness_commitment_script(commitment)
         plan.outputs_head = b'\x00' * 8 + VarStr.pack(plan.commitment_script)
@@ -371,10 +411,13 @@ def plan_share(tracker, share_data, block_target, desired_timestamp, desired_tar
     return plan
 
 
-def generate_transaction(tracker, share_data, block_target, desired_timestamp, desired_target,
-                         ref_merkle_link, desired_other_transaction_hashes_and_fees, net,
-                         known_txs=None, last_txout_nonce=0, base_subsidy=None, segwit_data=None,
-                         version=None, gentx_size=DEFAULT_GENTX_SIZE, gentx_weight=DEFAULT_GENTX_WEIGHT):
+def generate_transaction(
+        tracker: ShareTracker, share_data: Record, block_target: int, desired_timestamp: int,
+        desired_target: int, ref_merkle_link: Record, desired_other_transaction_hashes_and_fees: DesiredTxs,
+        net: Net, known_txs: KnownTxs | None = None, last_txout_nonce: int = 0, base_subsidy: int | None = None,
+        segwit_data: Record | None = None, version: int | None = None, gentx_size: int = DEFAULT_GENTX_SIZE,
+        gentx_weight: int = DEFAULT_GENTX_WEIGHT,
+) -> tuple[Record, bitcoin_data.Tx, list[int], Callable[..., Share]]:
     """(share_info, gentx, other_transaction_hashes, get_share) per shares.md §11.
 
     get_share(header, last_txout_nonce=..., time_seen=0, peer_addr=None) turns a
@@ -391,25 +434,27 @@ def generate_transaction(tracker, share_data, block_target, desired_timestamp, d
     gentx = plan.gentx(ref_hash, last_txout_nonce)
     share_info, other_tx_keys = plan.share_info, plan.other_tx_keys
 
-    def get_share(header, last_txout_nonce=last_txout_nonce, time_seen=0, peer_addr=None):
+    def get_share(header: bitcoin_data.Header, last_txout_nonce: int = last_txout_nonce, time_seen: float = 0,
+                  peer_addr: Any = None) -> Share:
         return share_from_solved_header(plan, header, last_txout_nonce, time_seen, peer_addr)
 
     return share_info, gentx, other_tx_keys, get_share
 
 
-def share_from_solved_header(plan, header, last_txout_nonce, time_seen=0, peer_addr=None):
+def share_from_solved_header(plan: SharePlan, header: bitcoin_data.Header, last_txout_nonce: int,
+                             time_seen: float = 0, peer_addr: Any = None) -> Share:
     """The share for a header solved on this plan's work (§11.9); its header must match."""
     ref_hash = ref_hash_of(plan.share_info, _EMPTY_LINK, plan.version, plan.net)
     stripped, _ = plan.stripped_gentx(ref_hash, last_txout_nonce)
     previous_block = header['previous_block'] or None
-    contents = {
+    contents: Record = {
         'min_header': {'version': header['version'], 'previous_block': previous_block,
                        'timestamp': header['timestamp'], 'bits': header['bits'], 'nonce': header['nonce']},
         'share_info': plan.share_info,
         'ref_merkle_link': {'branch': [], 'index': 0},
         'last_txout_nonce': last_txout_nonce,
         'hash_link': prefix_to_hash_link(stripped[:-44], GENTX_BEFORE_REFHASH),
-        'merkle_link': bitcoin_data.calculate_merkle_link([None] + plan.other_tx_keys, 0),
+        'merkle_link': bitcoin_data.calculate_merkle_link([None, *plan.other_tx_keys], 0),
     }
     try:
         share = share_from_contents(plan.net, plan.version, contents, time_seen, peer_addr)
@@ -420,15 +465,15 @@ def share_from_solved_header(plan, header, last_txout_nonce, time_seen=0, peer_a
     return share
 
 
-def coinbase_parts(stripped_gentx):
+def coinbase_parts(stripped_gentx: bytes) -> tuple[bytes, bytes]:
     """(coinb1, coinb2) around the 8-byte last_txout_nonce (§7)."""
     return stripped_gentx[:-12], stripped_gentx[-4:]
 
 
-def header_merkle_root(plan, txid):
+def header_merkle_root(plan: SharePlan, txid: int) -> int:
     """Header merkle root for a gentx txid: the segwit txid link if present, else the tx-key link."""
     if plan.segwit:
         link = plan.share_info['segwit_data']['txid_merkle_link']
     else:
-        link = bitcoin_data.calculate_merkle_link([None] + plan.other_tx_keys, 0)
+        link = bitcoin_data.calculate_merkle_link([None, *plan.other_tx_keys], 0)
     return bitcoin_data.check_merkle_link(txid, link)

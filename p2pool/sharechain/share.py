@@ -14,14 +14,14 @@ Errors (all ValueError):
     ShareObsolete      wire type below 17 (a ShareMisbehaviour)
     ShareInvalid       failed full validation (verify.check_share; a ShareMisbehaviour)
 """
-from typing import Any
 import struct
-from collections import namedtuple
+from typing import Any, NamedTuple
 
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts
 from p2pool.bitcoin.hashes import hash256, sha256, sha256_from_state, sha256_state_after
+from p2pool.sharechain.tracker import Tracker
 
 # --- errors -----------------------------------------------------------------
 
@@ -44,7 +44,18 @@ class ShareInvalid(ShareMisbehaviour):
 
 # --- version table (shares.md §1, [jt] lineage) -------------------------------
 
-ShareVersion = namedtuple('ShareVersion', 'VERSION NAME VOTING_VERSION SUCCESSOR MINIMUM_PROTOCOL_VERSION')
+#: a config.Network (or a test's stand-in); the sharechain reads its upper-case attributes only
+Net = Any
+#: the dict-shaped records of the share layouts (keys as in the Struct declarations below)
+Record = dict[str, Any]
+
+
+class ShareVersion(NamedTuple):
+    VERSION: int
+    NAME: str
+    VOTING_VERSION: int
+    SUCCESSOR: int | None
+    MINIMUM_PROTOCOL_VERSION: int
 
 SHARE_VERSIONS = {
     17: ShareVersion(17, 'Share', 17, 35, 1400),
@@ -59,19 +70,19 @@ INITIAL_VERSION = 17          # a new chain starts with this version
 FIRST_ADDRESS_VERSION = 34    # from here on: payee as address text, no transaction lists
 
 
-def voting_version(version):
+def voting_version(version: int) -> int:
     """The desired_version a share of `version` votes for: (SUCCESSOR or own).VOTING_VERSION."""
     info = SHARE_VERSIONS[version]
     return SHARE_VERSIONS[info.SUCCESSOR or info.VERSION].VOTING_VERSION
 
 
-def is_segwit_layout(version, net):
+def is_segwit_layout(version: int, net: Net) -> bool:
     """Whether shares of `version` carry segwit_data on `net` (shares.md §1)."""
-    activation = getattr(net, 'SEGWIT_ACTIVATION_VERSION', 0) or 0
+    activation: int = getattr(net, 'SEGWIT_ACTIVATION_VERSION', 0) or 0
     return 0 < activation <= version
 
 
-def padding_for_version(version):
+def padding_for_version(version: int) -> bool:
     """Address -> script padding rule (serialization.md §6.4): ON iff VERSION >= 35."""
     return version >= 35
 
@@ -81,7 +92,7 @@ def padding_for_version(version):
 GENTX_BEFORE_REFHASH = (s.VarStr.pack(bitcoin_address.DONATION_SCRIPT) + b'\x00' * 8
                         + bytes.fromhex('2a6a28'))
 NONE_SEGWIT = {'txid_merkle_link': {'branch': [], 'index': 0}, 'wtxid_merkle_root': 2**256 - 1}
-STALE_INFO = {0: None, 253: 'orphan', 254: 'doa'}
+STALE_INFO: dict[int, str | None] = {0: None, 253: 'orphan', 254: 'doa'}
 STALE_INFO.update((k, 'unk%d' % k) for k in range(1, 253))
 STALE_INFO[255] = 'unk255'
 
@@ -103,23 +114,32 @@ hash_link_type = s.Struct('hash_link', [
     ('length', s.VarInt),
 ])
 
-Layout = namedtuple('Layout', 'version segwit share_data_type share_info_type contents_type')
-_layouts: dict[Any, Any] = {}
+class Layout(NamedTuple):
+    version: int
+    segwit: bool
+    share_data_type: s.Struct
+    share_info_type: s.Struct
+    contents_type: s.Struct
 
 
-def _build_layout(version, segwit):
-    payee = [('address', s.VarStr)] if version >= FIRST_ADDRESS_VERSION else [('pubkey_hash', s.u160)]
-    share_data_type = s.Struct('share_data', [
+_layouts: dict[tuple[int, bool], Layout] = {}
+
+
+def _build_layout(version: int, segwit: bool) -> Layout:
+    payee: list[tuple[str, s.Type[Any]]] = (
+        [('address', s.VarStr)] if version >= FIRST_ADDRESS_VERSION else [('pubkey_hash', s.u160)])
+    head: list[tuple[str, s.Type[Any]]] = [
         ('previous_share_hash', s.PossiblyNone(0, s.u256)),
         ('coinbase', s.VarStr),
         ('nonce', s.u32),
-    ] + payee + [
+    ]
+    share_data_type = s.Struct('share_data', head + payee + [
         ('subsidy', s.u64),
         ('donation', s.u16),
         ('stale_info', s.Enum(s.u8, STALE_INFO)),
         ('desired_version', s.VarInt),
     ])
-    info_fields = [('share_data', share_data_type)]
+    info_fields: list[tuple[str, s.Type[Any]]] = [('share_data', share_data_type)]
     if segwit:
         info_fields.append(('segwit_data', segwit_data_type))
     if version < FIRST_ADDRESS_VERSION:
@@ -145,7 +165,7 @@ def _build_layout(version, segwit):
     return Layout(version, segwit, share_data_type, share_info_type, contents_type)
 
 
-def layout_for(version, net):
+def layout_for(version: int, net: Net) -> Layout:
     """The Layout of share `version` on `net` (ShareDecodeError for unsupported versions)."""
     if version not in SHARE_VERSIONS:
         raise ShareDecodeError('unsupported share version %r' % (version,))
@@ -165,7 +185,7 @@ class HashLinkError(ValueError):
     """A hash_link that cannot describe the given data."""
 
 
-def prefix_to_hash_link(prefix, const_ending=b''):
+def prefix_to_hash_link(prefix: bytes, const_ending: bytes = b'') -> Record:
     """hash_link committing to `prefix`; the unhashed tail that `const_ending` covers is not kept."""
     prefix = bytes(prefix)
     if not prefix.endswith(const_ending):
@@ -176,13 +196,13 @@ def prefix_to_hash_link(prefix, const_ending=b''):
     return {'state': sha256_state_after(prefix), 'extra_data': extra, 'length': len(prefix)}
 
 
-def check_hash_link(hash_link, data, const_ending=b''):
+def check_hash_link(hash_link: Record, data: bytes, const_ending: bytes = b'') -> int:
     """hash256 (as an integer) of the hashed prefix followed by `data`."""
-    length = hash_link['length']
+    length: int = hash_link['length']
     if length + len(data) >= 1 << 61:   # SHA-256 pads with the bit length as a u64
         raise HashLinkError('hash_link length %d is too large' % length)
     remainder = length % 64
-    known = hash_link['extra_data'] + const_ending
+    known: bytes = hash_link['extra_data'] + const_ending
     if remainder > len(known):
         raise HashLinkError('hash_link needs %d unhashed bytes, only %d known' % (remainder, len(known)))
     tail = known[len(known) - remainder:] if remainder else b''
@@ -192,17 +212,17 @@ def check_hash_link(hash_link, data, const_ending=b''):
 
 # --- cached payee conversions -------------------------------------------------
 
-_script_cache: dict[Any, Any] = {}
-_address_cache: dict[Any, Any] = {}
+_script_cache: dict[tuple[Any, ...], bytes] = {}
+_address_cache: dict[tuple[int, int], str] = {}
 _CACHE_LIMIT = 200000
 
 
-def _parent_key(parent):
+def _parent_key(parent: Any) -> tuple[Any, ...]:
     return (parent.ADDRESS_VERSION, getattr(parent, 'ADDRESS_P2SH_VERSION', None),
             getattr(parent, 'HUMAN_READABLE_PART', None), getattr(parent, 'SYMBOL', None))
 
 
-def payout_script_for(address, parent, padding):
+def payout_script_for(address: str, parent: Any, padding: bool) -> bytes:
     """address_to_script with a cache (AddressError for unusable addresses)."""
     key = (address, padding) + _parent_key(parent)
     script = _script_cache.get(key)
@@ -214,7 +234,7 @@ def payout_script_for(address, parent, padding):
     return script
 
 
-def address_for_pubkey_hash(pubkey_hash, address_version):
+def address_for_pubkey_hash(pubkey_hash: int, address_version: int) -> str:
     """Base58 P2PKH address of a pubkey_hash (cached)."""
     key = (pubkey_hash, address_version)
     address = _address_cache.get(key)
@@ -226,7 +246,7 @@ def address_for_pubkey_hash(pubkey_hash, address_version):
     return address
 
 
-def p2pkh_script_for(pubkey_hash):
+def p2pkh_script_for(pubkey_hash: int) -> bytes:
     return b'\x76\xa9\x14' + pubkey_hash.to_bytes(20, 'little') + b'\x88\xac'
 
 
@@ -261,7 +281,47 @@ class Share:
         'time_seen', 'peer_addr', 'naughty', '__weakref__',
     )
 
-    def __init__(self, net, version, contents_bytes, time_seen=0, peer_addr=None):
+    VERSION: int
+    net: Net
+    contents: Record
+    contents_bytes: bytes
+    min_header: Record
+    share_info: Record
+    share_data: Record
+    ref_merkle_link: Record
+    last_txout_nonce: int
+    hash_link: Record
+    merkle_link: Record
+    segwit_data: Record | None
+    hash: int
+    previous_hash: int | None
+    header: Record
+    header_bytes: bytes
+    pow_hash: int
+    gentx_hash: int
+    ref_hash: int
+    target: int
+    max_target: int
+    work: int
+    min_work: int
+    timestamp: int
+    absheight: int
+    abswork: int
+    desired_version: int
+    stale_info: str | None
+    donation: int
+    subsidy: int
+    new_transaction_hashes: list[int]
+    transaction_hash_refs: list[tuple[int, int]]
+    far_share_hash: int | None
+    payout_address: str
+    payout_script: bytes
+    time_seen: float
+    peer_addr: Any
+    naughty: int
+
+    def __init__(self, net: Net, version: int, contents_bytes: bytes, time_seen: float = 0,
+                 peer_addr: Any = None) -> None:
         layout = layout_for(version, net)
         contents, info_start, info_end = _decode_contents(layout, contents_bytes)
         self.VERSION = version
@@ -312,7 +372,7 @@ class Share:
             new_hashes = self.new_transaction_hashes = info['new_transaction_hashes']
             flat = info['transaction_hash_refs']
             refs = self.transaction_hash_refs = list(zip(flat[0::2], flat[1::2]))
-            own = set()
+            own: set[int] = set()
             for share_count, tx_count in refs:
                 if share_count >= 110:
                     raise ShareDecodeError('transaction reference to a share too far back')
@@ -339,7 +399,8 @@ class Share:
         except HashLinkError as e:
             raise ShareDecodeError(str(e)) from None
         self.gentx_hash = gentx_hash
-        link = self.segwit_data['txid_merkle_link'] if layout.segwit else self.merkle_link
+        segwit_data = self.segwit_data
+        link = segwit_data['txid_merkle_link'] if layout.segwit and segwit_data is not None else self.merkle_link
         merkle_root = gentx_hash
         for sibling in link['branch']:
             merkle_root = hash256(merkle_root.to_bytes(32, 'little') + sibling.to_bytes(32, 'little'))
@@ -365,12 +426,12 @@ class Share:
 
     # --- serialization ----------------------------------------------------
 
-    def to_wire(self):
+    def to_wire(self) -> bytes:
         """VarInt type || VarStr contents (shares.md §2)."""
         return s.VarInt.pack(self.VERSION) + s.VarStr.pack(self.contents_bytes)
 
     @classmethod
-    def from_wire(cls, net, data, time_seen=0, peer_addr=None):
+    def from_wire(cls, net: Net, data: bytes, time_seen: float = 0, peer_addr: Any = None) -> 'Share':
         """Decode one wrapped share; the bytes must be consumed exactly."""
         try:
             version, pos = s.VarInt.read(data, 0)
@@ -381,13 +442,13 @@ class Share:
             raise ShareDecodeError('%d trailing bytes after the share' % (len(data) - pos))
         return share_from_type_and_contents(net, version, bytes(contents_bytes), time_seen, peer_addr)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Share v%d %064x>' % (self.VERSION, self.hash)
 
 
-def _decode_contents(layout, data):
+def _decode_contents(layout: Layout, data: bytes) -> tuple[Record, int, int]:
     """Decode share contents; also return where share_info's bytes lie (for ref_hash)."""
-    contents = {}
+    contents: Record = {}
     pos = info_start = info_end = 0
     try:
         for name, field_type in layout.contents_type.fields:
@@ -402,7 +463,8 @@ def _decode_contents(layout, data):
     return contents, info_start, info_end
 
 
-def share_from_type_and_contents(net, share_type, contents_bytes, time_seen=0, peer_addr=None):
+def share_from_type_and_contents(net: Net, share_type: int, contents_bytes: bytes, time_seen: float = 0,
+                                 peer_addr: Any = None) -> Share:
     """Build a Share from its wire type and contents bytes ([jt] loading rules, shares.md §2)."""
     if not isinstance(share_type, int) or share_type < LOWEST_SUPPORTED_VERSION:
         raise ShareObsolete('obsolete share (type %r)' % (share_type,))
@@ -411,7 +473,8 @@ def share_from_type_and_contents(net, share_type, contents_bytes, time_seen=0, p
     return Share(net, share_type, bytes(contents_bytes), time_seen, peer_addr)
 
 
-def share_from_contents(net, version, contents, time_seen=0, peer_addr=None):
+def share_from_contents(net: Net, version: int, contents: Record, time_seen: float = 0,
+                        peer_addr: Any = None) -> Share:
     """Build a Share from a contents dict (packed with the version's layout first)."""
     try:
         contents_bytes = layout_for(version, net).contents_type.pack(contents)
@@ -420,14 +483,18 @@ def share_from_contents(net, version, contents, time_seen=0, peer_addr=None):
     return Share(net, version, contents_bytes, time_seen, peer_addr)
 
 
-def pack_share_info(share_info, version, net):
+def pack_share_info(share_info: Record, version: int, net: Net) -> bytes:
     """Serialized share_info (the bytes hashed into ref_hash)."""
     return layout_for(version, net).share_info_type.pack(share_info)
 
 
-def ref_hash_of(share_info, ref_merkle_link, version, net):
+def ref_hash_of(share_info: Record, ref_merkle_link: Record, version: int, net: Net) -> int:
     """ref_hash (shares.md §5) of a share_info dict."""
     ref_hash = hash256(net.IDENTIFIER + pack_share_info(share_info, version, net))
     for sibling in ref_merkle_link['branch']:
         ref_hash = hash256(ref_hash.to_bytes(32, 'little') + sibling.to_bytes(32, 'little'))
     return ref_hash
+
+
+#: the forest of decoded shares (the full tracker and its verified subset)
+ShareTracker = Tracker[Share]

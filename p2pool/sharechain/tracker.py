@@ -19,9 +19,10 @@ recognised (they name a share by its arrival number) and recomputed on use.
 share objects. Removing a share from the full tracker removes it from the
 verified subset first, so the subset never holds a share the full tracker lacks.
 """
-from collections import namedtuple
+from collections.abc import Callable, Iterator
+from typing import Generic, NamedTuple, TypeVar
 
-from p2pool.sharechain.tracker_skiplist import SkipList
+from p2pool.sharechain.tracker_skiplist import SkipList, TrackedItem
 
 __all__ = ['Delta', 'Tracker', 'TrackerError', 'VerifiedTracker']
 
@@ -30,17 +31,23 @@ class TrackerError(ValueError):
     """Invalid tracker operation: duplicate add, unsupported removal, bad query."""
 
 
-#: attribute sums over a stretch of chain (sharechain.md §1.2)
-Delta = namedtuple('Delta', 'height work min_work')
+class Delta(NamedTuple):
+    """attribute sums over a stretch of chain (sharechain.md §1.2)"""
+    height: int
+    work: int
+    min_work: int
+
 
 _ZERO = Delta(0, 0, 0)
 
+Item = TypeVar('Item', bound=TrackedItem)
 
-def _format_hash(share_hash):
+
+def _format_hash(share_hash: object) -> str:
     return '%064x' % share_hash if isinstance(share_hash, int) and share_hash >= 0 else repr(share_hash)
 
 
-class Tracker:
+class Tracker(Generic[Item]):
     """A forest of shares keyed by hash.
 
     Public, read-only for callers:
@@ -53,34 +60,34 @@ class Tracker:
         the change
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._init_forest()
-        self.verified = VerifiedTracker(self)
+        self.verified: VerifiedTracker[Item] = VerifiedTracker(self)
 
-    def _init_forest(self):
-        self.items = {}
-        self.reverse = {}
-        self.heads = {}
-        self.tails = {}
+    def _init_forest(self) -> None:
+        self.items: dict[int, Item] = {}
+        self.reverse: dict[int | None, set[int]] = {}
+        self.heads: dict[int, int | None] = {}
+        self.tails: dict[int | None, set[int]] = {}
         self.change_count = 0
-        self.on_added = []
-        self.on_removed = []
+        self.on_added: list[Callable[[Item], object]] = []
+        self.on_removed: list[Callable[[Item], object]] = []
         self._skip = SkipList(self.items)
 
     # --- container protocol ---------------------------------------------------
 
-    def __contains__(self, share_hash):
+    def __contains__(self, share_hash: object) -> bool:
         return share_hash in self.items
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.items)
 
-    def get(self, share_hash, default=None):
-        return self.items.get(share_hash, default)
+    def get(self, share_hash: int | None, default: Item | None = None) -> Item | None:
+        return self.items.get(share_hash, default) if share_hash is not None else default
 
     # --- changes ----------------------------------------------------------------
 
-    def add(self, share):
+    def add(self, share: Item) -> None:
         """Add a share; its hash must not be present yet (TrackerError)."""
         share_hash, parent = share.hash, share.previous_hash
         items = self.items
@@ -88,7 +95,8 @@ class Tracker:
             raise TrackerError('share %s is already in the tracker' % _format_hash(share_hash))
         if share_hash is None or parent == share_hash:
             raise TrackerError('share with an invalid hash or a parent equal to itself')
-        if parent in items:
+        tail: int | None
+        if parent is not None and parent in items:
             tail = self.heads[parent] if parent in self.heads else self._skip.walk_to_last(parent)[3]
         else:
             tail = parent
@@ -97,7 +105,7 @@ class Tracker:
         self._skip.added(share_hash)
         self.reverse.setdefault(parent, set()).add(share_hash)
 
-        if parent in self.heads:  # the parent gains its first child
+        if parent is not None and parent in self.heads:  # the parent gains its first child
             del self.heads[parent]
             self.tails[tail].discard(parent)
         moved_heads = self.tails.pop(share_hash, None)
@@ -113,7 +121,7 @@ class Tracker:
         for callback in list(self.on_added):
             callback(share)
 
-    def remove(self, share_hash):
+    def remove(self, share_hash: int) -> None:
         """Remove a head or the oldest share of a chain (any other share: TrackerError)."""
         items = self.items
         share = items.get(share_hash)
@@ -130,7 +138,7 @@ class Tracker:
         if is_head:
             tail = self.heads.pop(share_hash)
             self._discard_head_from_tail(tail, share_hash)
-            if not is_oldest and len(siblings) == 1:  # the parent becomes a head
+            if parent is not None and not is_oldest and len(siblings) == 1:  # the parent becomes a head
                 self.heads[parent] = tail
                 self.tails.setdefault(tail, set()).add(parent)
         else:
@@ -157,11 +165,11 @@ class Tracker:
         for callback in list(self.on_removed):
             callback(share)
 
-    def _before_remove(self, share_hash):
+    def _before_remove(self, share_hash: int) -> None:
         if share_hash in self.verified.items:
             self.verified.remove(share_hash)
 
-    def _discard_head_from_tail(self, tail, head):
+    def _discard_head_from_tail(self, tail: int | None, head: int) -> None:
         heads = self.tails[tail]
         heads.discard(head)
         if not heads:
@@ -169,28 +177,28 @@ class Tracker:
 
     # --- queries ------------------------------------------------------------------
 
-    def get_height_and_last(self, share_hash):
+    def get_height_and_last(self, share_hash: int | None) -> tuple[int, int | None]:
         """(number of known shares from share_hash down to its tail, that tail)."""
         height, _work, _min_work, last = self._skip.walk_to_last(share_hash)
         return height, last
 
-    def get_height(self, share_hash):
+    def get_height(self, share_hash: int | None) -> int:
         return self._skip.walk_to_last(share_hash)[0]
 
-    def get_last(self, share_hash):
+    def get_last(self, share_hash: int | None) -> int | None:
         return self._skip.walk_to_last(share_hash)[3]
 
-    def get_work(self, share_hash):
+    def get_work(self, share_hash: int | None) -> int:
         return self._skip.walk_to_last(share_hash)[1]
 
-    def get_min_work(self, share_hash):
+    def get_min_work(self, share_hash: int | None) -> int:
         return self._skip.walk_to_last(share_hash)[2]
 
-    def get_delta_to_last(self, share_hash):
+    def get_delta_to_last(self, share_hash: int | None) -> Delta:
         height, work, min_work, _last = self._skip.walk_to_last(share_hash)
         return Delta(height, work, min_work)
 
-    def get_delta(self, descendant, ancestor):
+    def get_delta(self, descendant: int | None, ancestor: int | None) -> Delta:
         """Sums over `descendant` down to but excluding `ancestor`.
 
         `ancestor` must be `descendant` itself, one of its ancestors, or its tail;
@@ -206,29 +214,31 @@ class Tracker:
             raise TrackerError('get_delta: the second share is not an ancestor of the first')
         return Delta(height_a - height_b, work_a - work_b, min_work_a - min_work_b)
 
-    def get_nth_parent_hash(self, share_hash, n):
+    def get_nth_parent_hash(self, share_hash: int | None, n: int) -> int | None:
         """The hash n generations above share_hash; n may equal the height (-> the tail)."""
         if n < 0:
             raise TrackerError('get_nth_parent_hash: negative n')
         result = self._skip.nth_parent(share_hash, n)
         if result is SkipList.BEYOND_TAIL:
             raise TrackerError('get_nth_parent_hash: %d is more than the height' % n)
-        return result
+        found: int | None = result
+        return found
 
-    def get_chain(self, share_hash, n):
+    def get_chain(self, share_hash: int | None, n: int) -> Iterator[Item]:
         """Iterator over the n shares share_hash, its parent, ...; n <= height (TrackerError)."""
         if n > self.get_height(share_hash) or n < 0:
             raise TrackerError('get_chain: chain is shorter than %d' % n)
         return self._iterate_chain(share_hash, n)
 
-    def _iterate_chain(self, share_hash, n):
+    def _iterate_chain(self, share_hash: int | None, n: int) -> Iterator[Item]:
         items = self.items
         for _ in range(n):
+            assert share_hash is not None, 'n is at most the height'
             share = items[share_hash]
             yield share
             share_hash = share.previous_hash
 
-    def is_child_of(self, share_hash, possible_child_hash):
+    def is_child_of(self, share_hash: int | None, possible_child_hash: int | None) -> bool | None:
         """True if possible_child_hash is share_hash or descends from it; False if
         both are in the same tree otherwise; None if their tails differ."""
         height, last = self.get_height_and_last(share_hash)
@@ -239,25 +249,25 @@ class Tracker:
         return up >= 0 and self.get_nth_parent_hash(possible_child_hash, up) == share_hash
 
 
-class VerifiedTracker(Tracker):
+class VerifiedTracker(Tracker[Item]):
     """The verified subset of a Tracker (sharechain.md §1.3).
 
     Only shares present in the full tracker may be added. get_nth_parent_hash
     walks the full tracker, so it may return hashes that are not verified.
     """
 
-    def __init__(self, full):
+    def __init__(self, full: Tracker[Item]) -> None:
         self._init_forest()
         self.full = full
 
-    def add(self, share):
+    def add(self, share: Item) -> None:
         if self.full.items.get(share.hash) is not share:
             raise TrackerError('only shares in the full tracker can be marked verified')
         Tracker.add(self, share)
 
-    def _before_remove(self, share_hash):
+    def _before_remove(self, share_hash: int) -> None:
         pass
 
-    def get_nth_parent_hash(self, share_hash, n):
+    def get_nth_parent_hash(self, share_hash: int | None, n: int) -> int | None:
         return self.full.get_nth_parent_hash(share_hash, n)
 

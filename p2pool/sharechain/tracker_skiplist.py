@@ -19,6 +19,28 @@ walk (path compression); near the head of a long chain a walk therefore
 touches only a couple of shares.
 """
 import itertools
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class TrackedItem(Protocol):
+    """What the forest needs of a share: its identity, its parent's and its work."""
+
+    @property
+    def hash(self) -> int: ...
+
+    @property
+    def previous_hash(self) -> int | None: ...
+
+    @property
+    def work(self) -> int: ...
+
+    @property
+    def min_work(self) -> int: ...
+
+
+#: (target, distance, work, min_work, target_birth, is_end)
+Jump = tuple[int, int, int, int, int, bool]
 
 # One level in 2**_BITS_PER_LEVEL shares is promoted to the next level.
 _BITS_PER_LEVEL = 1
@@ -27,7 +49,7 @@ _LEVEL_MASK = 0xFFFFFFFF
 _LEVEL_SALT = 0x5DEECE66D
 
 
-def level_of(share_hash):
+def level_of(share_hash: int) -> int:
     """Skip-list level of a share: a deterministic function of its hash."""
     mixed = hash((share_hash, _LEVEL_SALT)) & _LEVEL_MASK
     if not mixed:
@@ -40,21 +62,23 @@ class SkipList:
     """Jump pointers and walk memos for the shares of one `items` dict."""
 
     #: nth_parent result when n exceeds the height
-    BEYOND_TAIL = object()
+    BEYOND_TAIL: Any = object()
 
-    def __init__(self, items):
+    def __init__(self, items: Mapping[int, TrackedItem]) -> None:
         self.items = items
-        self._level = {}
-        self._birth = {}
-        self._jumps = {}      # hash -> [jump for level 1, level 2, ...] (None = not computed)
-        self._last_memo = {}  # hash -> (oldest, oldest_birth, height, work, min_work) excluding oldest
+        self._level: dict[int, int] = {}
+        self._birth: dict[int, int] = {}
+        # hash -> [jump for level 1, level 2, ...] (None = not computed)
+        self._jumps: dict[int, list[Jump | None]] = {}
+        # hash -> (oldest, oldest_birth, height, work, min_work) excluding oldest
+        self._last_memo: dict[int, tuple[int, int, int, int, int]] = {}
         self._births = itertools.count(1)
 
-    def added(self, share_hash):
+    def added(self, share_hash: int) -> None:
         self._level[share_hash] = level_of(share_hash)
         self._birth[share_hash] = next(self._births)
 
-    def removed(self, share_hash):
+    def removed(self, share_hash: int) -> None:
         del self._level[share_hash]
         del self._birth[share_hash]
         self._jumps.pop(share_hash, None)
@@ -62,7 +86,7 @@ class SkipList:
 
     # --- jumps --------------------------------------------------------------------
 
-    def _jump(self, share_hash, level):
+    def _jump(self, share_hash: int, level: int) -> Jump:
         """(target, distance, work, min_work, target_birth, is_end) for a level >= 1 jump.
 
         `share_hash` must have at least that level. Sums cover share_hash up to
@@ -70,7 +94,7 @@ class SkipList:
         """
         jumps = self._jumps.get(share_hash)
         if jumps is None:
-            jumps = self._jumps[share_hash] = [None] * self._level[share_hash]
+            jumps = self._jumps[share_hash] = [None for _ in range(self._level[share_hash])]
         jump = jumps[level - 1]
         items, births = self.items, self._birth
         if jump is not None:
@@ -85,7 +109,7 @@ class SkipList:
             if level == 1:
                 share = items[current]
                 parent = share.previous_hash
-                if parent not in items:
+                if parent is None or parent not in items:
                     jump = (current, distance, work, min_work, births[current], True)
                     break
                 distance += 1
@@ -109,13 +133,13 @@ class SkipList:
 
     # --- queries --------------------------------------------------------------------
 
-    def walk_to_last(self, share_hash):
+    def walk_to_last(self, share_hash: int | None) -> tuple[int, int, int, int | None]:
         """(height, work, min_work, last) of share_hash; (0, 0, 0, share_hash) if absent."""
         items = self.items
-        if share_hash not in items:
+        if share_hash is None or share_hash not in items:
             return 0, 0, 0, share_hash
         memo, births, levels = self._last_memo, self._birth, self._level
-        passed = []
+        passed: list[tuple[int, int, int, int]] = []
         distance = work = min_work = 0
         current = share_hash
         while True:
@@ -141,7 +165,7 @@ class SkipList:
             else:
                 share = items[current]
                 parent = share.previous_hash
-                if parent not in items:
+                if parent is None or parent not in items:
                     oldest = current
                     break
                 distance += 1
@@ -155,12 +179,12 @@ class SkipList:
         return (distance + 1, work + oldest_share.work, min_work + oldest_share.min_work,
                 oldest_share.previous_hash)
 
-    def nth_parent(self, share_hash, n):
+    def nth_parent(self, share_hash: int | None, n: int) -> Any:
         """Hash n generations above share_hash (the tail when n == height), or BEYOND_TAIL."""
         items, levels = self.items, self._level
         current, remaining = share_hash, n
         while remaining > 0:
-            if current not in items:
+            if current is None or current not in items:
                 return self.BEYOND_TAIL
             level = levels[current]
             while level:

@@ -9,10 +9,13 @@ in p2pool.sharechain.voting.
 The tracker is read through `items`, `get_height`, `get_nth_parent_hash` and the
 generator's queries (sharechain.md §1).
 """
+from collections.abc import Callable, Mapping
+
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target
 from p2pool.sharechain import generate
-from p2pool.sharechain.share import FIRST_ADDRESS_VERSION, SHARE_VERSIONS, ShareInvalid, ShareMisbehaviour
+from p2pool.sharechain.share import (
+    FIRST_ADDRESS_VERSION, SHARE_VERSIONS, Net, Share, ShareInvalid, ShareMisbehaviour, ShareTracker)
 from p2pool.sharechain.voting import SUCCESSION_PERCENT, vote_window_counts
 
 __all__ = ['check_share', 'ShareInvalid', 'ShareMisbehaviour']
@@ -23,7 +26,11 @@ MAX_NAUGHTY = 6
 # --- §12 full validation ---------------------------------------------------------
 
 
-def _check_succession(tracker, share, prev, net):
+#: parent-chain block hash -> its height, or None when unknown
+BlockHeight = Callable[[int | None], int | None]
+
+
+def _check_succession(tracker: ShareTracker, share: Share, prev: Share, net: Net) -> None:
     """§13.2: may `share` follow `prev`?"""
     own, parent_class = SHARE_VERSIONS[share.VERSION], SHARE_VERSIONS[prev.VERSION]
     if tracker.get_height(prev.hash) >= net.CHAIN_LENGTH:
@@ -40,7 +47,7 @@ def _check_succession(tracker, share, prev, net):
         raise ShareMisbehaviour('switch without enough history')
 
 
-def _referenced_tx_keys(tracker, share):
+def _referenced_tx_keys(tracker: ShareTracker, share: Share) -> list[int]:
     """§12 step 3: resolve transaction_hash_refs to transaction keys."""
     if not share.transaction_hash_refs:
         return []
@@ -53,7 +60,7 @@ def _referenced_tx_keys(tracker, share):
         if parent is None:
             break
         ancestors.append(parent)
-    keys = []
+    keys: list[int] = []
     for share_count, tx_count in share.transaction_hash_refs:
         if share_count >= len(ancestors):
             raise ShareInvalid('transaction reference to a share that is not known')
@@ -64,7 +71,8 @@ def _referenced_tx_keys(tracker, share):
     return keys
 
 
-def check_share(tracker, share, now, fee_cache=None, block_height=None):
+def check_share(tracker: ShareTracker, share: Share, now: float, fee_cache: Mapping[int, int] | None = None,
+                block_height: BlockHeight | None = None) -> bitcoin_data.Tx:
     """Fully validate `share` against its ancestors in `tracker` (shares.md §12).
 
     Returns the regenerated gentx (a transaction dict). `fee_cache` (tx key ->
@@ -101,7 +109,7 @@ def check_share(tracker, share, now, fee_cache=None, block_height=None):
     if txid != share.gentx_hash:
         raise ShareInvalid("gentx doesn't match hash_link")
     if share.VERSION < FIRST_ADDRESS_VERSION:
-        link = bitcoin_data.calculate_merkle_link([None] + other_tx_keys, 0)
+        link = bitcoin_data.calculate_merkle_link([None, *other_tx_keys], 0)
         if link['branch'] != share.merkle_link['branch']:
             raise ShareInvalid('merkle_link and other_tx_hashes do not match')
 
@@ -109,7 +117,8 @@ def check_share(tracker, share, now, fee_cache=None, block_height=None):
     return plan.gentx(share.ref_hash, share.last_txout_nonce)
 
 
-def _naughtiness(share, prev, other_tx_keys, fee_cache, block_height):
+def _naughtiness(share: Share, prev: Share | None, other_tx_keys: list[int], fee_cache: Mapping[int, int] | None,
+                 block_height: BlockHeight | None) -> int:
     """§14: 1 for a v<34 share claiming more than the block reward plus fees; descendants
     of a naughty share count up to 6 generations, then return to 0."""
     naughty = 0
@@ -117,7 +126,7 @@ def _naughtiness(share, prev, other_tx_keys, fee_cache, block_height):
             and block_height is not None and all(key in fee_cache for key in other_tx_keys)):
         height = block_height(share.header['previous_block'])
         if height is not None:
-            max_subsidy = share.net.PARENT.subsidy(height + 1) + sum(fee_cache[key] for key in other_tx_keys)
+            max_subsidy: int = share.net.PARENT.subsidy(height + 1) + sum(fee_cache[key] for key in other_tx_keys)
             if share.subsidy > max_subsidy:
                 naughty = 1
     if prev is not None and prev.naughty:

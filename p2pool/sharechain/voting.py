@@ -6,9 +6,8 @@ Pure functions of the tracker (read through `items`, `get_height` and
 web statistics all ask here.
 """
 from collections import OrderedDict
-from typing import Any
 
-from p2pool.sharechain.share import INITIAL_VERSION, SHARE_VERSIONS
+from p2pool.sharechain.share import INITIAL_VERSION, SHARE_VERSIONS, Net, Share, ShareTracker
 
 __all__ = ['desired_version_counts', 'vote_window_counts', 'has_vote_window', 'successor_support',
            'choose_share_version', 'updated_minimum_protocol_version', 'startup_minimum_protocol_version',
@@ -20,17 +19,19 @@ SWITCH_PERCENT = 95          # the generator switches / the minimum protocol ris
 # --- §13.1 vote counting -------------------------------------------------------
 
 _COUNTS_CACHE_SIZE = 64
-_counts_cache: OrderedDict[Any, Any] = OrderedDict()
+#: {desired_version: summed work}
+Counts = dict[int, int]
+_counts_cache: OrderedDict[tuple[int | None, int], Counts] = OrderedDict()
 
 
-def _remember_counts(key, counts):
+def _remember_counts(key: tuple[int | None, int], counts: Counts) -> None:
     _counts_cache[key] = counts
     _counts_cache.move_to_end(key)
     while len(_counts_cache) > _COUNTS_CACHE_SIZE:
         _counts_cache.popitem(last=False)
 
 
-def desired_version_counts(tracker, start_hash, n):
+def desired_version_counts(tracker: ShareTracker, start_hash: int | None, n: int) -> Counts:
     """{desired_version: summed work} over the `n` shares from `start_hash` backwards.
 
     Complete windows are cached by (start, n) (a pure function of the chain); a
@@ -45,13 +46,13 @@ def desired_version_counts(tracker, start_hash, n):
     if start is None:
         return {}
     below = _counts_cache.get((start.previous_hash, n)) if n > 1 else None
-    oldest = None
+    oldest: Share | None = None
     if below is not None:
         try:
-            oldest = items.get(tracker.get_nth_parent_hash(start.previous_hash, n - 1))
+            oldest = tracker.get(tracker.get_nth_parent_hash(start.previous_hash, n - 1))
         except (KeyError, ValueError, IndexError, AssertionError):
             oldest = None
-    if oldest is not None:
+    if below is not None and oldest is not None:
         counts = dict(below)
         counts[start.desired_version] = counts.get(start.desired_version, 0) + start.work
         left = counts[oldest.desired_version] - oldest.work
@@ -62,7 +63,8 @@ def desired_version_counts(tracker, start_hash, n):
         complete = True
     else:
         counts = {}
-        share, counted = start, 0
+        share: Share | None = start
+        counted = 0
         while share is not None and counted < n:
             counts[share.desired_version] = counts.get(share.desired_version, 0) + share.work
             counted += 1
@@ -73,20 +75,20 @@ def desired_version_counts(tracker, start_hash, n):
     return dict(counts)
 
 
-def vote_window_counts(tracker, previous_share_hash, net):
+def vote_window_counts(tracker: ShareTracker, previous_share_hash: int | None, net: Net) -> Counts:
     """Counts of the vote window of a share whose parent is `previous_share_hash`:
     the oldest tenth of the last CHAIN_LENGTH shares (§13.1)."""
     start = tracker.get_nth_parent_hash(previous_share_hash, net.CHAIN_LENGTH * 9 // 10)
     return desired_version_counts(tracker, start, net.CHAIN_LENGTH // 10)
 
 
-def has_vote_window(tracker, previous_share_hash, net):
+def has_vote_window(tracker: ShareTracker, previous_share_hash: int | None, net: Net) -> bool:
     return previous_share_hash is not None and tracker.get_height(previous_share_hash) >= net.CHAIN_LENGTH
 
 
 # --- §13.3 generator version and minimum protocol version ------------------------
 
-def successor_support(tracker, best_hash, net):
+def successor_support(tracker: ShareTracker, best_hash: int | None, net: Net) -> tuple[int, float] | None:
     """(successor version, its share of the vote window) on top of `best_hash`, or None."""
     if best_hash is None or best_hash not in tracker.items:
         return None
@@ -98,7 +100,7 @@ def successor_support(tracker, best_hash, net):
     return successor, (counts.get(successor, 0) / total if total else 0.0)
 
 
-def choose_share_version(tracker, best_hash, net):
+def choose_share_version(tracker: ShareTracker, best_hash: int | None, net: Net) -> int:
     """VERSION for new work on top of `best_hash` (§13.3); the initial version without one.
 
     (A node logs "Switchover imminent" when successor_support() exceeds 65 %.)
@@ -114,7 +116,7 @@ def choose_share_version(tracker, best_hash, net):
     return version
 
 
-def updated_minimum_protocol_version(tracker, share, current_minimum, net):
+def updated_minimum_protocol_version(tracker: ShareTracker, share: Share, current_minimum: int, net: Net) -> int:
     """The minimum peer protocol version after `share` passed check (or at start-up with the
     best loaded share): raised to the share class's value once it has 95 % of the votes."""
     class_minimum = SHARE_VERSIONS[share.VERSION].MINIMUM_PROTOCOL_VERSION
@@ -126,7 +128,8 @@ def updated_minimum_protocol_version(tracker, share, current_minimum, net):
     return current_minimum
 
 
-def startup_minimum_protocol_version(tracker, best_hash, loaded_count, current_minimum, net):
+def startup_minimum_protocol_version(tracker: ShareTracker, best_hash: int | None, loaded_count: int,
+                                     current_minimum: int, net: Net) -> int:
     """[jt] start-up rule (§13.3): with more than CHAIN_LENGTH shares loaded, raise the minimum
     to the best share's class value if its version has 95 % of the window above the best share."""
     if best_hash is None or loaded_count <= net.CHAIN_LENGTH or best_hash not in tracker.items:
