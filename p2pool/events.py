@@ -14,7 +14,7 @@ class Variable:
     """A value with a `changed` Event fired when it is set to something different."""
 
     def __init__(self, value: Any = None, name: str = 'variable') -> None:
-        self.value = value
+        self.value: Any = value
         self.changed = Event(name)
 
     def set(self, value: Any) -> None:

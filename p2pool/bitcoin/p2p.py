@@ -89,7 +89,7 @@ def frame(magic, command, payload):
 class BitcoinP2PProtocol(protocol.Protocol):
     """One connection to bitcoind; reports to its factory's `client` (a BitcoindP2P)."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client):
         self.client = client
         self.magic = client.magic
         self._buffer = bytearray()
@@ -98,7 +98,7 @@ class BitcoinP2PProtocol(protocol.Protocol):
 
     # --- framing ----------------------------------------------------------
 
-    def connectionMade(self) -> None:
+    def connectionMade(self):
         peer, host = self.transport.getPeer(), self.transport.getHost()
         self.send('version', {
             'version': PROTOCOL_VERSION, 'services': 1, 'time': int(time.time()),
@@ -109,11 +109,11 @@ class BitcoinP2PProtocol(protocol.Protocol):
             'start_height': 0,
         })
 
-    def send(self, command, payload_record) -> None:
+    def send(self, command, payload_record):
         payload = MESSAGE_TYPES[command].pack(payload_record)
         self.transport.write(frame(self.magic, command, payload))
 
-    def dataReceived(self, chunk) -> None:
+    def dataReceived(self, chunk):
         self._buffer += chunk
         buffer, magic = self._buffer, self.magic
         while True:
@@ -142,7 +142,7 @@ class BitcoinP2PProtocol(protocol.Protocol):
             if self.transport is None or getattr(self.transport, 'disconnecting', False):
                 return
 
-    def _handle(self, command, payload) -> None:
+    def _handle(self, command, payload):
         message_type = MESSAGE_TYPES.get(command)
         if message_type is None or command in IGNORED_COMMANDS:
             return
@@ -157,10 +157,10 @@ class BitcoinP2PProtocol(protocol.Protocol):
 
     # --- handlers ---------------------------------------------------------
 
-    def handle_version(self, record) -> None:
+    def handle_version(self, record):
         self.send('verack', {})
 
-    def handle_verack(self, record) -> None:
+    def handle_verack(self, record):
         if self.ready:
             return
         self.ready = True
@@ -168,10 +168,10 @@ class BitcoinP2PProtocol(protocol.Protocol):
         self._pinger.start(PING_INTERVAL, now=False)
         self.client._protocol_ready(self)
 
-    def handle_ping(self, record) -> None:
+    def handle_ping(self, record):
         self.send('pong', record)
 
-    def handle_inv(self, vectors) -> None:
+    def handle_inv(self, vectors):
         wanted = []
         for vector in vectors:
             if vector['type'] == INV_TX:
@@ -182,16 +182,16 @@ class BitcoinP2PProtocol(protocol.Protocol):
         if wanted:
             self.send('getdata', wanted)
 
-    def handle_tx(self, tx) -> None:
+    def handle_tx(self, tx):
         self.client._got_tx(tx)
 
-    def handle_block(self, block) -> None:
+    def handle_block(self, block):
         self.client._got_block(block)
 
-    def handle_headers(self, blocks) -> None:
+    def handle_headers(self, blocks):
         self.client._got_headers([block['header'] for block in blocks])
 
-    def connectionLost(self, reason=protocol.connectionDone) -> None:
+    def connectionLost(self, reason=protocol.connectionDone):
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()
         was_ready, self.ready = self.ready, False
@@ -209,7 +209,7 @@ class _Factory(protocol.ReconnectingClientFactory):
     initialDelay = 0.1
     factor = 1.5
 
-    def __init__(self, client) -> None:
+    def __init__(self, client):
         self.client = client
 
     def buildProtocol(self, addr):
@@ -224,7 +224,7 @@ class BitcoindP2P:
 
     KNOWN_TXS_LIMIT = 20000
 
-    def __init__(self, host, port, magic, reactor=None) -> None:
+    def __init__(self, host, port, magic, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         if not isinstance(magic, (bytes, bytearray)) or len(magic) != 4:
@@ -245,7 +245,7 @@ class BitcoindP2P:
         self._ready_waiters = []
 
     @property
-    def connected(self) -> bool:
+    def connected(self):
         return self.protocol is not None
 
     def start(self):
@@ -254,7 +254,7 @@ class BitcoindP2P:
         self._connector = self._reactor.connectTCP(self.host, self.port, self._factory, timeout=5)
         return self
 
-    def stop(self) -> None:
+    def stop(self):
         self._stopping = True
         self._factory.stopTrying()
         if self._connector is not None:
@@ -271,19 +271,19 @@ class BitcoindP2P:
 
     # --- outgoing -------------------------------------------------------------
 
-    def send_block(self, block) -> bool:
+    def send_block(self, block):
         """Push a block (witness serialization) to bitcoind; False when not connected."""
         if self.protocol is None:
             return False
         self.protocol.send('block', block)
         return True
 
-    def get_block(self, block_hash, timeout: int=10):
+    def get_block(self, block_hash, timeout=10):
         """Deferred firing with the block dict of `block_hash` fetched with getdata."""
         return self._request(self._block_waiters, block_hash, timeout,
                              lambda proto: proto.send('getdata', [{'type': INV_BLOCK, 'hash': block_hash}]))
 
-    def get_header(self, block_hash, timeout: int=10):
+    def get_header(self, block_hash, timeout=10):
         """Deferred firing with the header dict of `block_hash` (getheaders with an empty locator)."""
         return self._request(self._header_waiters, block_hash, timeout,
                              lambda proto: proto.send('getheaders', {'version': 1, 'have': [],
@@ -295,7 +295,7 @@ class BitcoindP2P:
         d.addTimeout(timeout, self._reactor)
         d.addBoth(self._forget_waiter, waiters, block_hash, d)
 
-        def ask(proto) -> None:
+        def ask(proto):
             if block_hash in waiters:
                 send(proto)
         self.when_connected().addCallback(ask).addErrback(lambda _: None)
@@ -312,7 +312,7 @@ class BitcoindP2P:
 
     # --- called by the protocol ----------------------------------------------
 
-    def _protocol_ready(self, proto) -> None:
+    def _protocol_ready(self, proto):
         self.protocol = proto
         log.info('Bitcoin P2P connection to bitcoind at %s:%d established', self.host, self.port)
         self.connection_changed.happened(True)
@@ -320,7 +320,7 @@ class BitcoindP2P:
         for d in waiters:
             d.callback(proto)
 
-    def _protocol_lost(self, proto, was_ready) -> None:
+    def _protocol_lost(self, proto, was_ready):
         if self.protocol is proto:
             self.protocol = None
             if was_ready:
@@ -331,7 +331,7 @@ class BitcoindP2P:
                                 self.host, self.port)
                 self.connection_changed.happened(False)
 
-    def _got_tx(self, tx) -> None:
+    def _got_tx(self, tx):
         key = data.tx_key(tx)
         if len(self.known_txs) >= self.KNOWN_TXS_LIMIT:
             for old in list(self.known_txs)[:self.KNOWN_TXS_LIMIT // 10]:
@@ -339,12 +339,12 @@ class BitcoindP2P:
         self.known_txs[key] = tx
         self.new_tx.happened(tx)
 
-    def _got_block(self, block) -> None:
+    def _got_block(self, block):
         block_hash = data.header_hash(block['header'])
         for d in list(self._block_waiters.get(block_hash, [])):
             d.callback(block)
 
-    def _got_headers(self, headers) -> None:
+    def _got_headers(self, headers):
         for header in headers:
             block_hash = data.header_hash(header)
             for d in list(self._header_waiters.get(block_hash, [])):

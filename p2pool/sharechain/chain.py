@@ -16,7 +16,8 @@ ShareChain; see p2pool/p2p/peerset.py, p2pool/work/bridge.py and p2pool/web/.
 """
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target
@@ -24,7 +25,8 @@ from p2pool.bitcoin.txpool import KnownTxPool
 from p2pool.events import Event, Variable
 from p2pool.sharechain import share as share_module
 from p2pool.sharechain import stats, verify, voting
-from p2pool.sharechain.chooser import Chooser
+from p2pool.sharechain.chooser import Chooser, ThinkResult
+from p2pool.sharechain.share import Net, Share, ShareTracker
 from p2pool.sharechain.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ MAX_PARENTS_PER_REQUEST = 1000
 MAX_REMEMBERED_TX_SIZES = 100000
 
 
-class KnownTxSizes(Mapping):
+class KnownTxSizes(Mapping[int, tuple[int, int]]):
     """{tx key: (full size, stripped size)} of the node's known transactions, for the [jt]
     block-size punishment of VERSION < 34 shares (sharechain.md §5.1 rule 3).
 
@@ -44,11 +46,11 @@ class KnownTxSizes(Mapping):
     never goes stale; sizes are measured on first use only.
     """
 
-    def __init__(self, get_txs):
+    def __init__(self, get_txs: Callable[[], Mapping[int, bitcoin_data.Tx]]) -> None:
         self._get_txs = get_txs
-        self._sizes = {}
+        self._sizes: dict[int, tuple[int, int]] = {}
 
-    def _measure(self, key):
+    def _measure(self, key: int) -> tuple[int, int] | None:
         """(full size, stripped size), or None for a transaction we do not have (or cannot encode)."""
         sizes = self._sizes.get(key)
         if sizes is None:
@@ -66,19 +68,19 @@ class KnownTxSizes(Mapping):
             self._sizes[key] = sizes
         return sizes
 
-    def __contains__(self, key):
-        return key in self._get_txs() and self._measure(key) is not None
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and key in self._get_txs() and self._measure(key) is not None
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: int) -> tuple[int, int]:
         sizes = self._measure(key) if key in self._get_txs() else None
         if sizes is None:
             raise KeyError(key)
         return sizes
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         return iter(self._get_txs())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._get_txs())
 
 
@@ -101,15 +103,18 @@ class ShareChain:
       stale                 stats.StaleAccounting of our own shares (the work bridge records them)
     """
 
-    def __init__(self, net, store=None, clock=time.time, rel_height=None, block_height=None):
+    def __init__(self, net: Net, store: Any = None, clock: Callable[[], float] = time.time,
+                 rel_height: Callable[[int | None], int] | None = None,
+                 block_height: Callable[[int | None], int | None] | None = None) -> None:
         self.net = net
+        # a p2pool.store ShareStore (the sharechain imports nothing outside bitcoin/ and events)
         self.store = store
         self.clock = clock
-        self.tracker = Tracker()
+        self.tracker: ShareTracker = Tracker()
         self.best_share_hash = Variable(None, 'best share')
         self.punish_aggressively = Variable(False, 'punish aggressively')
         self.minimum_protocol_version = Variable(net.MINIMUM_PROTOCOL_VERSION, 'minimum protocol version')
-        self.desired = []
+        self.desired: list[tuple[Any, int]] = []
         self.desired_changed = Event('desired shares')
         self.shares_added = Event('shares added')
         self.bad_peer = Event('bad peer')
@@ -117,20 +122,20 @@ class ShareChain:
         self.local_block_solution = Event('block solution by our miners')
         self.known_txs = KnownTxPool()
         # parent-chain heights for the best-chain score; the bitcoind bridge replaces these
-        self.rel_height = rel_height or (lambda block_hash: 0)
+        self.rel_height: Callable[[int | None], int] = rel_height or (lambda block_hash: 0)
         self.block_height = block_height
-        self.verification_failures = {}
+        self.verification_failures: dict[int, str] = {}
         # share hash -> (stripped gentx size, gentx weight) of verified VERSION < 34 shares
-        self.gentx_sizes = {}
+        self.gentx_sizes: dict[int, tuple[int, int]] = {}
         self.tracker.on_removed.append(lambda share: self.gentx_sizes.pop(share.hash, None))
         self.stale = stats.StaleAccounting(self.tracker, lambda: self.best_share_hash.value)
         self.chooser = Chooser(self.tracker, net, self.verify_share, lambda block_hash: self.rel_height(block_hash),
                                known_tx_sizes=KnownTxSizes(lambda: self.known_txs), gentx_sizes=self.gentx_sizes)
-        self.last_load_report = None
+        self.last_load_report: Any = None
         if store is not None:
             store.on_reset.append(self.write_all_to_store)
 
-    def write_all_to_store(self):
+    def write_all_to_store(self) -> None:
         """Queue every share the tracker holds and its verified mark (after the store replaced a
         damaged database by an empty one: the chain in memory is all that is left)."""
         shares = list(self.tracker.items.values())
@@ -141,7 +146,7 @@ class ShareChain:
 
     # --- parsing ------------------------------------------------------------------
 
-    def parse_share(self, wrapper, peer_addr=None):
+    def parse_share(self, wrapper: bytes | dict[str, Any], peer_addr: Any = None) -> Share:
         """A Share from wire bytes or a {type, contents} record; ShareDecodeError/ShareMisbehaviour on bad input."""
         now = self.clock()
         if isinstance(wrapper, dict):
@@ -151,12 +156,13 @@ class ShareChain:
 
     # --- loading ------------------------------------------------------------------
 
-    def load(self):
+    def load(self) -> int:
         """Put the stored chain back into the tracker (shares keep time_seen 0, as from disk)."""
         if self.store is None:
             return 0
         started = self.clock()
-        loaded, verified = [], []
+        loaded: list[Share] = []
+        verified: list[Share] = []
         for share, is_verified in self.store.load_shares(
                 self.net, lambda raw: share_module.Share.from_wire(self.net, raw)):
             if share.hash in self.tracker.items:
@@ -180,9 +186,9 @@ class ShareChain:
 
     # --- adding -------------------------------------------------------------------
 
-    def add_shares(self, shares, peer_addr=None, think=True):
+    def add_shares(self, shares: Iterable[Share], peer_addr: Any = None, think: bool = True) -> list[Share]:
         """Add the shares we don't know yet, store them, re-evaluate; returns the new ones."""
-        new = []
+        new: list[Share] = []
         items = self.tracker.items
         for share in shares:
             if share.hash in items:
@@ -202,7 +208,7 @@ class ShareChain:
             self._flush()
         return new
 
-    def add_local_share(self, share, doa=False):
+    def add_local_share(self, share: Share, doa: bool = False) -> list[Share]:
         """A share our miners found: into the chain and the store at once; the best chain is
         re-evaluated unless it is dead on arrival. A block solution is announced with
         local_block_solution (other shares go out with the next best-share change)."""
@@ -213,7 +219,7 @@ class ShareChain:
 
     # --- verification -------------------------------------------------------------
 
-    def verify_share(self, share):
+    def verify_share(self, share: Share) -> bool:
         try:
             gentx = verify.check_share(self.tracker, share, self.clock(), fee_cache=self.known_txs.fees,
                                        block_height=self.block_height)
@@ -242,19 +248,19 @@ class ShareChain:
 
     # --- choosing -------------------------------------------------------------------
 
-    def think(self):
+    def think(self) -> ThinkResult:
         """Verify what can be verified, pick the best share, update desired; fire events."""
         result = self.chooser.think(self.clock())
         self._after_think(result, result.removed)
         return result
 
-    def prune(self):
+    def prune(self) -> ThinkResult:
         """The 5-second job: think, prune old heads and tails, think again."""
         result, removed = self.chooser.think_and_prune(self.clock())
         self._after_think(result, removed)
         return result
 
-    def _after_think(self, result, removed):
+    def _after_think(self, result: ThinkResult, removed: Sequence[int]) -> None:
         for peer_addr in result.bad_peer_addresses:
             if peer_addr is not None:
                 self.bad_peer.happened(peer_addr, 'sent a share that failed verification')
@@ -267,7 +273,7 @@ class ShareChain:
         self.punish_aggressively.set(result.punish_aggressively)
         self.best_share_hash.set(result.best_hash)
 
-    def _flush(self):
+    def _flush(self) -> None:
         if self.store is None:
             return
         try:
@@ -277,17 +283,17 @@ class ShareChain:
 
     # --- serving peers ----------------------------------------------------------------
 
-    def get_shares_for_request(self, hashes, parents, stops):
+    def get_shares_for_request(self, hashes: Iterable[int], parents: int, stops: Iterable[int]) -> list[Share]:
         """sharereq (p2p.md §4.7): each known hash and up to `parents` of its ancestors,
         stopping at any hash in `stops`."""
         parents = min(parents, MAX_PARENTS_PER_REQUEST)
-        stops = set(stops)
+        stop_set = set(stops)
         items = self.tracker.items
-        found = []
+        found: list[Share] = []
         for share_hash in hashes:
             share = items.get(share_hash)
             for _ in range(parents + 1):
-                if share is None or share.hash in stops:
+                if share is None or share.hash in stop_set:
                     break
                 found.append(share)
                 share = items.get(share.previous_hash) if share.previous_hash is not None else None
@@ -296,17 +302,18 @@ class ShareChain:
     # --- convenience for the other rooms ---------------------------------------------------
 
     @property
-    def best_share(self):
+    def best_share(self) -> Share | None:
         best = self.best_share_hash.value
         return None if best is None else self.tracker.items.get(best)
 
-    def sync_progress(self):
+    def sync_progress(self) -> tuple[int, int]:
         """(verified shares behind the best head, shares needed) for the dashboard and console."""
         best = self.best_share_hash.value
         have = self.tracker.verified.get_height(best) if best is not None else 0
-        return min(have, self.net.CHAIN_LENGTH), self.net.CHAIN_LENGTH
+        needed: int = self.net.CHAIN_LENGTH
+        return min(have, needed), needed
 
-    def close(self):
+    def close(self) -> None:
         if self.store is not None:
             self._flush()
             self.store.close()

@@ -68,7 +68,6 @@ def referenced_tx_keys(tracker: ShareTracker, share: Share) -> list[int] | None:
         return []
     ancestors = [share]
     deepest = max(share_count for share_count, _tx_count in refs)
-    items = tracker.items
     while len(ancestors) <= deepest:
         parent = tracker.get(ancestors[-1].previous_hash)
         if parent is None:
