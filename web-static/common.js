@@ -108,8 +108,10 @@ var P2 = (function () {
         text: emptyText || 'none'})]));
       return;
     }
-    rows.forEach(function (cells) {
-      body.appendChild(make('tr', {}, cells.map(function (cell) {
+    // a row is a list of cells, or {cells: [...], 'class': 'name'} for a marked row
+    rows.forEach(function (row) {
+      var cells = Array.isArray(row) ? row : row.cells;
+      body.appendChild(make('tr', Array.isArray(row) ? {} : {'class': row['class']}, cells.map(function (cell) {
         return make('td', {}, [cell]);
       })));
     });

@@ -121,6 +121,9 @@
       : format(newest));
     P2.show('latest-' + source, newest, text);
     P2.record('bins-' + source, bins.length);
+    P2.record('series-' + source, series.map(function (one) {
+      return [one.name, one.points.filter(function (point) { return point[1] !== null && point[1] !== 0; }).length];
+    }));
   }
 
   function currentView() {

@@ -3,6 +3,7 @@
 
 (function () {
   var symbol = '';
+  var MAX_PAYOUT_BLOCKS = 20;     // newest blocks listed in the Payouts panel; the totals cover all
 
   function sum(object) {
     return Object.keys(object || {}).reduce(function (total, key) { return total + object[key]; }, 0);
@@ -81,20 +82,56 @@
     });
     P2.fillTable('miners', rows, 'no miners in the last 10 minutes', 4);
     P2.record('miners', Object.keys(rates).length);
+    P2.record('miner-difficulties', Object.keys(rates).reduce(function (shown, miner) {
+      var difficulty = (local.miner_last_difficulties || {})[miner];
+      shown[miner] = difficulty === undefined ? null : difficulty;
+      return shown;
+    }, {}));
+  }
+
+  function when(seconds) { return new Date(seconds * 1000).toISOString().replace('T', ' ').slice(0, 19); }
+
+  function blockLink(hash, currency) {
+    return currency.block_explorer_url_prefix
+      ? P2.make('a', {href: currency.block_explorer_url_prefix + hash, 'class': 'hash', rel: 'noreferrer',
+                      text: hash.slice(0, 24) + '…'})
+      : P2.make('span', {'class': 'hash', text: hash.slice(0, 24) + '…'});
   }
 
   function showBlocks(blocks, currency) {
     var rows = blocks.map(function (block) {
-      return [new Date(block.ts * 1000).toISOString().replace('T', ' ').slice(0, 19),
-              block.number === null ? '?' : String(block.number),
-              currency.block_explorer_url_prefix
-                ? P2.make('a', {href: currency.block_explorer_url_prefix + block.hash, 'class': 'hash',
-                                rel: 'noreferrer', text: block.hash.slice(0, 24) + '…'})
-                : P2.make('span', {'class': 'hash', text: block.hash.slice(0, 24) + '…'}),
-              P2.shareLink(block.share)];
+      return {'class': block.state === 'orphaned' ? 'orphaned' : '',
+              cells: [when(block.ts), block.number === null ? '?' : String(block.number),
+                      blockLink(block.hash, currency), P2.shareLink(block.share),
+                      P2.make('span', {'class': 'state', text: block.state || '?'})]};
     });
-    P2.fillTable('blocks', rows, 'no blocks in the current chain', 4);
+    P2.fillTable('blocks', rows, 'no blocks in the current chain', 5);
     P2.record('blocks', blocks.length);
+    P2.record('orphaned-blocks', blocks.filter(function (block) { return block.state === 'orphaned'; })
+      .map(function (block) { return block.hash; }));
+  }
+
+  function showPayoutHistory(history, currency) {
+    var rows = [];
+    var totals = {};
+    history.forEach(function (block) { totals[block.state] = (totals[block.state] || 0) + block.total; });
+    var newest = history.slice(0, MAX_PAYOUT_BLOCKS);
+    newest.forEach(function (block) {
+      Object.keys(block.payouts).forEach(function (address) {
+        rows.push({'class': block.state === 'orphaned' ? 'orphaned' : '',
+                   cells: [when(block.time), String(block.height), blockLink(block.hash, currency),
+                           P2.make('span', {'class': 'address', text: address}),
+                           P2.coins(block.payouts[address], symbol), String(block.confirmations),
+                           P2.make('span', {'class': 'state', text: block.state})]});
+      });
+    });
+    P2.fillTable('payout-history', rows, 'no block of the pool has paid this node\'s payees yet', 7);
+    var states = Object.keys(totals).sort();
+    P2.show('payout-totals', totals, states.length ? states.map(function (state) {
+      return state + ' ' + P2.coins(totals[state], symbol);
+    }).join(', ') : 'none yet');
+    P2.show('payout-count', history.length);
+    P2.record('payout-blocks', newest.map(function (block) { return block.hash; }));
   }
 
   function showPayouts(payouts) {
@@ -133,7 +170,8 @@
       P2.api('web/version'), P2.api('web/currency_info'), P2.api('uptime'), P2.api('fee'), P2.api('payout_addr'),
       P2.api('web/sync_progress'), P2.api('global_stats'), P2.api('local_stats'), P2.apiOr('current_payouts', {}),
       P2.api('recent_blocks'), P2.api('peer_versions'), P2.api('pings'), P2.api('web/best_share_hash'),
-      P2.api('web/heads'), P2.api('web/verified_heads'), P2.api('web/my_share_hashes')
+      P2.api('web/heads'), P2.api('web/verified_heads'), P2.api('web/my_share_hashes'),
+      P2.apiOr('web/payouts', [])
     ]).then(function (r) {
       showHeader(r[0], r[1], r[2], r[3], r[4]);
       showSync(r[5]);
@@ -143,6 +181,7 @@
       showPayouts(r[8]);
       showPeers(r[10], r[11]);
       showChain(r[12], r[13], r[14], r[15]);
+      showPayoutHistory(r[16], r[1]);
     });
   }
 
