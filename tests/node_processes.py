@@ -64,8 +64,10 @@ class NodeProcess:
     """
 
     def __init__(self, bitcoind, datadir, name='node', peers=(), address=None, extra_args=(),
-                 bitcoind_args=None, p2p_port=None, worker_port=None, argument_file=None, file_limit=None):
+                 bitcoind_args=None, p2p_port=None, worker_port=None, argument_file=None, file_limit=None,
+                 net=NET):
         self.name = name
+        self.net = net
         self.file_limit = file_limit   # soft and hard RLIMIT_NOFILE of the process, if given
         self.bitcoind = bitcoind
         self.argument_file = argument_file
@@ -86,7 +88,7 @@ class NodeProcess:
     @property
     def net_dir(self):
         """DATADIR/NET: the store, the log and the cached payout address live here."""
-        return self.datadir / NET
+        return self.datadir / self.net
 
     @property
     def log_path(self):
@@ -101,7 +103,7 @@ class NodeProcess:
         return self.process.pid if self.process is not None else None
 
     def args(self):
-        args = ['--net', NET, '--datadir', str(self.datadir), '--p2pool-port', str(self.p2p_port),
+        args = ['--net', self.net, '--datadir', str(self.datadir), '--p2pool-port', str(self.p2p_port),
                 '-w', str(self.worker_port), '--disable-upnp']
         for port in self.peers:
             args += ['-n', '127.0.0.1:%d' % port]

@@ -125,6 +125,7 @@ class NodeRunner:
         self.loops = []
         self.dynamic_payouts = None
         self.max_miner_conns = self.max_miner_conns_per_address = None
+        self.early_payout_address = None  # legacy stand-in for a bech32/P2SH -a on version-17 chains
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -133,7 +134,8 @@ class NodeRunner:
         from p2pool.bitcoin.daemon import BitcoindBridge
         from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
         from p2pool.sharechain.chain import ShareChain
-        from p2pool.app.payout import DynamicPayoutPool, PayoutAddressError, resolve_payout_address
+        from p2pool.app.payout import (
+            DynamicPayoutPool, PayoutAddressError, resolve_payout_address, resolve_v17_fallback)
         from p2pool.store.sharestore import ShareStore, StoreError
 
         args, net = self.args, self.net
@@ -168,6 +170,7 @@ class NodeRunner:
             else:
                 payout_address = yield resolve_payout_address(self.bitcoind.rpc, net, self.datadir, args.address)
                 log.info('Payout address: %s', payout_address)
+                self.early_payout_address = yield resolve_v17_fallback(self.bitcoind.rpc, net, payout_address)
         except PayoutAddressError as e:
             raise StartupError(str(e)) from None
 
@@ -189,6 +192,8 @@ class NodeRunner:
         source.changed.watch(self.chain.known_txs.follow_template)
         self.chain.known_txs.follow_template(source.current)
         self.chain.think()
+        # a peer's share that is a block also goes to bitcoind from here (assembled from our template)
+        self.chain.block_found_by_peer.watch(self._peer_found_block)
 
         self._start_p2p()
         source.changed.watch(self.p2p_node.template_changed)
@@ -201,6 +206,30 @@ class NodeRunner:
         log.info('Dashboard: %s', dashboard_url(self.args.worker_endpoint, self.worker_port.getHost().port))
 
     # --- rooms ---------------------------------------------------------------------------
+
+    def _peer_found_block(self, share):
+        """A peer's share that is a block: assembled from this node's own template (its
+        transactions, HogEx and MWEB data) and submitted when the share's merkle root says the
+        peer mined exactly those transactions; otherwise the peer's own node submits it."""
+        from p2pool.bitcoin.blocks import block_from_template
+        from p2pool.sharechain.verify import check_share
+        template = self.bitcoind.source.current
+        if template is None or template.previous_block != share.header['previous_block']:
+            return
+        try:
+            gentx = check_share(self.chain.tracker, share, self.chain.clock())
+        except Exception as e:  # verified a moment ago; a failure here only means no assembly
+            log.debug('cannot regenerate the gentx of share %064x: %s', share.hash, e)
+            return
+        if self.net.is_segwit_version(share.VERSION):
+            from p2pool.bitcoin.data import P2POOL_WITNESS_RESERVED_VALUE
+            gentx = dict(gentx, marker=0, flag=1, witness=[[P2POOL_WITNESS_RESERVED_VALUE]])
+        block = block_from_template(share.header, gentx, template)
+        if block is None:
+            log.info('block %064x from a peer has other transactions than our template; its node submits it',
+                     share.hash)
+            return
+        self.bitcoind.submit_block(block, template.segwit)
 
     def _start_p2p(self):
         from p2pool.p2p.peerset import P2PNode, config_from_args
@@ -235,7 +264,7 @@ class NodeRunner:
         self.work_bridge = WorkBridge(
             net, self.work_source, self.chain.tracker, self.work_view,
             PayeeResolver(net.PARENT, self.dynamic_payouts.choose if self.dynamic_payouts else payout_address,
-                          args.worker_fee),
+                          args.worker_fee, early_address=self.early_payout_address),
             on_share=self.chain.add_local_share, on_block=self.bitcoind.submit_block, merged=self.merged,
             donation_percentage=args.donation_percentage, coinbtext=args.coinbtext,
             stale_accounting=self.chain.stale)

@@ -76,6 +76,27 @@ def resolve_payout_address(rpc, net, datadir, given=None):
     return address
 
 
+@defer.inlineCallbacks
+def resolve_v17_fallback(rpc, net, payout_address):
+    """A legacy wallet address for version-17 shares when `payout_address` is one they cannot pay
+    (bech32 or P2SH: v17 stores only a pubkey hash), else None. Fires with None too when the
+    wallet cannot give one (the node then has no work until the chain votes in version 35)."""
+    from p2pool.work.username import payable
+    if payable(payout_address, net.PARENT, 17):
+        return None
+    try:
+        address = yield rpc.call('getnewaddress', 'p2pool', 'legacy')
+    except RpcFailure as e:
+        log.warning('payout address %s cannot be paid by version-17 shares and bitcoind gave no legacy '
+                    'address (%s): no work until the sharechain reaches version 35', payout_address, e)
+        return None
+    if not isinstance(address, str) or not payable(address, net.PARENT, 17):
+        return None
+    log.info('Payout address %s is paid from share version 35 on; until then shares pay wallet address %s',
+             payout_address, address)
+    return address
+
+
 class DynamicPayoutPool:
     """`--address dynamic`: payees that are not valid addresses are paid to one of a
     rotating pool of `size` wallet addresses; every `rotate_seconds` the oldest address

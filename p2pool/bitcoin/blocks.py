@@ -2,7 +2,10 @@
 
 BlockSubmitter sends every block over both paths: the Bitcoin P2P `block`
 message (retried while there is no P2P connection) and the `submitblock` RPC
-(retried while bitcoind cannot be reached). The RPC answer is logged as
+(retried while bitcoind cannot be reached). A Litecoin MWEB block (a block dict with
+`hogex` and `mweb`) goes over RPC only, serialized as `block || 0x01 || mweb bytes` with
+the HogEx last: a Litecoin Core peer reads MWEB data in a P2P `block` message only from a
+peer that negotiated MWEB serialization, which the P2P client here does not. The RPC answer is logged as
 accepted, duplicate or rejected with bitcoind's reason, and compared with what
 the caller expected from the proof of work.
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from twisted.internet import defer, task
 
 from p2pool.bitcoin import data
+from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcError, RpcFailure
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,37 @@ def classify_submitblock(result):
     return SubmitResult('rejected', str(result))
 
 
+MWEB_BLOCK_MARKER = b'\x01'   # between a block's transactions and its MWEB extension block
+
+
+def serialize_block(block, segwit=False):
+    """Wire bytes of a block dict: header, transactions (witness form when `segwit`), then the
+    HogEx (`block['hogex']`, a FinalTransaction) and `0x01 || block['mweb']` when present."""
+    finals = [block['hogex']] if block.get('hogex') is not None else []
+    tx_type = data.tx_type if segwit else data.tx_id_type
+    out = bytearray(data.header_type.pack(block['header']))
+    out += s.VarInt.pack(len(block['txs']) + len(finals))
+    for tx in block['txs']:
+        out += tx_type.pack(tx)
+    for final in finals:
+        out += final.raw
+    if block.get('mweb') is not None:
+        out += MWEB_BLOCK_MARKER + block['mweb']
+    return bytes(out)
+
+
+def block_from_template(header, gentx, template):
+    """The block of a solved `header` whose coinbase is `gentx` and whose other transactions are
+    all of `template`'s (then its HogEx and MWEB data), or None when the header's merkle root
+    says the miner chose other transactions (e.g. a peer's share on another template)."""
+    txids = [data.txid(gentx)] + [data.txid(tx) for tx in template.transactions]
+    txids += [txid for txid, _ in template.final_txids]
+    if data.merkle_hash(txids) != header['merkle_root']:
+        return None
+    return {'header': header, 'txs': [gentx] + list(template.transactions),
+            'hogex': template.hogex, 'mweb': template.mweb}
+
+
 class BlockSubmitter:
     """submit(block, ...) -> Deferred[SubmitResult] of the RPC path; the P2P path runs alongside."""
 
@@ -66,8 +101,11 @@ class BlockSubmitter:
         a disagreeing answer is logged as an error. `legacy` uses getmemorypool(hex).
         """
         block_hash = data.header_hash(block['header'])
-        self._send_p2p(block, block_hash, self.retries)
-        raw = (data.block_type if segwit else data.stripped_block_type).pack(block)
+        if block.get('mweb') is None:
+            self._send_p2p(block, block_hash, self.retries)
+            raw = (data.block_type if segwit else data.stripped_block_type).pack(block)
+        else:
+            raw = serialize_block(block, segwit)
         d = self._submit_rpc(raw.hex(), block_hash, legacy)
         d.addCallback(self._log_result, block_hash, expect_valid)
         return d

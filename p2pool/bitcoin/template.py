@@ -8,13 +8,28 @@ TemplateError). TemplateSource keeps `current` fresh from three triggers:
 * an immediate refresh when the Bitcoin P2P connection announces a block.
 
 Fetching and parsing both happen in RPC worker threads; the reactor only swaps the
-finished Template in. Malformed answers are logged and skipped. When bitcoind stops
+finished Template in. Malformed answers are logged and skipped (the last good work stays
+current). When bitcoind stops
 answering the source logs "lost contact with bitcoind" once, fires
 contact_changed(False), and keeps retrying; work resumes on the first good answer.
 
+Core-lineage daemons: the request carries the rules the daemon requires. The source starts
+with the network's (segwit) and learns more from the daemon itself: a -8 refusal naming the
+rule sets it must be called with (Litecoin Core 0.21.2: "must be called with the segwit & mweb
+rule sets (call with {"rules": ["mweb", "segwit"]})") is retried once with them, and every
+"!rule" of a template's `rules` is asked for from then on.
+
+Litecoin MWEB (from the activation height on): the template has a `mweb` field (hex, the
+extension block) and its last transaction is the HogEx (integrating transaction), serialized
+with flag byte 0x08 after the segwit marker. The HogEx is carried as opaque bytes with the
+txid and hash the template gives, kept out of `transactions` (so shares never reference it)
+and put back last when a block is assembled (p2pool.bitcoin.blocks).
+
 Block submission and parent-block heights live in p2pool.bitcoin.blocks.
 """
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -34,8 +49,42 @@ STALE_AFTER = 60.0
 LONGPOLL_TIMEOUT = 600.0
 
 
+MWEB_FLAG = 0x08      # transaction flag bit: an MWEB part follows the outputs (Litecoin)
+RULES_ERROR = -8      # RPC_INVALID_PARAMETER: also "must be called with the ... rule sets"
+
+
 class TemplateError(ValueError):
     """A getblocktemplate answer that cannot be turned into work."""
+
+
+@dataclass(frozen=True)
+class FinalTransaction:
+    """A transaction that must end the block unchanged (Litecoin's HogEx): bytes as received,
+    txid and wtxid (integers) as the template gives them."""
+    raw: bytes
+    txid: int
+    wtxid: int
+
+
+def is_mweb_flagged(raw: bytes) -> bool:
+    """Whether `raw` is a transaction serialized with the segwit marker and the MWEB flag bit."""
+    return len(raw) > 6 and raw[4] == 0 and bool(raw[5] & MWEB_FLAG)
+
+
+def rules_from_refusal(message: str) -> list:
+    """Rule names a getblocktemplate refusal says the call needs ([] when it names none)."""
+    found = re.search(r'\{.*\}', message)
+    if found:
+        try:
+            rules = json.loads(found.group(0)).get('rules')
+        except (ValueError, AttributeError):
+            rules = None
+        if isinstance(rules, list) and all(isinstance(rule, str) for rule in rules):
+            return list(rules)
+    named = re.search(r'must be called with the ([\w ,&-]+?) rule set', message)
+    if named:
+        return [name for name in re.split(r'[\s,&]+', named.group(1)) if name and name != 'and']
+    return []
 
 
 @dataclass
@@ -57,6 +106,13 @@ class Template:
     longpollid: str | None = None
     mintime: int | None = None
     raw_transactions: list = field(default_factory=list, repr=False)  # bytes as received
+    mweb: bytes | None = None  # Litecoin MWEB extension block as the template sends it, else None
+    hogex: FinalTransaction | None = None  # the MWEB integrating transaction, last in every block
+
+    @property
+    def final_txids(self):
+        """(txid, wtxid) of the transactions that end the block after the selected ones."""
+        return [] if self.hogex is None else [(self.hogex.txid, self.hogex.wtxid)]
 
     @property
     def block_target(self):
@@ -105,6 +161,7 @@ def parse_template(result, now=None, height=None):
     if not isinstance(result, dict):
         raise TemplateError('getblocktemplate answered %s, not an object' % type(result).__name__)
     transactions, keys, fees, raw_list = [], [], [], []
+    hogex = None
     entries = result.get('transactions', [])
     if not isinstance(entries, list):
         raise TemplateError('template field transactions is not a list')
@@ -115,6 +172,14 @@ def parse_template(result, now=None, height=None):
             raise TemplateError('template transaction %d has no hex data' % index)
         try:
             raw = bytes.fromhex(entry['data'])
+        except ValueError as e:
+            raise TemplateError('template transaction %d is not hex: %s' % (index, e)) from None
+        if is_mweb_flagged(raw):
+            if index != len(entries) - 1:
+                raise TemplateError('MWEB-flagged transaction %d is not the last of the template' % index)
+            hogex = FinalTransaction(raw, _hex_int(entry, 'txid'), _hex_int(entry, 'hash'))
+            continue
+        try:
             tx = data.tx_type.unpack(raw)
         except (ValueError, s.DecodeError) as e:
             raise TemplateError('template transaction %d does not decode: %s' % (index, e)) from None
@@ -136,6 +201,15 @@ def parse_template(result, now=None, height=None):
     if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
         raise TemplateError('template field rules is not a list of names')
     longpollid = result.get('longpollid')
+    mweb = result.get('mweb')
+    if mweb is not None:
+        try:
+            mweb = bytes.fromhex(mweb)
+        except (TypeError, ValueError):
+            raise TemplateError('template field mweb is not hex') from None
+    if (mweb is None) != (hogex is None):
+        raise TemplateError('template has %s' % ('MWEB data but no HogEx as its last transaction' if hogex is None
+                                                 else 'a HogEx but no mweb field'))
     return Template(
         version=_int(result, 'version'),
         previous_block=_hex_int(result, 'previousblockhash'),
@@ -153,6 +227,8 @@ def parse_template(result, now=None, height=None):
         longpollid=longpollid if isinstance(longpollid, str) else None,
         mintime=result.get('mintime') if isinstance(result.get('mintime'), int) else None,
         raw_transactions=raw_list,
+        mweb=mweb,
+        hogex=hogex,
     )
 
 
@@ -282,16 +358,33 @@ class TemplateSource:
     def _call_template(self, client, longpollid, timeout):
         if self._use_getmemorypool:
             return client.call_blocking('getmemorypool', timeout=timeout)
+        started = time.monotonic()
+        try:
+            result = client.call_blocking('getblocktemplate', self._request(longpollid), timeout=timeout)
+        except RpcError as e:
+            # a Core-lineage daemon names the rule sets it needs: learn them and ask again once
+            missing = [rule for rule in rules_from_refusal(e.message) if rule not in self.rules]
+            if e.code != RULES_ERROR or not missing:
+                raise
+            self.rules = self.rules + missing
+            log.info('bitcoind needs the getblocktemplate rules %s; asking with %s',
+                     ', '.join(missing), ', '.join(self.rules))
+            result = client.call_blocking('getblocktemplate', self._request(longpollid), timeout=timeout)
+        if longpollid is None:   # a long poll's duration is the wait for a block, not latency
+            self.last_latency = time.monotonic() - started
+        if isinstance(result, dict) and isinstance(result.get('rules'), list):
+            # "!rule": the daemon requires the client to know it; ask for it from now on
+            required = [rule[1:] for rule in result['rules'] if isinstance(rule, str) and rule.startswith('!')]
+            self.rules = self.rules + [rule for rule in required if rule not in self.rules]
+        return result
+
+    def _request(self, longpollid):
         request = {'mode': 'template'}
         if self.rules:
             request['rules'] = list(self.rules)
         if longpollid is not None:
             request['longpollid'] = longpollid
-        started = time.monotonic()
-        result = client.call_blocking('getblocktemplate', request, timeout=timeout)
-        if longpollid is None:   # a long poll's duration is the wait for a block, not latency
-            self.last_latency = time.monotonic() - started
-        return result
+        return request
 
     def _apply(self, template, sequence):
         if not self._running:

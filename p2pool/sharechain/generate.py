@@ -303,8 +303,14 @@ def _payee(share_data: Record, version: int, net: Net) -> tuple[str, Record]:
 def plan_share(tracker: ShareTracker, share_data: Record, block_target: int, desired_timestamp: int,
                desired_target: int, desired_txs: DesiredTxs, net: Net, known_txs: KnownTxs | None = None,
                base_subsidy: int | None = None, segwit_data: Record | None = None, version: int | None = None,
-               gentx_size: int = DEFAULT_GENTX_SIZE, gentx_weight: int = DEFAULT_GENTX_WEIGHT) -> SharePlan:
-    """share_info and payouts of a share (shares.md §11.1-§11.8) -> SharePlan."""
+               gentx_size: int = DEFAULT_GENTX_SIZE, gentx_weight: int = DEFAULT_GENTX_WEIGHT,
+               final_txids: Sequence[tuple[int, int]] = ()) -> SharePlan:
+    """share_info and payouts of a share (shares.md §11.1-§11.8) -> SharePlan.
+
+    `final_txids`: (txid, wtxid) pairs of transactions that end the block after the selected
+    ones without being referenced by the share (Litecoin's HogEx); they enter segwit_data's
+    merkle link and witness root only.
+    """
     previous_share_hash: int | None = share_data['previous_share_hash']
     prev: Share | None
     last: int | None
@@ -344,8 +350,9 @@ def plan_share(tracker: ShareTracker, share_data: Record, block_target: int, des
         if segwit:
             segwit_data = {
                 'txid_merkle_link': bitcoin_data.calculate_merkle_link(
-                    [None] + [bitcoin_data.txid(tx) for tx in txs], 0),
-                'wtxid_merkle_root': bitcoin_data.merkle_hash([0] + [bitcoin_data.wtxid(tx) for tx in txs]),
+                    [None] + [bitcoin_data.txid(tx) for tx in txs] + [txid for txid, _ in final_txids], 0),
+                'wtxid_merkle_root': bitcoin_data.merkle_hash(
+                    [0] + [bitcoin_data.wtxid(tx) for tx in txs] + [wtxid for _, wtxid in final_txids]),
             }
         elif any(bitcoin_data.is_segwit_form(tx) for tx in txs):
             raise GenerateError('segwit transaction included before activation')
@@ -416,7 +423,7 @@ def generate_transaction(
         desired_target: int, ref_merkle_link: Record, desired_other_transaction_hashes_and_fees: DesiredTxs,
         net: Net, known_txs: KnownTxs | None = None, last_txout_nonce: int = 0, base_subsidy: int | None = None,
         segwit_data: Record | None = None, version: int | None = None, gentx_size: int = DEFAULT_GENTX_SIZE,
-        gentx_weight: int = DEFAULT_GENTX_WEIGHT,
+        gentx_weight: int = DEFAULT_GENTX_WEIGHT, final_txids: Sequence[tuple[int, int]] = (),
 ) -> tuple[Record, bitcoin_data.Tx, list[int], Callable[..., Share]]:
     """(share_info, gentx, other_transaction_hashes, get_share) per shares.md §11.
 
@@ -426,7 +433,7 @@ def generate_transaction(
     plan = plan_share(tracker, share_data, block_target, desired_timestamp, desired_target,
                       list(desired_other_transaction_hashes_and_fees), net, known_txs=known_txs,
                       base_subsidy=base_subsidy, segwit_data=segwit_data, version=version,
-                      gentx_size=gentx_size, gentx_weight=gentx_weight)
+                      gentx_size=gentx_size, gentx_weight=gentx_weight, final_txids=final_txids)
     try:
         ref_hash = ref_hash_of(plan.share_info, ref_merkle_link, plan.version, net)
     except ValueError as e:

@@ -42,6 +42,8 @@ class CombinedWorkSource:
         header = self.best_header
         if template is None or header is None or header['previous_block'] != template.previous_block:
             return template
+        if getattr(template, 'mweb', None) is not None:
+            return template     # an MWEB block needs bitcoind's HogEx: no empty block on a peer's header
         header_hash = data.header_hash(header)
         return dataclasses.replace(
             template, version=header['version'], previous_block=header_hash, bits=header['bits'],

@@ -357,7 +357,8 @@ class WorkBridge:
                 tracker, share_data, template.block_target, int(now + 0.5), request.desired_share_target,
                 _EMPTY_LINK, list(zip(template.transaction_keys, template.transaction_fees)), net,
                 known_txs=dict(zip(template.transaction_keys, template.transactions)), last_txout_nonce=0,
-                base_subsidy=net.PARENT.subsidy(template.height), version=version)
+                base_subsidy=net.PARENT.subsidy(template.height), version=version,
+                final_txids=getattr(template, 'final_txids', ()))
         except (GenerateError, ValueError, KeyError) as e:
             log.error('cannot generate work: %s', e)
             raise WorkUnavailable(str(e)) from None
@@ -428,6 +429,8 @@ class WorkBridge:
             gentx = dict(gentx, marker=0, flag=1, witness=[[bitcoin_data.P2POOL_WITNESS_RESERVED_VALUE]])
         known = dict(zip(base.template.transaction_keys, base.template.transactions))
         block = {'header': header, 'txs': [gentx] + [known[key] for key in base.other_tx_keys]}
+        if getattr(base.template, 'mweb', None) is not None:    # Litecoin MWEB: HogEx last, then the MWEB data
+            block.update(hogex=base.template.hogex, mweb=base.template.mweb)
         log.warning('GOT BLOCK FROM MINER! Passing to bitcoind! %064x (worker %s)', header_hash, user)
         try:
             self.on_block(block, base.template.segwit)

@@ -2,7 +2,9 @@
 
 Plain blocking sockets (no reactor): run it in its own thread or from a test's main
 thread while the node's reactor runs elsewhere. Hashing is SHA-256d with hashlib,
-which is plenty at regtest difficulty.
+which is plenty at regtest difficulty, or scrypt (`pow_func='scrypt'`, Litecoin; about
+1,000-2,000 hashes/s per thread with hashlib.scrypt), whose stratum difficulties are
+scaled by `difficulty_scale` (the network's DUMB_SCRYPT_DIFF, 2**16 on Litecoin).
 
     miner = StratumMiner('127.0.0.1', port, 'ADDRESS.rig1')
     miner.connect()                      # subscribe + authorize, waits for the first job
@@ -26,9 +28,11 @@ import sys
 import time
 
 from p2pool.bitcoin.data import difficulty_to_target
+from p2pool.bitcoin.hashes import POW_FUNCTIONS
 from p2pool.work.getwork import DATA_PADDING, decode_data, decode_target, swap4
 
 BATCH = 4096                   # hashes between looks at the socket
+SLOW_POW_BATCH = 128           # the same for scrypt, about a tenth of a second
 _HEADER = struct.Struct('<I32s32sII')
 
 
@@ -40,8 +44,14 @@ def sha256d_int(raw):
     return int.from_bytes(hashlib.sha256(hashlib.sha256(raw).digest()).digest(), 'little')
 
 
-def scan(prefix76, target, start, count):
-    """First nonce in [start, start+count) whose header hash meets `target`, or None."""
+def scan(prefix76, target, start, count, pow_func='sha256d'):
+    """First nonce in [start, start+count) whose header's proof of work meets `target`, or None."""
+    if pow_func != 'sha256d':
+        pow_hash, pack_nonce = POW_FUNCTIONS[pow_func], struct.Struct('<I').pack
+        for nonce in range(start, start + count):
+            if pow_hash(prefix76 + pack_nonce(nonce)) <= target:
+                return nonce
+        return None
     sha256 = hashlib.sha256
     pack = struct.Struct('<I').pack
     from_bytes = int.from_bytes
@@ -66,8 +76,10 @@ class _Pacer:
 
 
 class StratumMiner:
-    def __init__(self, host, port, username, password='x', timeout=10.0):
+    def __init__(self, host, port, username, password='x', timeout=10.0, pow_func='sha256d', difficulty_scale=1):
         self.host, self.port, self.username, self.password, self.timeout = host, port, username, password, timeout
+        self.pow_func, self.difficulty_scale = pow_func, difficulty_scale
+        self.batch = BATCH if pow_func == 'sha256d' else SLOW_POW_BATCH
         self.sock = None
         self._buffer = b''
         self._next_id = 1
@@ -199,9 +211,13 @@ class StratumMiner:
         if extranonce2 is None:
             self.extranonce2 += 1
             extranonce2 = struct.pack('<I', self.extranonce2 % 2**32)
-        target = difficulty_to_target(job['difficulty']) if target is None else target
-        nonce = scan(self.header_prefix(job, extranonce2), target, 0, max_hashes)
+        target = self.job_target(job) if target is None else target
+        nonce = scan(self.header_prefix(job, extranonce2), target, 0, max_hashes, self.pow_func)
         return extranonce2, nonce
+
+    def job_target(self, job):
+        """The target a job's stratum difficulty stands for (scaled for scrypt miners)."""
+        return difficulty_to_target(job['difficulty'] / self.difficulty_scale)
 
     def mine(self, seconds=None, max_submissions=None, hash_rate=None, stop=None):
         """Hash the current job, submitting solutions; returns the number of hashes done."""
@@ -213,13 +229,13 @@ class StratumMiner:
             self.poll()
             if self.job is None:
                 self.wait_for_job()
-            if self.job is not job or nonce >= 2**32 - BATCH:
+            if self.job is not job or nonce >= 2**32 - self.batch:
                 job, nonce = self.job, 0
                 self.extranonce2 += 1
                 extranonce2 = struct.pack('<I', self.extranonce2 % 2**32)
-                prefix, target = self.header_prefix(job, extranonce2), difficulty_to_target(job['difficulty'])
-            found = scan(prefix, target, nonce, BATCH)
-            done = BATCH if found is None else found - nonce + 1
+                prefix, target = self.header_prefix(job, extranonce2), self.job_target(job)
+            found = scan(prefix, target, nonce, self.batch, self.pow_func)
+            done = self.batch if found is None else found - nonce + 1
             hashes += done
             pacer.hashed(done)
             nonce += done
@@ -230,8 +246,9 @@ class StratumMiner:
 
 
 class GetworkMiner:
-    def __init__(self, host, port, username, password='x', timeout=10.0, user_agent='p2pool-cpuminer/1'):
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host, port, username, password='x', timeout=10.0, user_agent='p2pool-cpuminer/1',
+                 pow_func='sha256d'):
+        self.host, self.port, self.timeout, self.pow_func = host, port, timeout, pow_func
         credentials = base64.b64encode(('%s:%s' % (username, password)).encode()).decode()
         self.headers = {'Authorization': 'Basic ' + credentials, 'Content-Type': 'application/json',
                         'User-Agent': user_agent}
@@ -265,7 +282,7 @@ class GetworkMiner:
         decode_data(work['data'])   # refuses malformed data with GetworkError
         target = decode_target(work['target'])
         prefix = swap4(bytes.fromhex(work['data'])[:80])[:76]
-        nonce = scan(prefix, target, 0, max_hashes)
+        nonce = scan(prefix, target, 0, max_hashes, self.pow_func)
         if nonce is None:
             return None
         return swap4(prefix + struct.pack('<I', nonce)).hex() + DATA_PADDING.hex()

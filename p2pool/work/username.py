@@ -112,7 +112,10 @@ class PayeeResolver:
     fee_percent: `--fee`, the percentage of work requests paid to the node instead.
     """
 
-    def __init__(self, parent, node_address, fee_percent=0.0, rng=None):
+    def __init__(self, parent, node_address, fee_percent=0.0, rng=None, early_address=None):
+        """`early_address`: paid instead of the node's address by share versions that cannot pay it
+        (a legacy wallet address while a fresh chain is at version 17 and the operator gave bech32)."""
+        self.early_address = early_address
         if not 0 <= fee_percent <= 100:
             raise ValueError('the worker fee must be a percentage between 0 and 100')
         self.parent = parent
@@ -122,8 +125,12 @@ class PayeeResolver:
         self._validity = OrderedDict()
         self._warned = set()
 
-    def node_address(self):
-        return self._node_address()
+    def node_address(self, share_version=None):
+        address = self._node_address()
+        if (share_version is not None and self.early_address is not None
+                and not self.is_payable(address, share_version)):
+            return self.early_address
+        return address
 
     def is_payable(self, address, share_version):
         key = (address, share_version >= FIRST_ADDRESS_VERSION, share_version >= 35)
@@ -137,7 +144,7 @@ class PayeeResolver:
     def payee(self, username, share_version):
         """The address `username`'s next work pays (node's address for invalid ones or the fee)."""
         if self.fee_percent and self.rng.random() * 100 < self.fee_percent:
-            return self.node_address()
+            return self.node_address(share_version)
         if username.address and self.is_payable(username.address, share_version):
             return username.address
         if username.user not in self._warned:
@@ -147,4 +154,4 @@ class PayeeResolver:
             log.warning('worker %s: %s is not a payable address for share version %d on %s; mining to '
                         'the node\'s payout address instead', username.user, shown(username.address),
                         share_version, getattr(self.parent, 'SYMBOL', 'this network'))
-        return self.node_address()
+        return self.node_address(share_version)
