@@ -35,12 +35,15 @@ import ipaddress
 import itertools
 import logging
 import random
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer, error as tw_error, protocol as tw_protocol
 
 from p2pool.events import Event
 from p2pool.p2p import pings
 from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, is_dialable, normal_host
+from p2pool.p2p.contracts import PeerChain
 from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection, PeerSettings
 from p2pool.p2p.sharesync import ShareSync
 from p2pool.p2p.txrelay import TxRelay
@@ -130,7 +133,9 @@ class _PeerFactory(tw_protocol.ClientFactory):
 class P2PNode:
     """The node interface of PeerConnection plus the loops of p2p.md §6-§8."""
 
-    def __init__(self, chain, store=None, config=None, settings=None, reactor=None, rng=None, parent_tip=None):
+    def __init__(self, chain: PeerChain, store: Any = None, config: NodeConfig | None = None,
+                 settings: PeerSettings | None = None, reactor: Any = None, rng: random.Random | None = None,
+                 parent_tip: Callable[[], int | None] | None = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.chain, self.net = chain, chain.net
@@ -143,9 +148,9 @@ class P2PNode:
         self.bans = BanList(store, exempt=self.config.ban_exempt, ban_time=self.config.ban_time)
         self.txs = TxRelay(chain, self.settings.max_remembered_txs_size)
         self.sync = ShareSync(self)
-        self.peers = {}                 # nonce -> registered NodePeer
-        self.connections = set()        # every open NodePeer, registered or not
-        self.own_addresses = set()      # (host, port) found to be ourselves
+        self.peers: dict[Any, Any] = {}                 # nonce -> registered NodePeer
+        self.connections: set[Any] = set()        # every open NodePeer, registered or not
+        self.own_addresses: set[Any] = set()      # (host, port) found to be ourselves
         self.listening_port = None
         self.running = False
         self.peers_changed = Event('p2p peers')
@@ -157,10 +162,10 @@ class P2PNode:
         # on bitcoind's tip are relayed at once (§6.2)
         self.parent_tip = parent_tip or (lambda: None)
         self._listener = None
-        self._pending = {}              # (host, port) -> factory of a dial not yet handshaken
-        self._fixed = []
-        self._timers = {}
-        self._closed_waiters = []
+        self._pending: dict[Any, Any] = {}              # (host, port) -> factory of a dial not yet handshaken
+        self._fixed: list[Any] = []
+        self._timers: dict[Any, Any] = {}
+        self._closed_waiters: list[Any] = []
         self._accept_order = itertools.count(1)
 
     # --- the node interface (protocol.py) -----------------------------------------------

@@ -9,6 +9,8 @@ below and nothing else.
 
 The node interface
 ------------------
+(typed as p2pool.p2p.contracts.PeerNode; what the node needs of the sharechain is PeerChain there)
+
 Attributes, read when needed (so they may change at run time):
 
     node.nonce                      int: our random 64-bit nonce, fixed per node start
@@ -67,6 +69,7 @@ import ipaddress
 import itertools
 import logging
 import random
+from typing import Any, cast
 from collections import OrderedDict
 
 from twisted.internet import defer, protocol
@@ -75,6 +78,7 @@ import p2pool
 from p2pool.bitcoin.data import bits_to_target, header_type, tx_type
 from p2pool.bitcoin.hashes import hash256, sha256d_pow
 from p2pool.p2p import messages
+from p2pool.p2p.contracts import PeerNode
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
 from p2pool.p2p.peerlimits import MESSAGE_SIZE_LIMITS, payload_limit, within_budget
 from p2pool.util.ratelimit import TokenBucket
@@ -163,11 +167,13 @@ def _address_record(address):
 class PeerConnection(protocol.Protocol):
     """One connection to a P2Pool peer; see the module docstring for the node interface."""
 
-    def __init__(self, node, settings, incoming=False, clock=None, rng=None):
+    def __init__(self, node: PeerNode, settings: Any, incoming: bool = False, clock: Any = None,
+                 rng: random.Random | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.node, self.settings, self.incoming = node, settings, incoming
-        self.clock, self.rng = clock, rng or random.Random()
+        self.clock: Any = cast(Any, clock)   # the reactor or a task.Clock
+        self.rng = rng or random.Random()
         self.host, self.port = None, None
         self.connected_at = None
         self.version = self.sub_version = self.services = self.nonce = None
@@ -176,18 +182,19 @@ class PeerConnection(protocol.Protocol):
         self.closing = False
         self.registered = False
         self.close_reason = None
-        self.remote_tx_hashes = {}          # ordered set: oldest entries are discarded first
-        self.remembered_txs = {}            # key -> tx the peer asked us to keep
-        self._remembered_sizes = {}
+        self.remote_tx_hashes: dict[Any, Any] = {}          # ordered set: oldest entries are discarded first
+        self.remembered_txs: dict[Any, Any] = {}            # key -> tx the peer asked us to keep
+        self._remembered_sizes: dict[Any, Any] = {}
         self.remembered_txs_size = 0
-        self._latency_cache = OrderedDict()  # key -> (tx, expiry), expiries ascending
-        self._pending_requests = {}          # request id -> (Deferred, timeout call)
+        self._latency_cache: OrderedDict[Any, Any] = OrderedDict()  # key -> (tx, expiry), expiries ascending
+        self._pending_requests: dict[Any, Any] = {}          # request id -> (Deferred, timeout call)
         self._handshake_timer = self._idle_timer = self._ping_timer = None
         self.refused_messages = 0
         limits = {name: getattr(settings, name + '_limit')
                   for name in ('messages', 'sharereq', 'shares', 'addrs', 'getaddrs')}
-        self._buckets = {name: TokenBucket(burst, rate, clock) for name, (burst, rate) in limits.items()}
-        self._reply_budget = TokenBucket(*settings.sharereply_budget, clock)   # bytes
+        self._buckets = {name: TokenBucket(burst, rate, self.clock) for name, (burst, rate) in limits.items()}
+        reply_burst, reply_rate = settings.sharereply_budget
+        self._reply_budget = TokenBucket(reply_burst, reply_rate, self.clock)   # bytes
         self._replies_expected_until = 0.0   # a sharereply may be large until then
         self.peer_not_reading = False        # our transport's write buffer is full
         self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size,
@@ -546,7 +553,7 @@ class PeerConnection(protocol.Protocol):
 class PeerFactory(protocol.ClientFactory):
     """Builds PeerConnections for listenTCP/connectTCP; the node may subclass it."""
 
-    def __init__(self, node, settings, incoming, clock=None):
+    def __init__(self, node: PeerNode, settings: Any, incoming: bool, clock: Any = None) -> None:
         self.node, self.settings, self.incoming, self.clock = node, settings, incoming, clock
 
     def buildProtocol(self, addr):

@@ -19,10 +19,12 @@ Failed downloads are scored with the [jt] 30-second ban base. A request that
 fails because the connection was lost is not held against the peer.
 """
 import logging
+from typing import Any
 
 from twisted.internet import defer, task
 
 from p2pool.p2p import messages
+from p2pool.p2p.contracts import PeerChain
 from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, Misbehaviour, ShareRequestError, ShareRequestTimeout
 from p2pool.p2p.txrelay import share_wrapper
 from p2pool.sharechain.share import LOWEST_SUPPORTED_VERSION, ShareDecodeError, ShareMisbehaviour
@@ -41,14 +43,14 @@ DOWNLOAD_FAILURE = 'download_failure'
 class ShareSync:
     """Relay, serving and the download loop of one P2PNode."""
 
-    def __init__(self, node):
-        self.node = node
-        self.chain = node.chain
-        self.shared_share_hashes = set()
+    def __init__(self, node: Any) -> None:
+        self.node = node                    # the P2PNode
+        self.chain: PeerChain = node.chain
+        self.shared_share_hashes: set[Any] = set()
         self.running = False
         self._waiting = None            # what the download loop waits for (cancelled by stop)
         self._desired_waiter = None
-        self._block_relays = set()
+        self._block_relays: set[Any] = set()
 
     def start(self):
         tracker = self.chain.tracker

@@ -24,10 +24,12 @@ grow it forever. Nothing here runs for VERSION >= 34 shares.
 Per-peer state lives on the peer: `sync_txs` (bool), `remembered_for_us`
 ({key: charged bytes}) and `remembered_for_us_size`.
 """
+from typing import Any
 import logging
 from collections import OrderedDict
 
 from p2pool.bitcoin.data import tx_type
+from p2pool.p2p.contracts import PeerChain
 from p2pool.p2p.protocol import ProtocolError
 from p2pool.sharechain.share import FIRST_ADDRESS_VERSION
 
@@ -48,14 +50,14 @@ def share_wrapper(share):
 class TxRelay:
     """Mirrors the known-transaction pool and the mining set to peers (module docstring)."""
 
-    def __init__(self, chain, max_remembered_size, max_peer_txs=MAX_PEER_TXS):
+    def __init__(self, chain: PeerChain, max_remembered_size: int, max_peer_txs: int = MAX_PEER_TXS) -> None:
         self.chain = chain
         self.max_remembered_size = max_remembered_size
         self.max_peer_txs = max_peer_txs
-        self.mining_txs = {}
-        self._syncing = []          # peers with sync_txs, in connection order
-        self._peer_txs = OrderedDict()  # keys added to the pool from peers, oldest first
-        self._sizes = {}
+        self.mining_txs: dict[Any, Any] = {}
+        self._syncing: list[Any] = []          # peers with sync_txs, in connection order
+        self._peer_txs: OrderedDict[Any, Any] = OrderedDict()  # keys added to the pool from peers, oldest first
+        self._sizes: dict[Any, Any] = {}
         chain.known_txs.changed.watch(self._pool_changed)
 
     def tx_size(self, key, tx):

@@ -4,7 +4,8 @@ THE NODE FACADE
 ===============
 p2pool.web (and p2pool.app.status) never import p2p/ or work/. Everything they know
 about the running node comes through one object, built by p2pool.app.main, with
-these members (read in the reactor thread; methods must not block):
+these members (read in the reactor thread; methods must not block), typed as
+p2pool.web.contracts.WebNode:
 
 Attributes
   net                  the Network (p2pool.config.load_network): NAME, SHARE_PERIOD,
@@ -47,11 +48,14 @@ Endpoint functions take a `WebContext` (node + the clock + caches) and return a
 JSON-able value or raise HttpError(code, one-line reason).
 """
 import time
+from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_difficulty
 from p2pool.bitcoin.script import read_bip34_height
 from p2pool.sharechain import pplns, stats
+from p2pool.web.contracts import WebNode
 
 __all__ = ['PeerInfo', 'LocalStats', 'HttpError', 'WebContext', 'ROOT_ENDPOINTS', 'decent_height',
            'hour_lookbehind', 'to_coins']
@@ -114,11 +118,11 @@ def hour_lookbehind(net, height):
 class WebContext:
     """What every endpoint needs: the facade, the clock, the graph service and small caches."""
 
-    def __init__(self, node, service=None, clock=time.time):
+    def __init__(self, node: WebNode, service: Any = None, clock: Callable[[], float] = time.time) -> None:
         self.node = node
         self.service = service
         self.clock = clock
-        self._memo = {}
+        self._memo: dict[Any, Any] = {}
 
     @property
     def net(self):

@@ -18,13 +18,16 @@ history into node.history_store (one row per source and view, older rows pruned)
 every 5 minutes it appends a stat entry (web.md §3) to the stat log, which keeps
 24 hours and is stored in the same database. `load()` (called by start) restores both.
 """
+from typing import Any
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from p2pool.sharechain import stats, voting
 from p2pool.store.sharestore import StoreError
 from p2pool.web.api import WebContext
+from p2pool.web.contracts import WebNode
 from p2pool.web.history import GraphHistory
 from p2pool.web.localstats import stat_entry
 
@@ -78,15 +81,15 @@ class StatLog:
 class WebService:
     """History, stat log and their persistence for one node (see the module docstring)."""
 
-    def __init__(self, node, clock=time.time):
+    def __init__(self, node: WebNode, clock: Callable[[], float] = time.time) -> None:
         self.node = node
         self.clock = clock
         self.history = GraphHistory()
         self.stat_log = StatLog()
         self.context = WebContext(node, self, clock)
-        self._pending_local_shares = []   # (time found, share hash, work, dead)
+        self._pending_local_shares: list[Any] = []   # (time found, share hash, work, dead)
         self.traffic_bytes = {'p2p/in': 0, 'p2p/out': 0}   # since start, for the /metrics counters
-        self._loops = []
+        self._loops: list[Any] = []
         self._save_stamp = 0.0
         self._loaded = False
         self.last_save_error = None

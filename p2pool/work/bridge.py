@@ -13,7 +13,7 @@ Wiring contract (p2pool.app.main / p2pool.sharechain.chain construct it once):
         template_source,     # .current: p2pool.bitcoin.template.Template or None
                              # .changed: Event fired with each new Template
         tracker,             # p2pool.sharechain.tracker.Tracker
-        node,                # .peer_count() -> int; .best_share_hash (int or None);
+        node,                # work.contracts.WorkNode: .peer_count() -> int; .best_share_hash (int or None);
                              # .watch_new_work(bump): the node calls bump(reason) when the
                              #   best share changes or "punish aggressively" turns on (§1.4);
                              # optional .punish_aggressively (bool)
@@ -51,6 +51,8 @@ import random
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
 from dataclasses import dataclass, replace
 
 from p2pool.bitcoin import data as bitcoin_data
@@ -62,6 +64,7 @@ from p2pool.sharechain.generate import GenerateError, generate_transaction
 from p2pool.sharechain.share import INITIAL_VERSION, voting_version
 from p2pool.sharechain.voting import choose_share_version
 from p2pool.work import targets
+from p2pool.work.contracts import WorkNode
 from p2pool.work.username import Username, parse_username
 
 log = logging.getLogger(__name__)
@@ -172,9 +175,13 @@ class _Request:
 class WorkBridge:
     """Work for miners and the fate of their solutions; see the module docstring for wiring."""
 
-    def __init__(self, net, template_source, tracker, node, payees, on_share, on_block, merged=None,
-                 donation_percentage=0.0, coinbtext=(), stale_accounting=None, stale_info=None,
-                 pool_attempts_per_second=stats.pool_attempts_per_second, clock=time.time, rng=None):
+    def __init__(self, net: Any, template_source: Any, tracker: Any, node: WorkNode, payees: Any,
+                 on_share: Callable[[Any, bool], object], on_block: Callable[[Any, bool], object],
+                 merged: Any = None, donation_percentage: float = 0.0, coinbtext: Iterable[str | bytes] = (),
+                 stale_accounting: stats.StaleAccounting | None = None,
+                 stale_info: Callable[[], str | None] | None = None,
+                 pool_attempts_per_second: Callable[..., float] = stats.pool_attempts_per_second,
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         if not 0 <= donation_percentage <= 100:
             raise ValueError('the donation must be a percentage between 0 and 100')
         self.net, self.template_source, self.tracker, self.node = net, template_source, tracker, node
@@ -197,13 +204,13 @@ class WorkBridge:
         self.local_hash_rate = targets.LocalHashRate()
         self.local_rate_monitor = targets.RateMonitor(RATE_LOOKBACK)
         self.local_addr_rate_monitor = targets.RateMonitor(RATE_LOOKBACK)
-        self._cache = OrderedDict()
+        self._cache: OrderedDict[Any, Any] = OrderedDict()
         self._next_extranonce1 = 0
         self._work_key = None
-        self._addr_rates_memo = (None, {})
+        self._addr_rates_memo: tuple[Any, dict[Any, Any]] = (None, {})
         # statistics key (`address.worker`, as the rate monitors) -> difficulty of its last work's
         # share target; the oldest entries go beyond MAX_DIFFICULTY_ENTRIES
-        self.last_share_difficulties = OrderedDict()
+        self.last_share_difficulties: OrderedDict[Any, Any] = OrderedDict()
 
         template_source.changed.watch(self._template_changed)
         node.watch_new_work(self.bump)
