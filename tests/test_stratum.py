@@ -16,7 +16,7 @@ from p2pool.testing.testchain import make_addresses
 from p2pool.work.cpuminer import StratumMiner, sha256d_int
 from p2pool.work.targets import Vardiff
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
-from worker_helpers import make_bridge, start_worker_server, stop_worker_server
+from worker_helpers import make_bridge, make_template, start_worker_server, stop_worker_server
 
 SANE = (2**200, 2**255 - 1)
 
@@ -139,18 +139,40 @@ def test_version_rolling(served):
     assert served.shares[-1][0].header['version'] == 0x20000000 | version_bits
 
 
+def wait_for_new_job(miner, old, timeout=5):
+    deadline = time.monotonic() + timeout
+    while miner.job is old and time.monotonic() < deadline:
+        miner.read_message(0.1)
+    assert miner.job is not old
+    return miner.job
+
+
 def test_dead_on_arrival_and_clean_jobs(served):
+    """A new parent block restarts the miners (clean_jobs); a solution of the older job is still
+    taken for STALE_GRACE_SECONDS (recorded as dead), and refused after that."""
+    from p2pool.work.stratum import STALE_GRACE_SECONDS
     miners = [served.new_miner() for _ in range(3)]
     old_jobs = [miner.job for miner in miners]
-    run_in_reactor(served.bridge.bump, 'new block')
+    run_in_reactor(served.source.set, make_template(previous_block=0x5678, height=201))
     for miner, old in zip(miners, old_jobs):
-        deadline = time.monotonic() + 5
-        while miner.job is old and time.monotonic() < deadline:
-            miner.read_message(0.1)
-        assert miner.job is not old and miner.job['clean'] is True
+        assert wait_for_new_job(miner, old)['clean'] is True
     extranonce2, nonce = miners[0].find(old_jobs[0])
-    assert miners[0].submit(old_jobs[0], extranonce2, nonce) == (False, None)
+    assert miners[0].submit(old_jobs[0], extranonce2, nonce) == (True, None)
     assert served.shares[-1][1] is True      # recorded as dead
+    later = time.time() + STALE_GRACE_SECONDS + 1
+    served.server.stratum.clock = lambda: later
+    extranonce2, nonce = miners[1].find(old_jobs[1])
+    assert miners[1].submit(old_jobs[1], extranonce2, nonce) == (False, None)
+
+
+def test_new_work_on_the_same_block_does_not_restart_the_miner(served):
+    miner = served.new_miner()
+    old = miner.job
+    run_in_reactor(served.bridge.bump, 'new best share')        # same parent block
+    job = wait_for_new_job(miner, old)
+    assert job['clean'] is False and job['prevhash'] == old['prevhash']
+    extranonce2, nonce = miner.find(old)
+    assert miner.submit(old, extranonce2, nonce) == (True, None)
 
 
 def test_expired_job(served):

@@ -305,8 +305,10 @@ class NodeRunner:
         except tw_error.CannotListenError as e:
             raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
         self._write_ready_flag()
-        # through the log, so that the status lines reach the log file as well as the console
-        self.status = StatusPrinter(view, write=logging.getLogger('p2pool.status').info)
+        # through the log, so that the status lines reach the log file as well as the console;
+        # one log line each, as the log keeps every message on one line
+        status_log = logging.getLogger('p2pool.status')
+        self.status = StatusPrinter(view, write=lambda text: [status_log.info('%s', line) for line in text.split('\n')])
         self.status.start(self.reactor)
         self._every(view.poll_networkinfo, NETWORKINFO_INTERVAL, now=True)
         self._start_payouts_and_control()

@@ -7,6 +7,7 @@ p2pool/work/bridge.py and p2pool/web/api.py).
 """
 import logging
 import time
+from collections import deque
 
 from twisted.internet import defer
 
@@ -61,6 +62,9 @@ class WebNodeView:
         # fired with the round-trip seconds of the getblocktemplate call behind each template
         # applied (the getwork_latency graph, web.md §2.4)
         self.template_latency = Event('getblocktemplate latency')
+        self._new_work_times = deque(maxlen=100000)      # for the stale-work warning's "why"
+        if work_bridge is not None:
+            work_bridge.new_work.watch(lambda counter: self._new_work_times.append(time.time()))
         source = getattr(bitcoind, 'source', None)
         if source is not None and getattr(source, 'changed', None) is not None:
             source.changed.watch(self._template_applied)
@@ -151,4 +155,8 @@ class WebNodeView:
             stats.bitcoind_latency = getattr(source, 'last_latency', None)
         stats.work_latency = self.work_latency
         stats.networkinfo = self.networkinfo
+        times, minute_ago = self._new_work_times, time.time() - 60
+        while times and times[0] < minute_ago:
+            times.popleft()
+        stats.new_work_per_minute = len(times)
         return stats

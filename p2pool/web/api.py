@@ -89,6 +89,7 @@ class LocalStats:
     work_latency: float | None = None       # seconds from a new template to work handed to miners
     last_template_time: float | None = None  # unix time of the last successful getblocktemplate
     networkinfo: dict | None = None         # bitcoind's getnetworkinfo() result (warnings, version)
+    new_work_per_minute: int | None = None  # new-work events (Stratum re-notifies) in the last 60 s
 
 
 class HttpError(Exception):

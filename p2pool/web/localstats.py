@@ -43,10 +43,39 @@ def global_stats(ctx):
 
 
 def warnings(ctx, local=None):
-    """Warnings of sharechain.md §9 (version vote, bitcoind's own, lost contact)."""
+    """Warnings of sharechain.md §9 (version vote, bitcoind's own, lost contact), and why the
+    miners' work is stale when much of it is."""
     local = local if local is not None else ctx.node.local_stats()
     best, _height = ctx.best()
-    return stats.get_warnings(ctx.tracker, best, ctx.net, local.networkinfo, local.last_template_time, ctx.clock())
+    found = stats.get_warnings(ctx.tracker, best, ctx.net, local.networkinfo, local.last_template_time, ctx.clock())
+    text = stale_work_warning(ctx, local, best)
+    return found + [text] if text else found
+
+
+#: the dead (stale) share of the miners' pseudoshares above which the dashboard says why
+STALE_WORK_WARNING_FRACTION = 0.1
+_STALE_WORK_MIN_PSEUDOSHARES = 20
+
+
+def stale_work_warning(ctx, local, best):
+    """Why much of the miners' recent work was stale (work that newer work had replaced), or None."""
+    if local.pseudoshares < _STALE_WORK_MIN_PSEUDOSHARES:
+        return None
+    fraction = local.dead_pseudoshares / local.pseudoshares
+    if fraction < STALE_WORK_WARNING_FRACTION:
+        return None
+    reasons = []
+    new_work = getattr(local, 'new_work_per_minute', None)
+    if new_work:
+        reasons.append('new work came %d times in the last minute' % new_work)
+    work = ctx.node.current_work()
+    if work is not None and best is not None and best in ctx.tracker.items and \
+            bits_to_target(work['bits']) >= ctx.tracker.items[best].max_target:
+        reasons.append('on this network every share is also a block, and every block is new work')
+    return ('%d%% of the work your miners sent in the last %d s was stale: it arrived after newer work had '
+            'replaced it%s. Stratum submissions up to 10 s late are still accepted (counted as dead); '
+            'getwork miners should use long polling.' % (
+                round(100 * fraction), local.rate_window, ' (' + '; '.join(reasons) + ')' if reasons else ''))
 
 
 def _proportion(part, whole):

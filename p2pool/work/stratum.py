@@ -57,7 +57,14 @@ SLOW_READER_TIMEOUT = 30.0
 MAX_BAD_MESSAGES = 20
 VERSION_ROLLING_MASK = 0x1fffe000
 
-Job = namedtuple('Job', 'record base target issued')
+#: seconds after a newer job replaced a job during which a valid pseudoshare of the older job is
+#: still answered `true` (counted as dead work): where new work comes many times a second (on a
+#: regtest chain every share is a block, and every block is new work) a fast miner's submissions
+#: are always a job behind, and refusing them all would refuse nearly everything it does
+STALE_GRACE_SECONDS = 10.0
+
+# superseded: when a newer job replaced this one on the connection (None: still the newest)
+Job = namedtuple('Job', 'record base target issued superseded', defaults=(None,))
 
 
 def _error(code, message):
@@ -320,6 +327,8 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
                   'bits': record.bits, 'nonce': nonce}
         result = job.base.solve(header, nonce8, self.vardiff.acceptance_target(job.target, now),
                                 self.username.user)
+        replaced = job.superseded if job.superseded is not None else now
+        accepted = result.on_time or (result.pseudoshare == 'accepted' and now - replaced <= STALE_GRACE_SECONDS)
         # §4.3: every submission that reached the solution handler counts for vardiff
         after = self.send_work if self.vardiff.record_submission(now, record.min_share_target) else None
         error = None
@@ -330,7 +339,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         if error is not None:
             error.after = after             # run after the error reply, as after a result
             raise error
-        return result.on_time, after
+        return accepted, after
 
     METHODS = {
         'mining.subscribe': _subscribe,
@@ -347,7 +356,12 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         return self.factory.net.PARENT.DUMB_SCRYPT_DIFF
 
     def send_work(self):
-        """set_difficulty then notify with a fresh job (clean_jobs true); refusals close the connection."""
+        """set_difficulty then notify with a fresh job; refusals close the connection.
+
+        clean_jobs is true only when the parent block changed (or for the first job): new work
+        on the same block (a new sharechain head, a new difficulty) does not make the miner
+        throw away what it is hashing, and what it finds on the older job is still taken
+        within STALE_GRACE_SECONDS."""
         if not self.subscribed or self.username is None or not self.connected or self.transport.disconnecting:
             return
         try:
@@ -360,6 +374,10 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         target = self.vardiff.job_target(record.share_target, record.min_share_target, record.block_target)
         job_id = str(random.getrandbits(128))
         jobs = self.jobs
+        newest = next(reversed(jobs), None)
+        clean = newest is None or jobs[newest].record.previous_block != record.previous_block
+        if newest is not None:
+            jobs[newest] = jobs[newest]._replace(superseded=now)
         jobs[job_id] = Job(record, base, target, now)
         while jobs and (len(jobs) > MAX_JOBS or now - next(iter(jobs.values())).issued > JOB_LIFETIME):
             jobs.popitem(last=False)
@@ -372,7 +390,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
             b'{"jsonrpc":"2.0","method":"mining.set_difficulty","params":[', repr(difficulty).encode('ascii'),
             b'],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n',
             b'{"jsonrpc":"2.0","method":"mining.notify","params":["', job_id.encode('ascii'), b'",', fragment,
-            b',true],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n')))
+            b',true],"id":' if clean else b',false],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n')))
 
 
 class StratumFactory(protocol.Factory):
