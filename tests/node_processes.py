@@ -81,6 +81,7 @@ class NodeProcess:
         self.bitcoind_args = list(bitcoind_args if bitcoind_args is not None else bitcoind.cli_args())
         self.process = None
         self.starts = 0
+        self.stdin = subprocess.DEVNULL     # a pty's slave fd gives the node a terminal
         self.console_path = self.stderr_path = None
 
     # -- paths ------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class NodeProcess:
             argv = ['@%s' % self.argument_file]
         with open(self.console_path, 'wb') as console, open(self.stderr_path, 'wb') as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, str(RUN_P2POOL), *argv], stdin=subprocess.DEVNULL, stdout=console,
+                [sys.executable, str(RUN_P2POOL), *argv], stdin=self.stdin, stdout=console,
                 stderr=stderr, cwd=str(self.datadir), start_new_session=True,
                 # pytest killed without cleaning up must not leave nodes behind (Linux)
                 preexec_fn=_with_file_limit(regtest._parent_death_signal(), self.file_limit))

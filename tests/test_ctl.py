@@ -24,6 +24,8 @@ def test_no_node_running_is_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and 'no node is running' in result.stderr
     assert 'Traceback' not in result.stderr
+    unknown = ctl(tmp_path, 'frobnicate')
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
 
 
 def payouts_of(node):
@@ -130,3 +132,24 @@ def _text(node, path):
     import urllib.request
     with urllib.request.urlopen(node.url(path), timeout=10) as response:
         return response.read().decode()
+
+
+@pytest.mark.bitcoind
+def test_commands_typed_on_the_nodes_terminal(node_factory, regtest_node):  # noqa: F811
+    """With a terminal on stdin the node answers the same commands on its console; the status
+    lines also reach the log file."""
+    import pty
+    master, slave = pty.openpty()
+    node = node_factory(regtest_node, name='ctl-tty', address=regtest_node.wallet_address())
+    node.stdin = slave
+    try:
+        node.start().wait_ready()
+        os.write(master, b'bans\nfrobnicate\nhelp\n')
+        wait_until(lambda: 'no active bans' in node.console() and 'unban ADDR' in node.console(), 30,
+                   'the answers on the console')
+        assert "unknown command 'frobnicate'" in node.console()
+        wait_until(lambda: 'P2Pool: ' in (node.net_dir / 'log').read_text(), 30, 'status lines in the log file')
+        assert node.stop() == 0
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -120,7 +120,8 @@ def build_parser():
         description='P2Pool node %s: a decentralized mining pool (protocol 3501).' % __version__,
         epilog='Arguments can also be read from a file: "p2pool @FILE" (%s). ' % ARGUMENT_FILE_FORMAT +
                'Subcommands: "p2pool inspect ..." decodes chain data; "p2pool demo" runs a local regtest pool; '
-               '"p2pool import-shares DIR" imports the original P2Pool\'s shares.N files.')
+               '"p2pool import-shares DIR" imports the original P2Pool\'s shares.N files; '
+               '"p2pool ctl COMMAND" asks the running node (status, workers, peers, bans, payouts, help).')
     parser.add_argument('--version', action='version', version='p2pool %s' % __version__)
     parser.add_argument('--net', default='bitcoin', metavar='NAME|PATH',
                         help='network name (a file in networks/) or path to a network TOML file (default: bitcoin)')

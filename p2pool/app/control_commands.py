@@ -15,6 +15,7 @@ from p2pool.app.status import format_hash_rate, status_text
 from p2pool.bitcoin.data import target_to_difficulty
 from p2pool.web.api import WebContext, recent_blocks
 
+COMMAND_NAMES = ('status', 'workers', 'peers', 'bans', 'ban', 'unban', 'loglevel', 'blocks', 'payouts', 'help')
 DEFAULT_BAN_SECONDS = 3600.0
 LOG_LEVELS = ('debug', 'info', 'warning', 'error')
 
@@ -30,6 +31,10 @@ HELP = """Commands:
   blocks                 blocks of the pool in the current sharechain, with their state at bitcoind
   payouts                blocks paying this node's payees: amounts, confirmations, state
   help                   this text""" % (DEFAULT_BAN_SECONDS, ' | '.join(LOG_LEVELS))
+
+
+def unknown_command(name: str) -> str:
+    return 'unknown command %r; "help" lists the commands' % name[:40]
 
 
 class CommandError(Exception):
@@ -74,6 +79,7 @@ class ControlCommands:
             'status': self.status, 'workers': self.workers, 'peers': self.peers, 'bans': self.bans,
             'ban': self.ban, 'unban': self.unban, 'loglevel': self.loglevel, 'blocks': self.blocks,
             'payouts': self.payouts, 'help': self.help}
+        assert tuple(self.commands) == COMMAND_NAMES
 
     def run(self, line: str) -> tuple[int, str]:
         words = line.split()
@@ -82,7 +88,7 @@ class ControlCommands:
         name, args = words[0].lower(), words[1:]
         command = self.commands.get(name)
         if command is None:
-            return 2, 'unknown command %r; "help" lists the commands' % name[:40]
+            return 2, unknown_command(name)
         if name != 'help' and getattr(self.runner, 'web_view', None) is None:
             return 1, 'the node is still starting; try again in a moment'
         try:

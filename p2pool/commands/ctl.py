@@ -13,6 +13,7 @@ import sys
 from p2pool import config
 from p2pool.app import cli
 from p2pool.app.control import MAX_LINE, SOCKET_NAME
+from p2pool.app.control_commands import COMMAND_NAMES, unknown_command
 
 TIMEOUT = 30.0
 
@@ -53,6 +54,9 @@ def main(argv: list[str]) -> int:
         return int(e.code or 0)
     if not args.words:
         print('p2pool ctl: no command given; "p2pool ctl help" lists them', file=sys.stderr)
+        return 2
+    if args.words[0].lower() not in COMMAND_NAMES:
+        print('p2pool ctl: %s' % unknown_command(args.words[0]), file=sys.stderr)
         return 2
     name = args.net + '_testnet' if args.testnet and not args.net.endswith('_testnet') else args.net
     try:
