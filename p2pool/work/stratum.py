@@ -18,7 +18,9 @@ gentx, and no two connections (or getwork requests) ever hash the same coinbase.
 Per connection: vardiff toward one pseudoshare every `share_rate` seconds (§4.3),
 with a grace window accepting the previous difficulty for a few seconds after a
 change (and each job keeps the difficulty it was issued with); jobs expire after
-300 s; duplicate headers are refused. Errors use the customary Stratum codes:
+300 s; duplicate headers are refused. A valid pseudoshare of a job that newer work
+replaced less than STALE_GRACE_SECONDS ago is still answered true (and counted as
+dead work), and clean_jobs is true only when the parent block changed. Errors use the customary Stratum codes:
 20 other (bad extranonce2 size, ntime out of range, bad version bits), 21 job not
 found, 22 duplicate, 23 low difficulty, 24 unauthorized, 25 not subscribed; bad JSON
 gets -32700, bad parameters -32602. Lines above MAX_LINE bytes, connections that do
