@@ -15,13 +15,21 @@ without RPC support for it, from headers heard over P2P.
 """
 import logging
 from collections import OrderedDict
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet import defer, task
+from twisted.python.failure import Failure
 
 from p2pool.bitcoin import data
 from p2pool.bitcoin import serialize as s
-from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcError, RpcFailure
+from p2pool.bitcoin.p2p import BitcoindP2P
+from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcClient, RpcError, RpcFailure
+from p2pool.bitcoin.template import Template
+
+#: a block dict: header, txs and, for a Litecoin MWEB block, hogex and mweb
+Block = dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +43,14 @@ class SubmitResult:
     reason: str | None = None
 
     @property
-    def accepted(self):
+    def accepted(self) -> bool:
         return self.status in ('accepted', 'duplicate')
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.status if self.reason is None else '%s (%s)' % (self.status, self.reason)
 
 
-def classify_submitblock(result):
+def classify_submitblock(result: object) -> SubmitResult:
     """BIP22 answer of submitblock -> SubmitResult."""
     if result is None:
         return SubmitResult('accepted')
@@ -56,7 +64,7 @@ def classify_submitblock(result):
 MWEB_BLOCK_MARKER = b'\x01'   # between a block's transactions and its MWEB extension block
 
 
-def serialize_block(block, segwit=False):
+def serialize_block(block: Block, segwit: bool = False) -> bytes:
     """Wire bytes of a block dict: header, transactions (witness form when `segwit`), then the
     HogEx (`block['hogex']`, a FinalTransaction) and `0x01 || block['mweb']` when present."""
     finals = [block['hogex']] if block.get('hogex') is not None else []
@@ -72,7 +80,7 @@ def serialize_block(block, segwit=False):
     return bytes(out)
 
 
-def block_from_template(header, gentx, template):
+def block_from_template(header: data.Header, gentx: data.Tx, template: Template) -> Block | None:
     """The block of a solved `header` whose coinbase is `gentx` and whose other transactions are
     all of `template`'s (then its HogEx and MWEB data), or None when the header's merkle root
     says the miner chose other transactions (e.g. a peer's share on another template)."""
@@ -87,14 +95,16 @@ def block_from_template(header, gentx, template):
 class BlockSubmitter:
     """submit(block, ...) -> Deferred[SubmitResult] of the RPC path; the P2P path runs alongside."""
 
-    def __init__(self, rpc, p2p=None, retries=SUBMIT_RETRIES, retry_delay=SUBMIT_RETRY_DELAY, reactor=None):
+    def __init__(self, rpc: RpcClient, p2p: BitcoindP2P | None = None, retries: int = SUBMIT_RETRIES,
+                 retry_delay: float = SUBMIT_RETRY_DELAY, reactor: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.rpc, self.p2p = rpc, p2p
         self.retries, self.retry_delay = retries, retry_delay
-        self._reactor = reactor
+        self._reactor: Any = reactor
 
-    def submit(self, block, segwit=False, expect_valid=True, legacy=False):
+    def submit(self, block: Block, segwit: bool = False, expect_valid: bool = True,
+               legacy: bool = False) -> defer.Deferred[SubmitResult]:
         """Submit `block` (a block dict); `segwit` selects the witness serialization for RPC.
 
         `expect_valid` is whether our own PoW check says the block meets its target;
@@ -110,7 +120,7 @@ class BlockSubmitter:
         d.addCallback(self._log_result, block_hash, expect_valid)
         return d
 
-    def _send_p2p(self, block, block_hash, tries_left):
+    def _send_p2p(self, block: Block, block_hash: int, tries_left: int) -> None:
         if self.p2p is None:
             return
         if self.p2p.send_block(block):
@@ -121,9 +131,10 @@ class BlockSubmitter:
             log.error('Block %064x could not be sent over P2P: no connection to bitcoind', block_hash)
 
     @defer.inlineCallbacks
-    def _submit_rpc(self, block_hex, block_hash, legacy):
+    def _submit_rpc(self, block_hex: str, block_hash: int,
+                    legacy: bool) -> Generator[defer.Deferred[Any], Any, SubmitResult]:
         """§10.3: every error, a JSON-RPC error answer included, is retried (10 x 10 s)."""
-        last_error = None
+        last_error: RpcFailure | None = None
         for attempt in range(1, self.retries + 1):
             try:
                 if legacy:
@@ -148,7 +159,7 @@ class BlockSubmitter:
         return SubmitResult('failed', str(last_error))
 
     @staticmethod
-    def _log_result(result, block_hash, expect_valid):
+    def _log_result(result: SubmitResult, block_hash: int, expect_valid: bool) -> SubmitResult:
         if result.accepted:
             log.info('Block %064x submitted to bitcoind over RPC: %s', block_hash, result)
         else:
@@ -162,33 +173,33 @@ class BlockSubmitter:
 class ParentHeights:
     """Heights of parent-chain blocks by hash (integer), cached and fetched on demand."""
 
-    def __init__(self, rpc=None, p2p=None, limit=20000):
+    def __init__(self, rpc: RpcClient | None = None, p2p: BitcoindP2P | None = None, limit: int = 20000) -> None:
         self.rpc, self.limit = rpc, limit
-        self._heights = OrderedDict()
-        self._pending = {}
+        self._heights: OrderedDict[int, int] = OrderedDict()
+        self._pending: dict[int, list[defer.Deferred[int]]] = {}
         self._rpc_has_getblockheader = True
         self.best_height = 0
         if p2p is not None:
             p2p.new_headers.watch(self._learn_headers)
 
-    def record(self, block_hash, height):
+    def record(self, block_hash: int, height: int) -> None:
         self._heights[block_hash] = height
         self._heights.move_to_end(block_hash)
         while len(self._heights) > self.limit:
             self._heights.popitem(last=False)
         self.best_height = max(self.best_height, height)
 
-    def known(self, block_hash):
+    def known(self, block_hash: int) -> int | None:
         return self._heights.get(block_hash)
 
-    def get(self, block_hash):
+    def get(self, block_hash: int) -> defer.Deferred[int]:
         """Deferred firing with the height of `block_hash` (fails with RpcFailure or KeyError)."""
         if block_hash in self._heights:
             return defer.succeed(self._heights[block_hash])
         if block_hash in self._pending:
-            d = defer.Deferred()
-            self._pending[block_hash].append(d)
-            return d
+            waiter: defer.Deferred[int] = defer.Deferred()
+            self._pending[block_hash].append(waiter)
+            return waiter
         if self.rpc is None:
             return defer.fail(KeyError('height of block %064x is unknown' % block_hash))
         self._pending[block_hash] = []
@@ -197,7 +208,8 @@ class ParentHeights:
         return d
 
     @defer.inlineCallbacks
-    def _fetch(self, block_hash):
+    def _fetch(self, block_hash: int) -> Generator[defer.Deferred[Any], Any, int]:
+        assert self.rpc is not None, 'get() fetches only with an RPC client'
         hex_hash = '%064x' % block_hash
         if self._rpc_has_getblockheader:
             try:
@@ -210,7 +222,7 @@ class ParentHeights:
         block = yield self.rpc.call('getblock', hex_hash)
         return int(block['height'])
 
-    def _fetched(self, result, block_hash):
+    def _fetched(self, result: int | Failure, block_hash: int) -> int | Failure:
         waiters = self._pending.pop(block_hash, [])
         if isinstance(result, int):
             self.record(block_hash, result)
@@ -221,8 +233,10 @@ class ParentHeights:
                 d.errback(result)
         return result
 
-    def height_now(self, block_hash, default=None):
+    def height_now(self, block_hash: int | None, default: int | None = None) -> int | None:
         """The cached height, or `default` while a lookup is started in the background."""
+        if block_hash is None:
+            return default
         if block_hash in self._heights:
             return self._heights[block_hash]
         if self.rpc is not None and block_hash not in self._pending:
@@ -230,14 +244,14 @@ class ParentHeights:
                 'height lookup of %064x failed: %s', block_hash, failure.getErrorMessage()))
         return default
 
-    def rel_height(self, block_hash, best_block_hash=None):
+    def rel_height(self, block_hash: int | None, best_block_hash: int | None = None) -> int:
         """Height of `block_hash` minus the highest height seen (0 for the best; unknown counts as 0)."""
-        this_height = self.height_now(block_hash, 0)
-        best = self.height_now(best_block_hash, 0) if best_block_hash is not None else 0
+        this_height = self.height_now(block_hash, 0) or 0
+        best = (self.height_now(best_block_hash, 0) or 0) if best_block_hash is not None else 0
         self.best_height = max(self.best_height, this_height, best)
         return this_height - self.best_height
 
-    def _learn_headers(self, headers):
+    def _learn_headers(self, headers: Iterable[data.Header]) -> None:
         for header in headers:
             parent_height = self._heights.get(header['previous_block'])
             if parent_height is not None:

@@ -10,17 +10,20 @@ a TemplateSource refreshed by long polls, P2P block announcements and a timer,
 ParentHeights fed by templates, and a BlockSubmitter using both paths.
 `reactor` is the one the P2P connection's timeout runs on.
 """
+from collections.abc import Generator
+from typing import Any
+
 from twisted.internet import defer
 
-from p2pool.bitcoin.blocks import BlockSubmitter, ParentHeights
+from p2pool.bitcoin.blocks import Block, BlockSubmitter, ParentHeights, SubmitResult
 from p2pool.bitcoin.p2p import BitcoindP2P
 from p2pool.bitcoin.rpc import RpcClient
-from p2pool.bitcoin.template import TemplateSource
+from p2pool.bitcoin.template import Template, TemplateSource
 
 
 class BitcoindBridge:
-    def __init__(self, host, rpc_port, p2p_port, user, password, net, *, reactor, longpoll=True, use_ssl=False,
-                 **source_options):
+    def __init__(self, host: str, rpc_port: int, p2p_port: int, user: str | None, password: str | None, net: Any, *,
+                 reactor: Any, longpoll: bool = True, use_ssl: bool = False, **source_options: Any) -> None:
         self.net, self.reactor = net, reactor
         self.rpc = RpcClient(host, rpc_port, user, password, use_ssl=use_ssl)
         self.p2p = BitcoindP2P(host, p2p_port, net.PARENT.P2P_PREFIX)
@@ -30,24 +33,24 @@ class BitcoindBridge:
         self.submitter = BlockSubmitter(self.rpc, self.p2p)
 
     @defer.inlineCallbacks
-    def start(self, p2p_timeout=30):
+    def start(self, p2p_timeout: float = 30) -> Generator[defer.Deferred[Any], Any, Template | None]:
         """Connect P2P first (a Bitcoin SV node serves templates only to a node with peers), then poll."""
         self.p2p.start()
         yield self.p2p.when_connected().addTimeout(p2p_timeout, self.reactor)
-        template = yield self.source.start()
+        template: Template | None = yield self.source.start()
         return template
 
-    def submit_block(self, block, segwit):
+    def submit_block(self, block: Block, segwit: bool) -> defer.Deferred[SubmitResult]:
         """A block our miners found: to bitcoind at once, over RPC and P2P (BlockSubmitter),
         the way the current template was fetched (getblocktemplate or getmemorypool)."""
         return self.submitter.submit(block, segwit=segwit, legacy=self.source.legacy)
 
-    def tip(self):
+    def tip(self) -> int | None:
         """The hash of bitcoind's best block (the current template's parent), or None."""
         template = self.source.current
         return template.previous_block if template is not None else None
 
-    def stop(self):
+    def stop(self) -> None:
         self.source.stop()
         self.p2p.stop()
         self.rpc.close()

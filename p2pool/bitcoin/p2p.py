@@ -14,8 +14,11 @@ connection_changed(bool).
 import logging
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer, protocol, task
+from twisted.python.failure import Failure
 
 from p2pool import __version__
 from p2pool.bitcoin import data
@@ -54,7 +57,7 @@ getheaders_type = s.Struct('getheaders', [
 headers_type = s.List(data.block_type)
 empty_type = s.Struct('empty', [])
 
-MESSAGE_TYPES = {
+MESSAGE_TYPES: dict[str, s.Type[Any]] = {
     'version': version_type,
     'verack': empty_type,
     'ping': ping_type,
@@ -75,7 +78,7 @@ class FrameError(ValueError):
     """A message that cannot be framed for sending."""
 
 
-def frame(magic, command, payload):
+def frame(magic: bytes, command: str, payload: bytes) -> bytes:
     """One wire message: magic || command(12) || u32 length || checksum || payload."""
     name = command.encode('ascii')
     if len(name) >= 12:
@@ -89,16 +92,19 @@ def frame(magic, command, payload):
 class BitcoinP2PProtocol(protocol.Protocol):
     """One connection to bitcoind; reports to its factory's `client` (a BitcoindP2P)."""
 
-    def __init__(self, client):
+    # connected by Twisted before connectionMade; the protocol never runs without one
+    transport: Any
+
+    def __init__(self, client: 'BitcoindP2P') -> None:
         self.client = client
         self.magic = client.magic
         self._buffer = bytearray()
         self.ready = False
-        self._pinger = None
+        self._pinger: task.LoopingCall | None = None
 
     # --- framing ----------------------------------------------------------
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         peer, host = self.transport.getPeer(), self.transport.getHost()
         self.send('version', {
             'version': PROTOCOL_VERSION, 'services': 1, 'time': int(time.time()),
@@ -109,11 +115,11 @@ class BitcoinP2PProtocol(protocol.Protocol):
             'start_height': 0,
         })
 
-    def send(self, command, payload_record):
+    def send(self, command: str, payload_record: Any) -> None:
         payload = MESSAGE_TYPES[command].pack(payload_record)
         self.transport.write(frame(self.magic, command, payload))
 
-    def dataReceived(self, chunk):
+    def dataReceived(self, chunk: bytes) -> None:
         self._buffer += chunk
         buffer, magic = self._buffer, self.magic
         while True:
@@ -142,7 +148,7 @@ class BitcoinP2PProtocol(protocol.Protocol):
             if self.transport is None or getattr(self.transport, 'disconnecting', False):
                 return
 
-    def _handle(self, command, payload):
+    def _handle(self, command: str, payload: bytes) -> None:
         message_type = MESSAGE_TYPES.get(command)
         if message_type is None or command in IGNORED_COMMANDS:
             return
@@ -157,10 +163,10 @@ class BitcoinP2PProtocol(protocol.Protocol):
 
     # --- handlers ---------------------------------------------------------
 
-    def handle_version(self, record):
+    def handle_version(self, record: dict[str, Any]) -> None:
         self.send('verack', {})
 
-    def handle_verack(self, record):
+    def handle_verack(self, record: dict[str, Any]) -> None:
         if self.ready:
             return
         self.ready = True
@@ -168,11 +174,11 @@ class BitcoinP2PProtocol(protocol.Protocol):
         self._pinger.start(PING_INTERVAL, now=False)
         self.client._protocol_ready(self)
 
-    def handle_ping(self, record):
+    def handle_ping(self, record: dict[str, Any]) -> None:
         self.send('pong', record)
 
-    def handle_inv(self, vectors):
-        wanted = []
+    def handle_inv(self, vectors: list[dict[str, Any]]) -> None:
+        wanted: list[dict[str, Any]] = []
         for vector in vectors:
             if vector['type'] == INV_TX:
                 if vector['hash'] not in self.client.known_txs:
@@ -182,24 +188,24 @@ class BitcoinP2PProtocol(protocol.Protocol):
         if wanted:
             self.send('getdata', wanted)
 
-    def handle_tx(self, tx):
+    def handle_tx(self, tx: data.Tx) -> None:
         self.client._got_tx(tx)
 
-    def handle_block(self, block):
+    def handle_block(self, block: dict[str, Any]) -> None:
         self.client._got_block(block)
 
-    def handle_headers(self, blocks):
+    def handle_headers(self, blocks: list[dict[str, Any]]) -> None:
         self.client._got_headers([block['header'] for block in blocks])
 
-    def connectionLost(self, reason=protocol.connectionDone):
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()
         was_ready, self.ready = self.ready, False
         self.client._protocol_lost(self, was_ready)
 
 
-def _ip(address):
-    host = getattr(address, 'host', '0.0.0.0')
+def _ip(address: object) -> str:
+    host: str = getattr(address, 'host', '0.0.0.0')
     return host if ':' in host or host.count('.') == 3 else '0.0.0.0'
 
 
@@ -209,14 +215,18 @@ class _Factory(protocol.ReconnectingClientFactory):
     initialDelay = 0.1
     factor = 1.5
 
-    def __init__(self, client):
+    def __init__(self, client: 'BitcoindP2P') -> None:
         self.client = client
 
-    def buildProtocol(self, addr):
-        self.resetDelay()
+    def buildProtocol(self, addr: Any) -> BitcoinP2PProtocol:
+        self.resetDelay()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         proto = BitcoinP2PProtocol(self.client)
         proto.factory = self
         return proto
+
+
+#: block hash -> the Deferreds waiting for its block or header
+Waiters = dict[int, list[defer.Deferred[Any]]]
 
 
 class BitcoindP2P:
@@ -224,85 +234,86 @@ class BitcoindP2P:
 
     KNOWN_TXS_LIMIT = 20000
 
-    def __init__(self, host, port, magic, reactor=None):
+    def __init__(self, host: str, port: int | str, magic: bytes, reactor: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         if not isinstance(magic, (bytes, bytearray)) or len(magic) != 4:
             raise ValueError('the Bitcoin P2P magic must be 4 bytes, got %r' % (magic,))
         self.host, self.port, self.magic = host, int(port), bytes(magic)
-        self._reactor = reactor
+        self._reactor: Any = reactor
         self._factory = _Factory(self)
-        self._connector = None
+        self._connector: Any = None
         self._stopping = False
-        self.protocol = None  # the ready connection, or None
-        self.known_txs = {}  # P2Pool tx key -> tx, filled by tx messages
+        self.protocol: BitcoinP2PProtocol | None = None  # the ready connection, or None
+        self.known_txs: dict[int, data.Tx] = {}  # P2Pool tx key -> tx, filled by tx messages
         self.new_block = Event()
         self.new_tx = Event()
         self.new_headers = Event()
         self.connection_changed = Event()
-        self._block_waiters = {}
-        self._header_waiters = {}
-        self._ready_waiters = []
+        self._block_waiters: Waiters = {}
+        self._header_waiters: Waiters = {}
+        self._ready_waiters: list[defer.Deferred[BitcoinP2PProtocol]] = []
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         return self.protocol is not None
 
-    def start(self):
+    def start(self) -> 'BitcoindP2P':
         self._stopping = False
         self._factory.continueTrying = True
         self._connector = self._reactor.connectTCP(self.host, self.port, self._factory, timeout=5)
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         self._stopping = True
-        self._factory.stopTrying()
+        self._factory.stopTrying()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         if self._connector is not None:
             self._connector.disconnect()
             self._connector = None
 
-    def when_connected(self):
+    def when_connected(self) -> defer.Deferred[BitcoinP2PProtocol]:
         """Deferred firing once a handshake is complete (at once if it already is)."""
         if self.protocol is not None:
             return defer.succeed(self.protocol)
-        d = defer.Deferred(lambda d: self._ready_waiters.remove(d))
+        d: defer.Deferred[BitcoinP2PProtocol] = defer.Deferred(lambda d: self._ready_waiters.remove(d))
         self._ready_waiters.append(d)
         return d
 
     # --- outgoing -------------------------------------------------------------
 
-    def send_block(self, block):
+    def send_block(self, block: dict[str, Any]) -> bool:
         """Push a block (witness serialization) to bitcoind; False when not connected."""
         if self.protocol is None:
             return False
         self.protocol.send('block', block)
         return True
 
-    def get_block(self, block_hash, timeout=10):
+    def get_block(self, block_hash: int, timeout: float = 10) -> defer.Deferred[Any]:
         """Deferred firing with the block dict of `block_hash` fetched with getdata."""
         return self._request(self._block_waiters, block_hash, timeout,
                              lambda proto: proto.send('getdata', [{'type': INV_BLOCK, 'hash': block_hash}]))
 
-    def get_header(self, block_hash, timeout=10):
+    def get_header(self, block_hash: int, timeout: float = 10) -> defer.Deferred[Any]:
         """Deferred firing with the header dict of `block_hash` (getheaders with an empty locator)."""
         return self._request(self._header_waiters, block_hash, timeout,
                              lambda proto: proto.send('getheaders', {'version': 1, 'have': [],
                                                                      'last': block_hash}))
 
-    def _request(self, waiters, block_hash, timeout, send):
-        d = defer.Deferred()  # _forget_waiter removes it whatever happens (answer, timeout, cancel)
+    def _request(self, waiters: 'Waiters', block_hash: int, timeout: float,
+                 send: Callable[[BitcoinP2PProtocol], object]) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()  # _forget_waiter removes it whatever happens
         waiters.setdefault(block_hash, []).append(d)
         d.addTimeout(timeout, self._reactor)
         d.addBoth(self._forget_waiter, waiters, block_hash, d)
 
-        def ask(proto):
+        def ask(proto: BitcoinP2PProtocol) -> None:
             if block_hash in waiters:
                 send(proto)
         self.when_connected().addCallback(ask).addErrback(lambda _: None)
         return d
 
     @staticmethod
-    def _forget_waiter(result, waiters, block_hash, d):
+    def _forget_waiter(result: Any, waiters: 'Waiters', block_hash: int, d: defer.Deferred[Any]) -> Any:
         pending = waiters.get(block_hash)
         if pending is not None and d in pending:
             pending.remove(d)
@@ -312,7 +323,7 @@ class BitcoindP2P:
 
     # --- called by the protocol ----------------------------------------------
 
-    def _protocol_ready(self, proto):
+    def _protocol_ready(self, proto: BitcoinP2PProtocol) -> None:
         self.protocol = proto
         log.info('Bitcoin P2P connection to bitcoind at %s:%d established', self.host, self.port)
         self.connection_changed.happened(True)
@@ -320,7 +331,7 @@ class BitcoindP2P:
         for d in waiters:
             d.callback(proto)
 
-    def _protocol_lost(self, proto, was_ready):
+    def _protocol_lost(self, proto: BitcoinP2PProtocol, was_ready: bool) -> None:
         if self.protocol is proto:
             self.protocol = None
             if was_ready:
@@ -331,7 +342,7 @@ class BitcoindP2P:
                                 self.host, self.port)
                 self.connection_changed.happened(False)
 
-    def _got_tx(self, tx):
+    def _got_tx(self, tx: data.Tx) -> None:
         key = data.tx_key(tx)
         if len(self.known_txs) >= self.KNOWN_TXS_LIMIT:
             for old in list(self.known_txs)[:self.KNOWN_TXS_LIMIT // 10]:
@@ -339,12 +350,12 @@ class BitcoindP2P:
         self.known_txs[key] = tx
         self.new_tx.happened(tx)
 
-    def _got_block(self, block):
+    def _got_block(self, block: dict[str, Any]) -> None:
         block_hash = data.header_hash(block['header'])
         for d in list(self._block_waiters.get(block_hash, [])):
             d.callback(block)
 
-    def _got_headers(self, headers):
+    def _got_headers(self, headers: list[data.Header]) -> None:
         for header in headers:
             block_hash = data.header_hash(header)
             for d in list(self._header_waiters.get(block_hash, [])):

@@ -21,12 +21,16 @@ import logging
 import socket
 import threading
 import urllib.parse
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any, TypeVar
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 log = logging.getLogger(__name__)
+
+T = TypeVar('T')
 
 METHOD_NOT_FOUND = -32601
 #: python-bitcoinrpc's codes for "HTTP answer that is not JSON" and "no result field"
@@ -41,7 +45,7 @@ class RpcFailure(Exception):
 class RpcError(RpcFailure):
     """The daemon answered the call with a JSON-RPC error object."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: int, message: str) -> None:
         super().__init__('%s (code %s)' % (message, code))
         self.code, self.message = code, message
 
@@ -62,7 +66,7 @@ class BitcoindCheckError(Exception):
     """A start-up check of bitcoind failed; str() is a one-line explanation."""
 
 
-def _daemon_thread(*args, **kwargs):
+def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
     # A worker stuck in a long poll must not keep the interpreter alive at exit.
     thread = threading.Thread(*args, **kwargs)
     thread.daemon = True
@@ -72,8 +76,9 @@ def _daemon_thread(*args, **kwargs):
 class RpcClient:
     """Calls one JSON-RPC daemon; call() returns a Deferred and runs in a worker thread."""
 
-    def __init__(self, host, port, user, password, timeout=30.0, use_ssl=False, path='/',
-                 max_threads=4, name='bitcoind', reactor=None):
+    def __init__(self, host: str, port: int | str, user: str | None, password: str | None, timeout: float = 30.0,
+                 use_ssl: bool = False, path: str = '/', max_threads: int = 4, name: str = 'bitcoind',
+                 reactor: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.host, self.port, self.user, self.password = host, int(port), user, password
@@ -83,13 +88,13 @@ class RpcClient:
         self._url = '%s://%s:%s@%s:%d%s' % (scheme, urllib.parse.quote(user or '', safe=''),
                                             urllib.parse.quote(password or '', safe=''),
                                             _url_host(host), self.port, path or '/')
-        self._reactor = reactor
+        self._reactor: Any = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=max_threads, name='%s-rpc' % name)
-        self._pool.threadFactory = _daemon_thread
-        self._shutdown_trigger = None
+        self._pool.threadFactory = _daemon_thread  # type: ignore[assignment]  # a Thread factory, as Twisted's
+        self._shutdown_trigger: Any = None
 
     @classmethod
-    def from_url(cls, url, timeout=5.0, **kwargs):
+    def from_url(cls, url: str, timeout: float = 5.0, **kwargs: Any) -> 'RpcClient':
         """Client for `http://user:pass@host:port/` (the --merged syntax); raises ValueError."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ('http', 'https') or not parts.hostname:
@@ -106,32 +111,33 @@ class RpcClient:
                    use_ssl=parts.scheme == 'https', path=parts.path or '/', **kwargs)
 
     @property
-    def endpoint(self):
+    def endpoint(self) -> str:
         """host:port, for messages."""
         return '%s:%d' % (_url_host(self.host), self.port)
 
     # --- calls -------------------------------------------------------------
 
-    def call(self, method, *params, timeout=None):
+    def call(self, method: str, *params: Any, timeout: float | None = None) -> defer.Deferred[Any]:
         """Deferred firing with the result of method(*params) or failing with an RpcFailure."""
         self._start_pool()
         return threads.deferToThreadPool(self._reactor, self._pool, self.call_blocking,
                                          method, *params, timeout=timeout)
 
-    def run_in_pool(self, fn, *args, **kwargs):
+    def run_in_pool(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> defer.Deferred[T]:
         """Deferred of fn(*args, **kwargs) run in this client's worker threads (fn may call_blocking)."""
         self._start_pool()
         return threads.deferToThreadPool(self._reactor, self._pool, fn, *args, **kwargs)
 
-    def clone(self, **overrides):
+    def clone(self, **overrides: Any) -> 'RpcClient':
         """Another client for the same daemon with its own threads (e.g. for long polls)."""
-        settings = dict(host=self.host, port=self.port, user=self.user, password=self.password,
-                        timeout=self.timeout, use_ssl=self._url.startswith('https'), path=self._path,
-                        max_threads=self._max_threads, name=self.name, reactor=self._reactor)
+        settings: dict[str, Any] = dict(
+            host=self.host, port=self.port, user=self.user, password=self.password, timeout=self.timeout,
+            use_ssl=self._url.startswith('https'), path=self._path, max_threads=self._max_threads,
+            name=self.name, reactor=self._reactor)
         settings.update(overrides)
         return RpcClient(**settings)
 
-    def call_blocking(self, method, *params, timeout=None):
+    def call_blocking(self, method: str, *params: Any, timeout: float | None = None) -> Any:
         """The same call, synchronously; only for threads other than the reactor's."""
         timeout = self.timeout if timeout is None else timeout
         # A fresh proxy (and TCP connection) per call: AuthServiceProxy is not
@@ -166,7 +172,7 @@ class RpcClient:
         finally:
             _close_proxy(proxy)
 
-    def _http_failure(self, message):
+    def _http_failure(self, message: str) -> RpcConnectionError:
         if '401' in message or '403' in message:
             return RpcAuthError('%s at %s rejected the RPC user name or password (%s)'
                                 % (self.name, self.endpoint, 'HTTP 401' if '401' in message else 'HTTP 403'))
@@ -174,18 +180,18 @@ class RpcClient:
 
     # --- thread pool -------------------------------------------------------
 
-    def _start_pool(self):
+    def _start_pool(self) -> None:
         if not self._pool.started:
             self._pool.start()
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
                 'during', 'shutdown', self._stop_pool_async)
 
-    def _stop_pool_async(self):
+    def _stop_pool_async(self) -> None:
         # ThreadPool.stop() joins its workers, which may sit in a 30 s call; do it elsewhere.
         if self._pool.started:
             _daemon_thread(target=self._pool.stop, name='%s-rpc-stop' % self.name).start()
 
-    def close(self):
+    def close(self) -> None:
         """Stop the worker threads (pending calls still finish); call from the reactor thread."""
         if self._shutdown_trigger is not None:
             self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
@@ -193,18 +199,18 @@ class RpcClient:
         self._stop_pool_async()
 
 
-def _close_proxy(proxy):
+def _close_proxy(proxy: Any) -> None:
     # AuthServiceProxy has no close(); its connection sits in a name-mangled attribute.
     connection = getattr(proxy, '_AuthServiceProxy__conn', None)
     if connection is not None:
         connection.close()
 
 
-def _url_host(host):
+def _url_host(host: str) -> str:
     return '[%s]' % host if ':' in host and not host.startswith('[') else host
 
 
-def _redact(url):
+def _redact(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
@@ -214,9 +220,9 @@ def _redact(url):
 
 # --- start-up checks (worker.md §10.1, networks.md §3) ----------------------------
 
-def softfork_ids(blockchain_info):
+def softfork_ids(blockchain_info: Mapping[str, Any]) -> set[str]:
     """Soft-fork names reported by getblockchaininfo: `softforks`/`bip9_softforks`, as lists or dicts."""
-    ids = set()
+    ids: set[str] = set()
     for key in ('softforks', 'bip9_softforks'):
         value = blockchain_info.get(key)
         if isinstance(value, dict):
@@ -226,26 +232,28 @@ def softfork_ids(blockchain_info):
     return ids
 
 
-def gbt_rules(net):
+def gbt_rules(net: Any) -> list[str]:
     """The `rules` a getblocktemplate request needs: segwit where the network requires it."""
     required = set(getattr(net, 'SOFTFORKS_REQUIRED', ()) or ())
     return ['segwit'] if 'segwit' in required else []
 
 
-def _as_hash(value):
+def _as_hash(value: int | str) -> int:
     return value if isinstance(value, int) else int(value, 16)
 
 
-def _version_problem(net, version):
+def _version_problem(net: Any, version: int) -> str | None:
     """None when getnetworkinfo().version passes VERSION_CHECK, else the refusal text."""
     if hasattr(net, 'version_check'):
-        return net.version_check(version)
-    minimum = getattr(net, 'VERSION_CHECK', 0) or 0
+        problem: str | None = net.version_check(version)
+        return problem
+    minimum: int = getattr(net, 'VERSION_CHECK', 0) or 0
     return None if version >= minimum else 'version %d is older than %d' % (version, minimum)
 
 
 @defer.inlineCallbacks
-def check_bitcoind(rpc, net, allow_obsolete=False):
+def check_bitcoind(rpc: RpcClient, net: Any,
+                   allow_obsolete: bool = False) -> Generator[defer.Deferred[Any], Any, dict[str, Any]]:
     """Run the start-up checks; fires with getblockchaininfo's answer or fails with BitcoindCheckError.
 
     Uses net.PARENT.GENESIS_HASH, PARENT.CHAIN, PARENT.RPC_CHECK (KNOWN_BLOCKS,
@@ -285,7 +293,8 @@ def check_bitcoind(rpc, net, allow_obsolete=False):
     if expected_chain and getattr(rpc_check, 'CHECK_CHAIN', False) and chain_info.get('chain') != expected_chain:
         raise BitcoindCheckError('wrong chain: %s runs chain "%s" but network %s needs "%s"'
                                  % (where, chain_info.get('chain'), network_name, expected_chain))
-    for block_hash in getattr(rpc_check, 'KNOWN_BLOCKS', ()):
+    known_blocks: Iterable[int | str] = getattr(rpc_check, 'KNOWN_BLOCKS', ())
+    for block_hash in known_blocks:
         try:
             yield rpc.call('getblockheader', '%064x' % _as_hash(block_hash))
         except RpcError:
@@ -293,7 +302,7 @@ def check_bitcoind(rpc, net, allow_obsolete=False):
                                      % (where, _as_hash(block_hash), network_name)) from None
         except RpcFailure as e:
             raise BitcoindCheckError('%s failed getblockheader: %s' % (where, _short(e))) from None
-    wanted_help = getattr(rpc_check, 'HELP_CONTAINS', '')
+    wanted_help: str = getattr(rpc_check, 'HELP_CONTAINS', '')
     if wanted_help and wanted_help not in str(help_text):
         raise BitcoindCheckError('wrong daemon: the help text of %s does not mention "%s" (network %s)'
                                  % (where, wanted_help, network_name))
@@ -319,5 +328,5 @@ def check_bitcoind(rpc, net, allow_obsolete=False):
     return chain_info
 
 
-def _short(error):
+def _short(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__

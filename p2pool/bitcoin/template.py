@@ -31,15 +31,18 @@ import json
 import logging
 import re
 import time
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.internet import defer, task
+from twisted.python.failure import Failure
 
 from p2pool.bitcoin import data
 from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.events import Event
-from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcBadReply, RpcError, RpcFailure, gbt_rules
+from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcBadReply, RpcClient, RpcError, RpcFailure, gbt_rules
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def is_mweb_flagged(raw: bytes) -> bool:
     return len(raw) > 6 and raw[4] == 0 and bool(raw[5] & MWEB_FLAG)
 
 
-def rules_from_refusal(message: str) -> list:
+def rules_from_refusal(message: str) -> list[str]:
     """Rule names a getblocktemplate refusal says the call needs ([] when it names none)."""
     found = re.search(r'\{.*\}', message)
     if found:
@@ -97,34 +100,34 @@ class Template:
     time: int
     subsidy: int  # coinbasevalue: block reward plus fees, in base units
     coinbaseflags: bytes
-    transactions: list  # tx dicts, template order
-    transaction_keys: list  # P2Pool keys: hash256 of each tx's bytes as sent
-    transaction_fees: list  # int or None, aligned with transactions
-    rules: list
+    transactions: list[data.Tx]  # tx dicts, template order
+    transaction_keys: list[int]  # P2Pool keys: hash256 of each tx's bytes as sent
+    transaction_fees: list[int | None]  # int or None, aligned with transactions
+    rules: list[str]
     last_update: float
     default_witness_commitment: bytes | None = None  # output script, when bitcoind sends one
     longpollid: str | None = None
     mintime: int | None = None
-    raw_transactions: list = field(default_factory=list, repr=False)  # bytes as received
+    raw_transactions: list[bytes] = field(default_factory=list, repr=False)  # bytes as received
     mweb: bytes | None = None  # Litecoin MWEB extension block as the template sends it, else None
     hogex: FinalTransaction | None = None  # the MWEB integrating transaction, last in every block
 
     @property
-    def final_txids(self):
+    def final_txids(self) -> list[tuple[int, int]]:
         """(txid, wtxid) of the transactions that end the block after the selected ones."""
         return [] if self.hogex is None else [(self.hogex.txid, self.hogex.wtxid)]
 
     @property
-    def block_target(self):
+    def block_target(self) -> int:
         return data.bits_to_target(self.bits)
 
     @property
-    def segwit(self):
+    def segwit(self) -> bool:
         """True when blocks must be submitted with witness serialization."""
         return 'segwit' in self.rules or '!segwit' in self.rules
 
 
-def _hex_int(result, key):
+def _hex_int(result: Mapping[str, Any], key: str) -> int:
     value = result.get(key)
     if not isinstance(value, str):
         raise TemplateError('template field %r is missing or not text' % key)
@@ -134,14 +137,14 @@ def _hex_int(result, key):
         raise TemplateError('template field %r is not hex: %r' % (key, value)) from None
 
 
-def _int(result, key, default=None):
+def _int(result: Mapping[str, Any], key: str, default: int | None = None) -> int:
     value = result.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TemplateError('template field %r is missing or not a non-negative integer: %r' % (key, value))
     return value
 
 
-def _coinbaseflags(result):
+def _coinbaseflags(result: Mapping[str, Any]) -> bytes:
     try:
         if 'coinbaseflags' in result:
             return bytes.fromhex(result['coinbaseflags'])
@@ -153,15 +156,18 @@ def _coinbaseflags(result):
         raise TemplateError('template coinbase flags are not hex: %s' % e) from None
 
 
-def parse_template(result, now=None, height=None):
+def parse_template(result: Any, now: float | None = None, height: int | None = None) -> Template:
     """Template from a getblocktemplate (or legacy getmemorypool) answer; raises TemplateError.
 
     `height` is used when the answer has none (the caller looked it up).
     """
     if not isinstance(result, dict):
         raise TemplateError('getblocktemplate answered %s, not an object' % type(result).__name__)
-    transactions, keys, fees, raw_list = [], [], [], []
-    hogex = None
+    transactions: list[data.Tx] = []
+    keys: list[int] = []
+    fees: list[int | None] = []
+    raw_list: list[bytes] = []
+    hogex: FinalTransaction | None = None
     entries = result.get('transactions', [])
     if not isinstance(entries, list):
         raise TemplateError('template field transactions is not a list')
@@ -192,19 +198,20 @@ def parse_template(result, now=None, height=None):
         fees.append(fee)
     if height is None:
         height = _int(result, 'height')
-    commitment = result.get('default_witness_commitment')
+    commitment_hex = result.get('default_witness_commitment')
     try:
-        commitment = bytes.fromhex(commitment) if commitment is not None else None
+        commitment = bytes.fromhex(commitment_hex) if commitment_hex is not None else None
     except (TypeError, ValueError):
         raise TemplateError('default_witness_commitment is not hex') from None
     rules = result.get('rules', [])
     if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
         raise TemplateError('template field rules is not a list of names')
     longpollid = result.get('longpollid')
-    mweb = result.get('mweb')
-    if mweb is not None:
+    mweb_hex = result.get('mweb')
+    mweb: bytes | None = None
+    if mweb_hex is not None:
         try:
-            mweb = bytes.fromhex(mweb)
+            mweb = bytes.fromhex(mweb_hex)
         except (TypeError, ValueError):
             raise TemplateError('template field mweb is not hex') from None
     if (mweb is None) != (hogex is None):
@@ -240,47 +247,50 @@ class TemplateSource:
     of every template's previous block.
     """
 
-    def __init__(self, rpc, net, p2p=None, heights=None, rules=None, poll_interval=POLL_INTERVAL,
-                 retry_interval=RETRY_INTERVAL, longpoll=True, reactor=None):
+    def __init__(self, rpc: RpcClient, net: Any, p2p: Any = None, heights: Any = None,
+                 rules: list[str] | None = None, poll_interval: float = POLL_INTERVAL,
+                 retry_interval: float = RETRY_INTERVAL, longpoll: bool = True, reactor: Any = None) -> None:
+        # p2p: a p2pool.bitcoin.p2p.BitcoindP2P; heights: a p2pool.bitcoin.blocks.ParentHeights
+        # (both import this module)
         if reactor is None:
             from twisted.internet import reactor
         self.rpc, self.net, self.p2p, self.heights = rpc, net, p2p, heights
         self.rules = gbt_rules(net) if rules is None else list(rules)
         self.poll_interval, self.retry_interval = poll_interval, retry_interval
-        self._reactor = reactor
+        self._reactor: Any = reactor
         self._longpoll_enabled = longpoll
-        self._longpoll_rpc = None
-        self.current = None
-        self.last_latency = None  # seconds of the last plain getblocktemplate round trip
-        self.contact = None  # None until the first answer, then True / False
-        self.last_error = None
+        self._longpoll_rpc: RpcClient | None = None
+        self.current: Template | None = None
+        self.last_latency: float | None = None  # seconds of the last plain getblocktemplate round trip
+        self.contact: bool | None = None  # None until the first answer, then True / False
+        self.last_error: str | None = None
         self.changed = Event()
         self.contact_changed = Event()
         self._sequence = 0  # request counter: newer requests win over older ones
         self._applied_sequence = -1
-        self._poller = None
+        self._poller: task.LoopingCall | None = None
         self._running = False
         self._use_getmemorypool = False
-        self._retry_call = None
+        self._retry_call: Any = None
         self._longpoll_running = False
 
     # --- life cycle -----------------------------------------------------------
 
-    def start(self):
+    def start(self) -> defer.Deferred[Template | None]:
         """Start polling; Deferred firing with the first template, or None if bitcoind did not
         answer (then it is retried every retry_interval until it does)."""
         self._running = True
         if self.p2p is not None:
             self.p2p.new_block.watch(self._on_block_announced)
-        self._poller = task.LoopingCall(self._periodic)
-        self._poller.clock = self._reactor
-        self._poller.start(self.poll_interval, now=False)
+        poller = self._poller = task.LoopingCall(self._periodic)
+        poller.clock = self._reactor
+        poller.start(self.poll_interval, now=False)
         if self._longpoll_enabled:
             self._longpoll_rpc = self.rpc.clone(timeout=LONGPOLL_TIMEOUT, max_threads=1,
                                                 name=self.rpc.name + '-longpoll')
         return self.refresh()  # the first template also starts the long poll (_apply)
 
-    def stop(self):
+    def stop(self) -> None:
         self._running = False
         if self.p2p is not None:
             try:
@@ -295,35 +305,35 @@ class TemplateSource:
             self._longpoll_rpc.close()
             self._longpoll_rpc = None
 
-    def is_stale(self, now=None):
+    def is_stale(self, now: float | None = None) -> bool:
         """True when there is no template or the last good one is older than 60 s."""
         now = time.time() if now is None else now
         return self.current is None or now - self.current.last_update > STALE_AFTER
 
     @property
-    def legacy(self):
+    def legacy(self) -> bool:
         """True while work comes from getmemorypool: blocks then go back with getmemorypool(hex)."""
         return self._use_getmemorypool
 
     # --- polling --------------------------------------------------------------
 
-    def _periodic(self):
+    def _periodic(self) -> None:
         self.refresh()
 
-    def _on_block_announced(self, block_hash):
+    def _on_block_announced(self, block_hash: int) -> None:
         if self.current is None or block_hash != self.current.previous_block:
             log.debug('bitcoind announced block %064x; refreshing work', block_hash)
             self.refresh()
 
-    def refresh(self):
+    def refresh(self) -> defer.Deferred[Template | None]:
         """Fetch a template now; Deferred firing with the Template or None (failure logged)."""
         self._sequence += 1
         sequence = self._sequence
         d = self.rpc.run_in_pool(self._fetch_blocking, self.rpc, None, attempts=3)
-        d.addCallbacks(self._apply, self._failed, callbackArgs=(sequence,))
-        return d
+        return d.addCallbacks(self._apply, self._failed, callbackArgs=(sequence,))
 
-    def _fetch_blocking(self, client, longpollid, attempts=1, timeout=None):
+    def _fetch_blocking(self, client: RpcClient, longpollid: str | None, attempts: int = 1,
+                        timeout: float | None = None) -> Template:
         """Runs in a worker thread: getblocktemplate (or getmemorypool) and parsing."""
         for attempt in range(1, attempts + 1):
             try:
@@ -333,8 +343,9 @@ class TemplateSource:
             except RpcFailure:
                 if attempt == attempts:
                     raise
+        raise ValueError('attempts must be at least 1')
 
-    def _fetch_once(self, client, longpollid, timeout):
+    def _fetch_once(self, client: RpcClient, longpollid: str | None, timeout: float | None) -> Template:
         # §1.1: a "method not found" from one call switches to the other one (in both directions)
         try:
             result = self._call_template(client, longpollid, timeout)
@@ -355,7 +366,7 @@ class TemplateSource:
                 raise TemplateError('cannot learn the height of the template\'s parent block') from None
         return parse_template(result, height=height)
 
-    def _call_template(self, client, longpollid, timeout):
+    def _call_template(self, client: RpcClient, longpollid: str | None, timeout: float | None) -> Any:
         if self._use_getmemorypool:
             return client.call_blocking('getmemorypool', timeout=timeout)
         started = time.monotonic()
@@ -378,15 +389,15 @@ class TemplateSource:
             self.rules = self.rules + [rule for rule in required if rule not in self.rules]
         return result
 
-    def _request(self, longpollid):
-        request = {'mode': 'template'}
+    def _request(self, longpollid: str | None) -> dict[str, Any]:
+        request: dict[str, Any] = {'mode': 'template'}
         if self.rules:
             request['rules'] = list(self.rules)
         if longpollid is not None:
             request['longpollid'] = longpollid
         return request
 
-    def _apply(self, template, sequence):
+    def _apply(self, template: Template, sequence: int) -> Template | None:
         if not self._running:
             return None
         current = self.current
@@ -408,7 +419,7 @@ class TemplateSource:
         self.changed.happened(template)
         return template
 
-    def _failed(self, failure):
+    def _failed(self, failure: Failure) -> Failure | None:
         error = failure.value
         if isinstance(error, (TemplateError, RpcBadReply)):
             # bitcoind answered, so contact is fine; this one answer is just unusable
@@ -422,11 +433,11 @@ class TemplateSource:
             return None
         return failure
 
-    def _retry_while_lost(self):
+    def _retry_while_lost(self) -> None:
         if self._running and self.contact is False:
             self.refresh()
 
-    def _mark_contact(self, ok):
+    def _mark_contact(self, ok: bool) -> None:
         if ok == self.contact:
             return
         previous, self.contact = self.contact, ok
@@ -439,7 +450,7 @@ class TemplateSource:
     # --- long polling ---------------------------------------------------------
 
     @defer.inlineCallbacks
-    def _longpoll_loop(self):
+    def _longpoll_loop(self) -> Generator[defer.Deferred[Any], Any, None]:
         """getblocktemplate with longpollid, again and again, in a worker thread of its own.
 
         Started by the first template; runs until stop() or a daemon without long polling.
@@ -448,7 +459,7 @@ class TemplateSource:
         try:
             while self._running and self._longpoll_rpc is not None:
                 current = self.current
-                if current.longpollid is None:
+                if current is None or current.longpollid is None:
                     log.info('bitcoind offers no long polling; relying on P2P and periodic refresh')
                     return
                 self._sequence += 1
