@@ -5,6 +5,7 @@
     p2pool demo                              a local regtest pool (p2pool/commands/demo.py)
     p2pool import-shares DIR                 bring the original P2Pool's shares.N files along
     p2pool ctl COMMAND                       ask the running node (p2pool/commands/ctl.py)
+    p2pool simulate ...                      a whole network on virtual time (p2pool/sim/)
 
 Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
 port in use, an invalid payout address) end with one line and a non-zero exit.
@@ -47,6 +48,9 @@ def console_main(argv=None):
     if argv[:1] == ['import-shares']:
         from p2pool.commands import import_shares as import_command
         return import_command.main(argv[1:])
+    if argv[:1] == ['simulate']:
+        from p2pool.sim import cli as simulate
+        return simulate.main(argv[1:])
     try:
         args = cli.parse_args(argv)
     except SystemExit as e:

@@ -1,0 +1,145 @@
+"""What the simulator computes once for all nodes, and the in-memory share store.
+
+Every node of a run parses and verifies the same shares. Both are pure
+functions of data every node agrees on, so the simulator computes them once:
+
+* parsing: a Share is a function of (net, type, contents bytes); only its
+  bookkeeping (time_seen, peer_addr, naughty) is per node. `ShareCache.parse`
+  decodes once and hands each node its own shallow copy with its own
+  bookkeeping (decode errors are remembered and raised again);
+* full validation (sharechain.verify.check_share): a share's hash commits to its
+  whole ancestry, so regenerating its share_info and gentx gives the same answer
+  on every node that holds that ancestry. `ShareCache.check` runs the real check
+  the first time and replays its outcome afterwards, but only when the node meets
+  the check's own preconditions (parent known, timestamp not in the future on
+  this node's clock, enough history below the parent); otherwise the real check
+  runs on that node. Shares of VERSION < 34 (their validity depends on the
+  node's transactions) are never cached.
+
+Every node still runs its own tracker, chooser, verified set, PPLNS windows,
+stale accounting, relay and download loop on its own copies.
+
+MemoryShareStore is the simulator's stand-in for p2pool/store/sharestore.py
+(SQLite): the same `pending` / `flush` / `load_shares` contract the ShareChain
+uses, kept in memory so that a node restarted after churn loads its chain back.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from operator import attrgetter
+from typing import Any
+
+from p2pool.sharechain import verify
+from p2pool.sharechain.share import FIRST_ADDRESS_VERSION, Share, ShareDecodeError, share_from_type_and_contents
+
+_SLOTS = tuple(name for name in Share.__slots__ if name != '__weakref__')
+_get_all = attrgetter(*_SLOTS)
+
+
+def clone_share(share: Share, time_seen: float, peer_addr: Any) -> Share:
+    """A copy of `share` with its own bookkeeping (the decoded parts are shared, never mutated)."""
+    copy = Share.__new__(Share)
+    for name, value in zip(_SLOTS, _get_all(share)):
+        object.__setattr__(copy, name, value)
+    copy.time_seen, copy.peer_addr, copy.naughty = time_seen, peer_addr, 0
+    return copy
+
+
+class ShareCache:
+    """Parse and check results shared by every node of one simulation (module docstring)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[tuple[int, bytes], Share | ShareDecodeError] = {}
+        self._checked: dict[int, tuple[Any, int, ShareDecodeError | None]] = {}
+        self.parse_hits = self.parse_misses = self.check_hits = self.check_misses = 0
+
+    def parse(self, net: Any, share_type: int, contents: bytes, time_seen: float, peer_addr: Any) -> Share:
+        key = (share_type, contents)
+        template = self._parsed.get(key)
+        if template is None:
+            self.parse_misses += 1
+            try:
+                template = share_from_type_and_contents(net, share_type, contents)
+            except ShareDecodeError as e:
+                template = e
+            self._parsed[key] = template
+        else:
+            self.parse_hits += 1
+        if isinstance(template, ShareDecodeError):
+            raise template
+        return clone_share(template, time_seen, peer_addr)
+
+    def remember(self, share: Share) -> None:
+        """A share built locally: other nodes parse its wire form from here."""
+        self._parsed.setdefault((share.VERSION, share.contents_bytes), share)
+
+    def check(self, tracker: Any, share: Share, now: float, known_txs: Any = None, fee_cache: Any = None,
+              block_height: Any = None) -> Any:
+        """verify.check_share with its outcome replayed across nodes (module docstring)."""
+        def real() -> Any:
+            return verify.check_share(tracker, share, now, known_txs=known_txs, fee_cache=fee_cache,
+                                      block_height=block_height)
+        if share.VERSION < FIRST_ADDRESS_VERSION or share.timestamp > now + verify.MAX_FUTURE_SECONDS:
+            return real()
+        if share.previous_hash is not None:
+            if share.previous_hash not in tracker.items:
+                return real()
+            height, last = tracker.get_height_and_last(share.previous_hash)
+            if last is not None and height < share.net.REAL_CHAIN_LENGTH:
+                return real()
+        entry = self._checked.get(share.hash)
+        if entry is None:
+            self.check_misses += 1
+            try:
+                gentx = real()
+            except ShareDecodeError as e:
+                self._checked[share.hash] = (None, 0, e)
+                raise
+            self._checked[share.hash] = (gentx, share.naughty, None)
+            return gentx
+        self.check_hits += 1
+        gentx, naughty, failure = entry
+        if failure is not None:
+            raise failure
+        share.naughty = naughty
+        return gentx
+
+
+class _Pending:
+    """The `store.pending` batch interface, applied to the store at once."""
+
+    def __init__(self, store: MemoryShareStore) -> None:
+        self.store = store
+
+    def add_shares(self, shares: list[Share], added_at: float = 0.0) -> None:
+        for share in shares:
+            self.store.shares.setdefault(share.hash, share)
+
+    def mark_verified(self, hashes: list[int]) -> None:
+        self.store.verified.update(hashes)
+
+    def forget_shares(self, hashes: list[int]) -> None:
+        for share_hash in hashes:
+            self.store.shares.pop(share_hash, None)
+            self.store.verified.discard(share_hash)
+
+
+class MemoryShareStore:
+    """In-memory stand-in for ShareStore (module docstring): shares and verified marks."""
+
+    def __init__(self) -> None:
+        self.shares: dict[int, Share] = {}
+        self.verified: set[int] = set()
+        self.pending = _Pending(self)
+        self.last_load_report = None
+
+    def flush(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def load_shares(self, net: Any, parse_fn: Any, forget_unparsable: bool = True) -> Iterator[tuple[Share, bool]]:
+        """(share, verified) in storage order; fresh copies with time_seen 0, as from disk."""
+        for share_hash, share in list(self.shares.items()):
+            yield clone_share(share, 0, None), share_hash in self.verified

@@ -1,0 +1,274 @@
+"""In-memory TCP between simulated nodes, with latency, bandwidth and loss.
+
+SimNetwork stands in for the internet: `listen` and `connect` give each node's
+real Twisted protocols (P2PNode's NodePeer) a transport whose bytes arrive at the
+other end after the link's delay. What is modelled, per direction of a connection:
+
+* latency: one-way delay of the host pair, log-normal with the given median and
+  spread (sigma of ln), drawn once per pair from the seed (stable for a run);
+* bandwidth: each host has one uplink of `bandwidth` bytes/s; writes queue on it;
+* loss: with probability `loss` a write needs a retransmission and arrives one
+  retransmission timeout later (max(200 ms, 2 x RTT), Linux's floor); TCP never
+  loses or reorders bytes, so neither does this;
+* set-up: the client's connectionMade after one round trip, the server's half a
+  round trip later; an address nobody listens on fails after the connect timeout.
+
+NodeReactor is what one node sees: the shared VirtualClock's callLater/seconds
+plus listenTCP/connectTCP bound to its own host.
+"""
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer, error
+from twisted.internet.address import IPv4Address
+from twisted.python import failure
+
+from p2pool.sim.clock import DelayedCall, VirtualClock
+
+MIN_RTO = 0.2
+
+
+@dataclass
+class LinkModel:
+    latency_ms: float = 100.0       # median one-way delay between two hosts
+    latency_spread: float = 0.5     # sigma of ln(delay); 0: every link has the median
+    bandwidth: float = 12.5e6       # bytes/s of each host's uplink (100 Mbit/s)
+    loss: float = 0.0               # chance that a write is retransmitted once
+    seed: int = 1
+
+    def one_way(self, a: str, b: str) -> float:
+        """Seconds from host a to host b (symmetric, fixed for the run)."""
+        low, high = (a, b) if a <= b else (b, a)
+        rng = random.Random(zlib.crc32(('%d|%s|%s' % (self.seed, low, high)).encode()))
+        median = self.latency_ms / 1000.0
+        if self.latency_spread <= 0:
+            return median
+        return median * math.exp(rng.gauss(0.0, self.latency_spread))
+
+
+class Endpoint:
+    """One side of a simulated TCP connection (the subset of ITransport the node uses)."""
+
+    def __init__(self, network: SimNetwork, host: str, port: int, peer_host: str, peer_port: int) -> None:
+        self.network = network
+        self.host, self.port, self.peer_host, self.peer_port = host, port, peer_host, peer_port
+        self.other: Endpoint | None = None
+        self.protocol: Any = None
+        self.closed = False
+        self.one_way = network.one_way(host, peer_host)
+        self._last_arrival = 0.0
+
+    def getPeer(self) -> IPv4Address:
+        return IPv4Address('TCP', self.peer_host, self.peer_port)
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address('TCP', self.host, self.port)
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.other is None:
+            return
+        arrival = max(self.network.arrival(self, len(data)), self._last_arrival)
+        self._last_arrival = arrival
+        self.network.clock.callLater(arrival - self.network.clock.now, self.other.deliver, data)
+
+    def writeSequence(self, chunks: list[bytes]) -> None:
+        self.write(b''.join(chunks))
+
+    def deliver(self, data: bytes) -> None:
+        if not self.closed:
+            self.protocol.dataReceived(data)
+
+    def loseConnection(self) -> None:
+        self.abortConnection()
+
+    def abortConnection(self) -> None:
+        """Close now: our protocol hears it at once, the other side after the data in flight."""
+        if self.closed:
+            return
+        self.closed = True
+        clock = self.network.clock
+        clock.callLater(0, self._lost)
+        if self.other is not None:
+            when = max(clock.now + self.one_way, self._last_arrival)
+            clock.callLater(when - clock.now, self.other.remote_closed)
+
+    def remote_closed(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._lost()
+
+    def _lost(self) -> None:
+        self.network.connections -= 1
+        self.protocol.connectionLost(failure.Failure(error.ConnectionDone()))
+
+
+class Listener:
+    def __init__(self, network: SimNetwork, host: str, port: int, factory: Any) -> None:
+        self.network, self.host, self.port, self.factory = network, host, port, factory
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address('TCP', self.host, self.port)
+
+    def stopListening(self) -> None:
+        self.network.listeners.pop((self.host, self.port), None)
+
+
+class Connector:
+    """What connectTCP returns: `state` and `stopConnecting()`."""
+
+    def __init__(self, factory: Any, host: str, port: int) -> None:
+        self.factory, self.host, self.port = factory, host, port
+        self.state = 'connecting'
+
+    def stopConnecting(self) -> None:
+        if self.state == 'connecting':
+            self.state = 'disconnected'
+            self.factory.clientConnectionFailed(self, failure.Failure(error.UserError()))
+
+    def getDestination(self) -> IPv4Address:
+        return IPv4Address('TCP', self.host, self.port)
+
+
+class SimNetwork:
+    """Hosts, listeners and links of one simulation on one VirtualClock."""
+
+    def __init__(self, clock: VirtualClock, model: LinkModel) -> None:
+        self.clock, self.model = clock, model
+        self.listeners: dict[tuple[str, int], Listener] = {}
+        self.hosts_up: set[str] = set()
+        self.connections = 0            # open endpoints (two per connection)
+        self.bytes_sent = 0
+        self._latency: dict[tuple[str, str], float] = {}
+        self._uplink_free: dict[str, float] = {}
+        self._rng = random.Random(model.seed ^ 0x5151)
+        self._next_port = 40000
+
+    def one_way(self, a: str, b: str) -> float:
+        key = (a, b) if a <= b else (b, a)
+        delay = self._latency.get(key)
+        if delay is None:
+            delay = self._latency[key] = self.model.one_way(a, b)
+        return delay
+
+    def arrival(self, endpoint: Endpoint, size: int) -> float:
+        """When `size` bytes written now by `endpoint` reach the other side."""
+        now = self.clock.now
+        self.bytes_sent += size
+        start = max(now, self._uplink_free.get(endpoint.host, 0.0))
+        sent = start + size / self.model.bandwidth
+        self._uplink_free[endpoint.host] = sent
+        delay = endpoint.one_way
+        if self.model.loss and self._rng.random() < self.model.loss:
+            delay += max(MIN_RTO, 4 * endpoint.one_way)
+        return sent + delay
+
+    def listen(self, host: str, port: int, factory: Any) -> Listener:
+        if (host, port) in self.listeners:
+            raise error.CannotListenError(host, port, 'address already in use')
+        listener = self.listeners[(host, port)] = Listener(self, host, port, factory)
+        return listener
+
+    def connect(self, source: str, host: str, port: int, factory: Any, timeout: float) -> Connector:
+        connector = Connector(factory, host, port)
+        one_way = self.one_way(source, host)
+        if host not in self.hosts_up:
+            self.clock.callLater(timeout, self._failed, connector, error.TCPTimedOutError())
+        elif (host, port) not in self.listeners:
+            self.clock.callLater(2 * one_way, self._failed, connector, error.ConnectionRefusedError())
+        else:
+            self.clock.callLater(2 * one_way, self._established, connector, source)
+        return connector
+
+    def _failed(self, connector: Connector, reason: Exception) -> None:
+        if connector.state == 'connecting':
+            connector.state = 'disconnected'
+            connector.factory.clientConnectionFailed(connector, failure.Failure(reason))
+
+    def _established(self, connector: Connector, source: str) -> None:
+        if connector.state != 'connecting':
+            return
+        listener = self.listeners.get((connector.host, connector.port))
+        if listener is None:
+            self._failed(connector, error.ConnectionRefusedError())
+            return
+        connector.state = 'connected'
+        self._next_port += 1
+        client = Endpoint(self, source, self._next_port, connector.host, connector.port)
+        server = Endpoint(self, connector.host, connector.port, source, self._next_port)
+        client.other, server.other = server, client
+        server_protocol = listener.factory.buildProtocol(client.getHost())
+        client_protocol = connector.factory.buildProtocol(server.getHost())
+        if client_protocol is None:
+            return
+        client.protocol = client_protocol
+        self.connections += 1
+        # the server side first: the client's first bytes arrive half a round trip later
+        if server_protocol is None:
+            client.other = None
+            client_protocol.makeConnection(client)
+            self.clock.callLater(2 * client.one_way, client.remote_closed)
+            return
+        server.protocol = server_protocol
+        self.connections += 1
+        self.clock.callLater(client.one_way, self._accept, server)
+        client_protocol.makeConnection(client)
+
+    def _accept(self, server: Endpoint) -> None:
+        if not server.closed:
+            server.protocol.makeConnection(server)
+
+
+class NodeReactor:
+    """One node's reactor: the shared clock plus TCP on its own host."""
+
+    def __init__(self, network: SimNetwork, host: str) -> None:
+        self.network, self.host = network, host
+        self.clock = network.clock
+
+    def seconds(self) -> float:
+        return self.clock.now
+
+    def callLater(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
+        return self.clock.callLater(delay, func, *args, **kw)
+
+    def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = '') -> Listener:
+        return self.network.listen(self.host, port, factory)
+
+    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30.0,
+                   bindAddress: Any = None) -> Connector:
+        return self.network.connect(self.host, host, port, factory, timeout)
+
+    def resolve(self, name: str, timeout: Any = None) -> defer.Deferred[str]:
+        return defer.fail(error.DNSLookupError('no DNS in the simulation: %s' % name))
+
+
+class OrderedSet:
+    """A set that iterates in insertion order (P2PNode.connections in the simulator, so that
+    a run does not depend on object addresses)."""
+
+    def __init__(self) -> None:
+        self._items: dict[Any, None] = {}
+
+    def add(self, item: Any) -> None:
+        self._items[item] = None
+
+    def discard(self, item: Any) -> None:
+        self._items.pop(item, None)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)

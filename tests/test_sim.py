@@ -1,0 +1,85 @@
+"""`p2pool simulate` (p2pool/sim/): the node's real sharechain and peer code on one virtual clock."""
+import json
+
+import pytest
+
+from p2pool.sim import cli
+from p2pool.sim.clock import VirtualClock
+from p2pool.sim.world import Scenario, Simulation
+
+
+def simulate(**changes):
+    return Simulation(Scenario(**changes)).run()
+
+
+def without_timing(figures):
+    return {key: value for key, value in figures.items() if key not in ('wall_s', 'rss_mb')}
+
+
+def test_clock_runs_calls_in_time_order_and_honours_reset_and_cancel():
+    clock, ran = VirtualClock(100.0), []
+    clock.callLater(2, ran.append, 'b')
+    late = clock.callLater(1, ran.append, 'reset to 3')
+    clock.callLater(1, ran.append, 'a')
+    gone = clock.callLater(1.5, ran.append, 'cancelled')
+    early = clock.callLater(10, ran.append, 'reset to 0.5')
+    late.reset(3)
+    gone.cancel()
+    early.reset(0.5)
+    clock.run_until(105)
+    assert ran == ['reset to 0.5', 'a', 'b', 'reset to 3']
+    assert clock.seconds() == 105 and clock.pending == 0
+    assert not late.active() and not gone.active()
+
+
+def test_a_run_is_deterministic_for_a_seed():
+    first = simulate(nodes=4, hours=0.15, share_period=10, seed=7)
+    again = simulate(nodes=4, hours=0.15, share_period=10, seed=7)
+    other = simulate(nodes=4, hours=0.15, share_period=10, seed=8)
+    assert first['shares'] > 30
+    assert without_timing(first) == without_timing(again)
+    assert without_timing(first) != without_timing(other)
+
+
+def test_stale_rate_rises_with_latency():
+    fast = simulate(nodes=5, hours=0.3, share_period=10, latency_ms=10, seed=3)
+    slow = simulate(nodes=5, hours=0.3, share_period=10, latency_ms=1000, seed=3)
+    assert fast['propagation_p50_ms'] < 100 < 1000 < slow['propagation_p50_ms']
+    assert fast['stale_rate'] < 0.02
+    assert slow['stale_rate'] > fast['stale_rate'] + 0.04
+
+
+def test_payout_share_tracks_hash_rate_over_a_day_at_100_ms():
+    # SHARE_PERIOD 60 s halves the work of a day on bitcoin's 30 s and keeps ~1,440 shares
+    figures = simulate(nodes=3, hours=24, latency_ms=100, share_period=60, hashrate='list:0.5,0.3,0.2', seed=1)
+    assert figures['shares'] > 1300
+    assert figures['fairness_worst'] < 0.20  # every miner here has >= 10 % of the hash rate
+
+
+def test_a_withholding_node_earns_less_than_its_hash_rate_share():
+    figures = simulate(nodes=5, hours=0.5, share_period=10, latency_ms=100, adversaries=('withhold:0.25',), seed=3)
+    [adversary] = figures['adversaries']
+    assert adversary['kind'] == 'withhold' and adversary['hash_share'] == 0.25
+    assert adversary['payout_share'] < 0.9 * adversary['hash_share']
+
+
+def test_command_prints_one_json_object_and_refuses_bad_options(capsys):
+    assert cli.main(['--nodes', '3', '--hours', '0.05', '--share-period', '10', '--outgoing-conns', '1',
+                     '--json']) == 0
+    figures = json.loads(capsys.readouterr().out)
+    for key in ('nodes', 'simulated_s', 'wall_s', 'shares', 'blocks', 'orphan_rate', 'doa_rate',
+                'propagation_p50_ms', 'propagation_p99_ms', 'fairness_worst', 'rss_mb'):
+        assert key in figures
+    assert figures['nodes'] == 3 and figures['simulated_s'] == 180.0
+    for bad in (['--adversary', 'bribe:0.1'], ['--adversary', 'withhold:2'], ['--nodes', '1'],
+                ['--hashrate', 'zipf'], ['--net', 'nosuchnet'], ['--sweep', 'colour=1,2']):
+        assert cli.main(bad + ['--hours', '0.01']) == 2
+        err = capsys.readouterr().err
+        assert err.startswith('p2pool simulate: ') and err.count('\n') == 1, err
+
+
+@pytest.mark.parametrize('kind', ['selfish', 'flood'])
+def test_other_adversaries_run_and_are_reported(kind):
+    figures = simulate(nodes=5, hours=0.25, share_period=10, adversaries=('%s:0.3' % kind,), seed=4)
+    [adversary] = figures['adversaries']
+    assert adversary['kind'] == kind and 0 <= adversary['payout_share'] < 1
