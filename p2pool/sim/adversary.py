@@ -19,12 +19,10 @@ announces in handshakes.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from p2pool.sharechain.share import Share
 
-if TYPE_CHECKING:
-    from p2pool.sim.node import SimNode
 
 KINDS = ('withhold', 'selfish', 'flood')
 
@@ -51,14 +49,14 @@ class Adversary:
         self.kind, self.fraction = kind, fraction
         self.hold = share_period if hold is None else hold
         self.flood_rate = flood_rate
-        self.node: SimNode | None = None
+        self.node: Any | None = None
         self.held: dict[int, Share] = {}      # private shares, oldest first
         self.public_height = 0                # highest absheight seen from peers
         self._relay: Any = None
 
     # --- wiring into the node's real objects ---------------------------------------------
 
-    def attach(self, node: SimNode) -> None:
+    def attach(self, node: Any) -> None:
         """Called at every (re)start: hook relay, sharereq serving and the announced best."""
         self.node = node
         self.held.clear()
@@ -67,9 +65,9 @@ class Adversary:
         relay = self._relay = sync.relay
         sync.relay = lambda shares: relay([s for s in shares if s.hash not in self.held])
         serve = chain.get_shares_for_request
-        chain.get_shares_for_request = lambda hashes, parents, stops: [  # type: ignore[method-assign]
+        chain.get_shares_for_request = lambda hashes, parents, stops: [
             s for s in serve(hashes, parents, stops) if s.hash not in self.held]
-        node.p2p.best_share_hash = self._public_best  # type: ignore[method-assign]
+        node.p2p.best_share_hash = self._public_best
         chain.shares_added.watch(self._shares_added)
         if self.kind == 'flood':
             node.world.clock.callLater(1.0, self._flood)
@@ -88,7 +86,7 @@ class Adversary:
 
     # --- own shares ------------------------------------------------------------------------
 
-    def own_share(self, share: Share, doa: bool) -> None:
+    def own_share(self, share: Any, doa: bool) -> None:
         node = self.node
         assert node is not None
         if self.kind == 'flood':
@@ -101,7 +99,7 @@ class Adversary:
         elif self.kind == 'selfish':
             self._selfish_step()
 
-    def _release(self, shares: list[Share]) -> None:
+    def _release(self, shares: list[Any]) -> None:
         node = self.node
         if node is None or not node.online:
             return
@@ -110,7 +108,7 @@ class Adversary:
             node.world.shares_released(fresh)
             self._relay(fresh)
 
-    def _shares_added(self, shares: list[Share]) -> None:
+    def _shares_added(self, shares: list[Any]) -> None:
         peer_heights = [share.absheight for share in shares if share.peer_addr is not None]
         if peer_heights and max(peer_heights) > self.public_height:
             self.public_height = max(peer_heights)

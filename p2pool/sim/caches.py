@@ -73,12 +73,11 @@ class ShareCache:
         """A share built locally: other nodes parse its wire form from here."""
         self._parsed.setdefault((share.VERSION, share.contents_bytes), share)
 
-    def check(self, tracker: Any, share: Share, now: float, known_txs: Any = None, fee_cache: Any = None,
+    def check(self, tracker: Any, share: Share, now: float, fee_cache: Any = None,
               block_height: Any = None) -> Any:
         """verify.check_share with its outcome replayed across nodes (module docstring)."""
         def real() -> Any:
-            return verify.check_share(tracker, share, now, known_txs=known_txs, fee_cache=fee_cache,
-                                      block_height=block_height)
+            return verify.check_share(tracker, share, now, fee_cache=fee_cache, block_height=block_height)
         if share.VERSION < FIRST_ADDRESS_VERSION or share.timestamp > now + verify.MAX_FUTURE_SECONDS:
             return real()
         if share.previous_hash is not None:
@@ -132,6 +131,7 @@ class MemoryShareStore:
         self.verified: set[int] = set()
         self.pending = _Pending(self)
         self.last_load_report = None
+        self.on_reset: list[Any] = []   # ShareStore's damaged-database hook; memory is never damaged
 
     def flush(self) -> int:
         return 0

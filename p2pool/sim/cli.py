@@ -150,7 +150,8 @@ def main(argv: list[str]) -> int:
             field = SWEEPABLE[option]
             for value in values:
                 kind = type(getattr(Scenario(), field) or 0.0)
-                case = dataclasses.replace(scenario, **{field: int(value) if kind is int else value})
+                changes: dict[str, Any] = {field: int(value) if kind is int else value}
+                case = dataclasses.replace(scenario, **changes)
                 figures = run_scenario(case, '%s=%g' % (option, value))
                 figures['sweep_value'] = value
                 runs.append(figures)

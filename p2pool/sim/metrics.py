@@ -19,14 +19,10 @@
 from __future__ import annotations
 
 import resource
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from p2pool.sharechain import pplns
 
-if TYPE_CHECKING:
-    from p2pool.sim.node import SimNode
-    from p2pool.sim.world import Simulation
-    from p2pool.sharechain.share import Share
 
 FAIRNESS_MIN_SHARE = 0.10
 
@@ -39,7 +35,7 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 class Recorder:
-    def __init__(self, world: Simulation) -> None:
+    def __init__(self, world: Any) -> None:
         self.world = world
         self.history: set[int] = set()
         self.shares: dict[int, tuple[int, float, bool]] = {}   # hash -> (node index, found at, doa)
@@ -50,14 +46,14 @@ class Recorder:
 
     # --- during the run ------------------------------------------------------------------
 
-    def found(self, node: SimNode, share: Share, doa: bool) -> None:
+    def found(self, node: Any, share: Any, doa: bool) -> None:
         now = self.world.clock.now
         self.shares[share.hash] = (node.index, now, doa)
         if node.adversary is None:
             online = sum(1 for other in self.world.nodes if other.online)
             self.arrivals[share.hash] = [now, online, 0, None]
 
-    def arrived(self, shares: list[Share]) -> None:
+    def arrived(self, shares: list[Any]) -> None:
         arrivals = self.arrivals
         for share in shares:
             entry = arrivals.get(share.hash)
@@ -66,13 +62,13 @@ class Recorder:
                 if entry[2] >= entry[1]:
                     entry[3] = self.world.clock.now
 
-    def block(self, share: Share) -> None:
+    def block(self, share: Any) -> None:
         self.blocks.append(share.hash)
 
-    def released(self, shares: list[Share]) -> None:
+    def released(self, shares: list[Any]) -> None:
         pass
 
-    def reference(self) -> SimNode | None:
+    def reference(self) -> Any:
         for node in self.world.nodes:
             if node.online and node.adversary is None:
                 return node
@@ -152,7 +148,7 @@ class Recorder:
         return figures
 
 
-def nodes_by_address(nodes: list[SimNode], address: str) -> SimNode:
+def nodes_by_address(nodes: list[Any], address: str) -> Any:
     for node in nodes:
         if node.address == address:
             return node

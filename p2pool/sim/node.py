@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import random
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from p2pool.bitcoin.data import bits_to_target, target_to_bits
 from p2pool.p2p.peerset import NodeConfig, P2PNode
-from p2pool.sharechain import generate, verify
+from p2pool.sharechain import generate, voting
 from p2pool.sharechain.chain import ShareChain
 from p2pool.sharechain.share import Share, voting_version
 from p2pool.sim.caches import MemoryShareStore, ShareCache
@@ -39,8 +39,6 @@ from p2pool.sim.clock import DelayedCall
 from p2pool.sim.links import NodeReactor, OrderedSet
 from p2pool.testing.testchain import solve_plan
 
-if TYPE_CHECKING:
-    from p2pool.sim.world import Simulation
 
 PRUNE_INTERVAL = 5.0   # as p2pool/app/main.py
 #: P2PNode loops the simulator does not run (module docstring)
@@ -53,7 +51,7 @@ class SimShareChain(ShareChain):
     def __init__(self, net: Any, store: Any, clock: Any, cache: ShareCache, **kw: Any) -> None:
         super().__init__(net, store, clock=clock, **kw)
         self.cache = cache
-        self.check_share = cache.check  # type: ignore[method-assign]
+        self.check_share = cache.check
 
     def parse_share(self, wrapper: Any, peer_addr: Any = None) -> Share:
         if isinstance(wrapper, dict):
@@ -65,7 +63,7 @@ class SimShareChain(ShareChain):
 class SimNode:
     """A node of the simulation; `start()` / `stop()` for churn (restarts load the store)."""
 
-    def __init__(self, world: Simulation, index: int, hash_rate: float, address: str) -> None:
+    def __init__(self, world: Any, index: int, hash_rate: float, address: str) -> None:
         self.world, self.index = world, index
         self.host = world.host_of(index)
         self.hash_rate = hash_rate            # attempts per simulated second
@@ -225,7 +223,7 @@ class SimNode:
         else:
             self.publish_local(share, doa)
 
-    def publish_local(self, share: Share, doa: bool) -> None:
+    def publish_local(self, share: Any, doa: bool) -> None:
         assert self.chain is not None
         self.chain.add_local_share(share, doa)
 
@@ -237,7 +235,7 @@ class SimNode:
         if previous_hash is not None and previous_hash not in tracker.items:
             return None
         now = world.clock.now
-        version = verify.choose_share_version(tracker, previous_hash, world.net)
+        version = voting.choose_share_version(tracker, previous_hash, world.net)
         nonce = self.rng.getrandbits(32)
         share_data = {
             'previous_share_hash': previous_hash,
@@ -264,5 +262,5 @@ class SimNode:
 
     # --- what the world records ----------------------------------------------------------------
 
-    def _shares_added(self, shares: list[Share]) -> None:
+    def _shares_added(self, shares: list[Any]) -> None:
         self.world.shares_arrived(self, shares)

@@ -181,7 +181,8 @@ class Simulation:
     def _history(self, fractions: list[float]) -> list[Share]:
         """TARGET_LOOKBEHIND shares before the start, as the pool's hash rate finds them at MAX_TARGET
         (the only pool target below that height), so that the retarget continues at equilibrium."""
-        net, tracker = self.net, Tracker()
+        net = self.net
+        tracker: Tracker[Share] = Tracker()
         count = net.TARGET_LOOKBEHIND
         spacing = net.SHARE_PERIOD * EQUILIBRIUM_TARGET / SIM_MAX_TARGET
         shares: list[Share] = []
