@@ -5,6 +5,7 @@
 """
 import argparse
 import os
+from typing import NoReturn
 
 from p2pool import __version__
 
@@ -39,7 +40,7 @@ def split_argument_line(line):
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse prints the usage block on errors; an operator wants the one line that matters."""
 
-    def error(self, message):
+    def error(self, message) -> NoReturn:
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
 
     def convert_arg_line_to_args(self, arg_line):

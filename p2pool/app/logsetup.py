@@ -11,6 +11,7 @@ own log messages are routed into the same handlers.
 import logging
 import signal
 import sys
+from typing import Any
 
 from p2pool.util.untrusted import escape_controls
 
@@ -29,7 +30,7 @@ class OneLineFormatter(logging.Formatter):
 class ReopenableFileHandler(logging.FileHandler):
     """A FileHandler whose file can be closed and reopened (after rotation)."""
 
-    def reopen(self):
+    def reopen(self) -> None:
         self.acquire()
         try:
             if self.stream is not None:
@@ -62,7 +63,8 @@ def setup_logging(logfile, debug=False, console=sys.stdout):
     return file_handler
 
 
-def _route_twisted_logs():
+def _route_twisted_logs() -> None:
     """Twisted logs through the standard logging module (no second format, no stderr noise)."""
     from twisted.logger import STDLibLogObserver, globalLogBeginner
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name='twisted')], redirectStandardIO=False)
+    observer: Any = STDLibLogObserver(name='twisted')   # an ILogObserver through zope.interface
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)

@@ -7,6 +7,7 @@ daemons, getnewaddress otherwise) and cached.
 """
 import logging
 import os
+from typing import Any
 
 from twisted.internet import defer
 
@@ -106,13 +107,13 @@ class DynamicPayoutPool:
     pool has the same chance here.
     """
 
-    def __init__(self, rpc, net, size, rotate_seconds, rng=None):
+    def __init__(self, rpc, net, size, rotate_seconds, rng=None) -> None:
         import random
         self.rpc, self.net = rpc, net
         self.size, self.rotate_seconds = max(2, size), rotate_seconds
         self.rng = rng or random.SystemRandom()
-        self.addresses = []
-        self._loop = None
+        self.addresses: list[Any] = []
+        self._loop: Any = None
 
     @defer.inlineCallbacks
     def fill(self):
@@ -138,13 +139,13 @@ class DynamicPayoutPool:
         self.addresses = self.addresses[1:] + [fresh]
         log.info('Dynamic payout addresses now %s', ', '.join(self.addresses))
 
-    def start(self, reactor):
+    def start(self, reactor) -> None:
         from twisted.internet import task
-        self._loop = task.LoopingCall(self.rotate)
-        self._loop.clock = reactor
-        self._loop.start(self.rotate_seconds, now=False)
+        loop = self._loop = task.LoopingCall(self.rotate)
+        loop.clock = reactor
+        loop.start(self.rotate_seconds, now=False)
 
-    def stop(self):
+    def stop(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
 

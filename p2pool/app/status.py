@@ -16,6 +16,7 @@ import math
 import statistics
 import sys
 import time
+from typing import Any
 
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts
 from p2pool.sharechain import stats
@@ -52,7 +53,7 @@ def binomial_conf_interval(x, n, conf=0.95):
     return max(0.0, min(p, center - radius)), min(1.0, max(p, center + radius))
 
 
-def format_binomial_conf(x, n, conf=0.95, transform=lambda value: value):
+def format_binomial_conf(x, n, conf=0.95, transform=lambda value: value) -> str:
     """'~p% (low-high%)' of transform(x/n) and the transformed interval; '???' when n == 0."""
     if n == 0:
         return '???'
@@ -60,7 +61,7 @@ def format_binomial_conf(x, n, conf=0.95, transform=lambda value: value):
     return '~%.1f%% (%d-%d%%)' % (100 * transform(x / n), math.floor(100 * low), math.ceil(100 * high))
 
 
-def format_hash_rate(rate):
+def format_hash_rate(rate) -> str:
     """The original's compact number: integer with k/M/G/T/P/E prefixes, at most 6 digits."""
     value, prefix = int(rate), ''
     for candidate in 'kMGTPE':
@@ -143,15 +144,15 @@ def status_text(node, now=None):
 class StatusPrinter:
     """Prints status_text every STATUS_INTERVAL s when it changed, else every REPEAT_AFTER s."""
 
-    def __init__(self, node, write=None, clock=time.time):
+    def __init__(self, node, write=None, clock=time.time) -> None:
         self.node = node
         self.write = write if write is not None else (lambda text: print(text, file=sys.stdout, flush=True))
         self.clock = clock
         self._last_text = None
         self._last_time = 0.0
-        self._loop = None
+        self._loop: Any = None
 
-    def tick(self):
+    def tick(self) -> None:
         now = self.clock()
         try:
             text, warning_list = status_text(self.node, now)
@@ -165,12 +166,12 @@ class StatusPrinter:
         self.write(text)
         self._last_text, self._last_time = text, now
 
-    def start(self, reactor):
+    def start(self, reactor) -> None:
         from twisted.internet import task
-        self._loop = task.LoopingCall(self.tick)
-        self._loop.clock = reactor
-        self._loop.start(STATUS_INTERVAL, now=True)
+        loop = self._loop = task.LoopingCall(self.tick)
+        loop.clock = reactor
+        loop.start(STATUS_INTERVAL, now=True)
 
-    def stop(self):
+    def stop(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()

@@ -22,10 +22,10 @@ log = logging.getLogger('p2pool')
 class WorkNodeView:
     """The `node` of p2pool.work.bridge.WorkBridge."""
 
-    def __init__(self, chain, p2p_node):
+    def __init__(self, chain, p2p_node) -> None:
         self.chain, self.p2p_node = chain, p2p_node
 
-    def watch_new_work(self, bump):
+    def watch_new_work(self, bump) -> None:
         """bump(reason) when the best share changes or "punish aggressively" turns on
         (worker.md §1.4); template changes are watched by the bridge itself."""
         self.chain.best_share_hash.changed.watch(lambda best: bump('best share changed'))
@@ -47,7 +47,7 @@ class WebNodeView:
     """The node facade of p2pool.web.api."""
 
     def __init__(self, net, chain, p2p_node, bitcoind, work_bridge, payout_address, fee, donation, store,
-                 start_time=None, dynamic_payouts=None):
+                 start_time=None, dynamic_payouts=None) -> None:
         self.net, self.chain, self.tracker = net, chain, chain.tracker
         self.p2p_node, self.bitcoind, self.work_bridge = p2p_node, bitcoind, work_bridge
         self.payout_address = payout_address
@@ -62,7 +62,7 @@ class WebNodeView:
         # fired with the round-trip seconds of the getblocktemplate call behind each template
         # applied (the getwork_latency graph, web.md §2.4)
         self.template_latency = Event('getblocktemplate latency')
-        self._new_work_times = deque(maxlen=100000)      # for the stale-work warning's "why"
+        self._new_work_times: deque[float] = deque(maxlen=100000)      # for the stale-work warning's "why"
         if work_bridge is not None:
             work_bridge.new_work.watch(lambda counter: self._new_work_times.append(time.time()))
         source = getattr(bitcoind, 'source', None)
@@ -84,12 +84,12 @@ class WebNodeView:
     def block_state(self, block_hash):
         return self.payouts.block_state(block_hash) if self.payouts is not None else None
 
-    def _template_applied(self, template):
+    def _template_applied(self, template) -> None:
         latency = getattr(self.bitcoind.source, 'last_latency', None)
         if latency is not None:
             self.template_latency.happened(latency)
 
-    def _new_work_announced(self, counter):
+    def _new_work_announced(self, counter) -> None:
         """Work latency for /metrics: template received -> new work announced to miners (the
         first new work on each new block; `counter` is the bridge's new-work number)."""
         template = self.bitcoind.source.current

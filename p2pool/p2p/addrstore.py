@@ -25,6 +25,7 @@ import ipaddress
 import logging
 import math
 from collections import namedtuple
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def host_group(host):
     return (6, address.packed[:4])
 
 
-def is_dialable(host, port):
+def is_dialable(host, port) -> bool:
     """Whether an address heard in gossip is worth storing (a real IP and port)."""
     if not isinstance(port, int) or not 0 < port < 65536:
         return False
@@ -83,17 +84,17 @@ def is_dialable(host, port):
 class AddressStore:
     """`(host, port) -> (services, first_seen, last_seen)` with the spec's update rules."""
 
-    def __init__(self, store=None, max_entries=MAX_ADDRESSES):
+    def __init__(self, store=None, max_entries=MAX_ADDRESSES) -> None:
         self.store = store
         if store is not None:
             store.on_reset.append(self.save)     # a damaged database was replaced: write ours back
         self.max_entries = max_entries
-        self._entries = {}  # (host, port) -> [services, first_seen, last_seen]
+        self._entries: dict[Any, Any] = {}  # (host, port) -> [services, first_seen, last_seen]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, addr):
+    def __contains__(self, addr) -> bool:
         return addr in self._entries
 
     def get(self, addr):
@@ -103,7 +104,7 @@ class AddressStore:
     def entries(self):
         return [AddressEntry(host, port, *entry) for (host, port), entry in self._entries.items()]
 
-    def got_addr(self, addr, services, seen_at):
+    def got_addr(self, addr, services, seen_at) -> bool:
         """Record that `addr` was heard of at `seen_at`; returns False if it was refused.
 
         A known address takes the new services and last_seen = max(last_seen, seen_at);
@@ -128,7 +129,7 @@ class AddressStore:
             return False
         return self.got_addr(addr, 0, now)
 
-    def forget(self, addr):
+    def forget(self, addr) -> bool:
         return self._entries.pop((normal_host(addr[0]), addr[1]), None) is not None
 
     def get_good_peers(self, count, now, rng):
@@ -163,7 +164,7 @@ class AddressStore:
                 self._entries[addr] = [record.services, record.first_seen, record.last_seen]
         return len(records)
 
-    def save(self):
+    def save(self) -> None:
         """Replace the stored address table by the in-memory one; errors are logged."""
         if self.store is None:
             return
@@ -179,7 +180,7 @@ class BanList:
     """Misbehaviour scores and bans per host (see the module docstring)."""
 
     def __init__(self, store=None, exempt=(), ban_time=3600.0, max_ban_time=30 * 86400.0,
-                 malformed_tolerance=3):
+                 malformed_tolerance=3) -> None:
         self.store = store
         if store is not None:
             store.on_reset.append(self.save)     # a damaged database was replaced: write ours back
@@ -187,8 +188,8 @@ class BanList:
         self.ban_time = ban_time
         self.max_ban_time = max_ban_time
         self.malformed_tolerance = malformed_tolerance
-        self._bans = {}       # host -> Ban (active or expired; expired ones keep the score)
-        self._strikes = {}    # host -> MALFORMED reports not yet punished
+        self._bans: dict[Any, Any] = {}       # host -> Ban (active or expired; expired ones keep the score)
+        self._strikes: dict[Any, Any] = {}    # host -> MALFORMED reports not yet punished
 
     def load(self, now):
         """Read the active bans from the store; returns them."""
@@ -199,7 +200,7 @@ class BanList:
             self._bans[normal_host(ban.host)] = ban
         return bans
 
-    def save(self):
+    def save(self) -> None:
         """Write every ban held in memory (active or keeping a score) to the store."""
         for ban in list(self._bans.values()):
             try:
@@ -283,14 +284,14 @@ class BanList:
         ban = self._bans.get(normal_host(host))
         return ban.score if ban is not None else 0
 
-    def unban(self, host):
+    def unban(self, host) -> None:
         host = normal_host(host)
         self._bans.pop(host, None)
         self._strikes.pop(host, None)
         if self.store is not None:
             self.store.unban(host)
 
-    def forget_old(self, now, keep_seconds=7 * 86400.0):
+    def forget_old(self, now, keep_seconds=7 * 86400.0) -> None:
         """Drop bans that ended long enough ago for their score to be irrelevant."""
         cutoff = now - keep_seconds
         for host in [host for host, ban in self._bans.items() if ban.until <= cutoff]:

@@ -225,7 +225,7 @@ class FrameDecoder:
     asked when a header arrives) and the last chunk fed.
     """
 
-    def __init__(self, prefix, max_payload_size=MAX_PAYLOAD_SIZE, payload_limit=None):
+    def __init__(self, prefix, max_payload_size=MAX_PAYLOAD_SIZE, payload_limit=None) -> None:
         if len(prefix) != PREFIX_LENGTH:
             raise ValueError('the network prefix must be %d bytes' % PREFIX_LENGTH)
         self.prefix = bytes(prefix)
@@ -234,7 +234,7 @@ class FrameDecoder:
         self._buffer = bytearray()
         self.garbage_bytes = 0  # total skipped so far, for logs
 
-    def feed(self, data):
+    def feed(self, data) -> None:
         self._buffer += data
 
     @property

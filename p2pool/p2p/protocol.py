@@ -69,8 +69,8 @@ import ipaddress
 import itertools
 import logging
 import random
-from typing import Any, cast
 from collections import OrderedDict
+from typing import Any, cast
 
 from twisted.internet import defer, protocol
 
@@ -105,7 +105,7 @@ MISBEHAVIOUR_KINDS = (INVALID_SHARE, BAD_POW, BAD_CHECKSUM, PROTOCOL_VIOLATION, 
 class Misbehaviour(Exception):
     """The peer broke a rule that the spec punishes with disconnect and ban."""
 
-    def __init__(self, kind, reason):
+    def __init__(self, kind, reason) -> None:
         super().__init__('%s: %s' % (kind, reason))
         self.kind, self.reason = kind, reason
 
@@ -167,6 +167,9 @@ def _address_record(address):
 class PeerConnection(protocol.Protocol):
     """One connection to a P2Pool peer; see the module docstring for the node interface."""
 
+    # set by Twisted before connectionMade; the protocol never runs without one
+    transport: Any
+
     def __init__(self, node: PeerNode, settings: Any, incoming: bool = False, clock: Any = None,
                  rng: random.Random | None = None) -> None:
         if clock is None:
@@ -200,12 +203,12 @@ class PeerConnection(protocol.Protocol):
         self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size,
                                               payload_limit=lambda command: payload_limit(self, command))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Peer %s:%s%s>' % (self.host, self.port, ' in' if self.incoming else '')
 
     # --- connection events --------------------------------------------------------------
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         register = getattr(self.transport, 'registerProducer', None)
         if register is not None:
             register(self, True)   # told when the peer stops reading what we send
@@ -219,7 +222,7 @@ class PeerConnection(protocol.Protocol):
                   nonce=self.node.nonce, sub_version=self.settings.sub_version, mode=1,
                   best_share_hash=self.node.best_share_hash())
 
-    def dataReceived(self, data):
+    def dataReceived(self, data) -> None:
         if self.closing:
             return
         self._count_traffic('p2p/in', len(data))
@@ -237,7 +240,7 @@ class PeerConnection(protocol.Protocol):
             log.exception('%s: unexpected error while handling data', self)
             self.disconnect('internal error')
 
-    def connectionLost(self, reason=protocol.connectionDone):
+    def connectionLost(self, reason=protocol.connectionDone) -> None:
         self.closing = True
         for timer in (self._handshake_timer, self._idle_timer, self._ping_timer):
             if timer is not None and timer.active():
@@ -252,18 +255,18 @@ class PeerConnection(protocol.Protocol):
             self.node.peer_disconnected(self)
 
     # IPushProducer: the transport pauses us when its write buffer is full
-    def pauseProducing(self):
+    def pauseProducing(self) -> None:
         self.peer_not_reading = True
 
-    def resumeProducing(self):
+    def resumeProducing(self) -> None:
         self.peer_not_reading = False
 
-    def stopProducing(self):
+    def stopProducing(self) -> None:
         self.peer_not_reading = True
 
     # --- closing --------------------------------------------------------------------------
 
-    def disconnect(self, reason):
+    def disconnect(self, reason) -> None:
         """Close at once, without reporting anything to the node."""
         if self.closing:
             return
@@ -271,7 +274,7 @@ class PeerConnection(protocol.Protocol):
         self.closing, self.close_reason = True, reason
         self.transport.abortConnection()
 
-    def misbehaved(self, kind, reason):
+    def misbehaved(self, kind, reason) -> None:
         """Report misbehaviour to the node, then drop the peer."""
         if self.closing:
             return
@@ -283,7 +286,7 @@ class PeerConnection(protocol.Protocol):
 
     # --- receiving ------------------------------------------------------------------------
 
-    def _handle_event(self, event):
+    def _handle_event(self, event) -> None:
         if isinstance(event, messages.Frame):
             self._handle_frame(event.command, event.payload)
         elif isinstance(event, messages.BadChecksum):
@@ -297,7 +300,7 @@ class PeerConnection(protocol.Protocol):
         else:
             log.debug('%s: skipped %d bytes between frames', self, event.count)  # §1 resynchronisation
 
-    def _over_limit(self, event):
+    def _over_limit(self, event) -> None:
         if event.command not in MESSAGE_TYPES:
             log.debug('%s: skipping an unknown %r frame of %d bytes', self, event.command, event.length)
         elif not self.handshake_done and event.command != 'version':
@@ -306,7 +309,7 @@ class PeerConnection(protocol.Protocol):
             self.misbehaved(FLOODING, '%s message of %d bytes, over its limit of %d bytes'
                             % (event.command, event.length, event.limit))
 
-    def _handle_frame(self, command, payload):
+    def _handle_frame(self, command, payload) -> None:
         if command not in MESSAGE_TYPES:
             log.debug('%s: ignoring unknown command %r', self, command)
             return
@@ -325,7 +328,7 @@ class PeerConnection(protocol.Protocol):
         except DecodeError as e:
             self.misbehaved(MALFORMED, '%s message: %s' % (command, e))
 
-    def _allow(self, bucket, cost=1):
+    def _allow(self, bucket, cost=1) -> bool:
         """Charge a rate limit; count a refusal and report FLOODING past the tolerance."""
         if self._buckets[bucket].take(cost):
             return True
@@ -359,30 +362,30 @@ class PeerConnection(protocol.Protocol):
         self.registered = True
         self._ping()
 
-    def _ping(self):
+    def _ping(self) -> None:
         self.send('ping')
         self._ping_timer = self.clock.callLater(
             self.rng.expovariate(1 / self.settings.ping_interval_mean), self._ping)
 
-    def _got_ping(self):
+    def _got_ping(self) -> None:
         pass  # receipt already reset the idle timer
 
-    def _got_addrme(self, port):
+    def _got_addrme(self, port) -> None:
         self.node.got_addrme(self, port)
 
-    def _got_addrs(self, addrs):
+    def _got_addrs(self, addrs) -> None:
         if self._allow('addrs', len(addrs)):
             self.node.got_addrs(self, addrs)
 
-    def _got_getaddrs(self, count):
+    def _got_getaddrs(self, count) -> None:
         if self._allow('getaddrs'):
             self.send('addrs', addrs=list(self.node.get_good_peers(min(count, 100)))[:100])
 
-    def _got_shares(self, shares):
+    def _got_shares(self, shares) -> None:
         if self._allow('shares', len(shares)):
             self.node.handle_shares(self, shares)
 
-    def _got_sharereq(self, id, hashes, parents, stops):
+    def _got_sharereq(self, id, hashes, parents, stops) -> None:
         if not self._allow('sharereq'):
             return
         # The original fails on an empty request; answering "good" with nothing is kinder.
@@ -395,7 +398,7 @@ class PeerConnection(protocol.Protocol):
         except messages.MessageTooLong:
             self.send('sharereply', id=id, result='too long', shares=[])
 
-    def _got_sharereply(self, id, result, shares):
+    def _got_sharereply(self, id, result, shares) -> None:
         entry = self._pending_requests.pop(id, None)
         if entry is None:
             return  # unknown or already timed out: ignored, as the spec says
@@ -411,7 +414,7 @@ class PeerConnection(protocol.Protocol):
             raise Misbehaviour(BAD_POW, 'received block header fails PoW test')
         self.node.handle_bestblock(self, header)
 
-    def _got_have_tx(self, tx_hashes):
+    def _got_have_tx(self, tx_hashes) -> None:
         view, cap = self.remote_tx_hashes, self.settings.max_remote_tx_hashes
         for key in tx_hashes[-cap:]:  # earlier keys would be discarded anyway
             view.pop(key, None)  # re-insert so that the freshest keys are kept
@@ -421,7 +424,7 @@ class PeerConnection(protocol.Protocol):
             for key in list(itertools.islice(view, excess)):
                 del view[key]
 
-    def _got_losing_tx(self, tx_hashes):
+    def _got_losing_tx(self, tx_hashes) -> None:
         for key in tx_hashes:
             self.remote_tx_hashes.pop(key, None)
 
@@ -447,7 +450,7 @@ class PeerConnection(protocol.Protocol):
             raise Misbehaviour(FLOODING, 'too much transaction data stored (%d bytes)'
                                % self.remembered_txs_size)
 
-    def _remember(self, key, tx, size):
+    def _remember(self, key, tx, size) -> None:
         self.remembered_txs[key] = tx
         self._remembered_sizes[key] = 100 + size  # the spec's per-transaction overhead
         self.remembered_txs_size += 100 + size
@@ -470,13 +473,13 @@ class PeerConnection(protocol.Protocol):
         entry = self._latency_cache.get(key)
         return entry[0] if entry is not None else None
 
-    def _expire_latency_cache(self):
+    def _expire_latency_cache(self) -> None:
         now = self.clock.seconds()
         cache = self._latency_cache
         while cache and next(iter(cache.values()))[1] <= now:
             cache.popitem(last=False)
 
-    def send_losing_tx(self, txs_by_key):
+    def send_losing_tx(self, txs_by_key) -> None:
         """Tell the peer we dropped these transactions; keep them referencable briefly (§5)."""
         self._expire_latency_cache()
         expiry = self.clock.seconds() + self.settings.latency_cache_seconds
@@ -487,7 +490,7 @@ class PeerConnection(protocol.Protocol):
 
     # --- sending --------------------------------------------------------------------------
 
-    def send(self, command, **fields):
+    def send(self, command, **fields) -> None:
         """Send a message, split into several if it is a list message that is too long.
 
         Raises EncodeError (MessageTooLong) for fields that cannot be sent; sending on
@@ -498,14 +501,14 @@ class PeerConnection(protocol.Protocol):
         for payload in messages.split_fields(command, fields, self.settings.max_payload_size):
             self._write(command, payload)
 
-    def _write(self, command, payload):
+    def _write(self, command, payload) -> None:
         if self.closing:
             return
         raw = messages.frame(self.settings.prefix, command, payload, self.settings.max_payload_size)
         self._count_traffic('p2p/out', len(raw))
         self.transport.write(raw)
 
-    def _count_traffic(self, direction, nbytes):
+    def _count_traffic(self, direction, nbytes) -> None:
         # optional node hook (the traffic_rate graph); a node without it is fine
         traffic = getattr(self.node, 'traffic', None)
         if traffic is not None:
@@ -530,12 +533,12 @@ class PeerConnection(protocol.Protocol):
         if len(payload) > self.settings.max_payload_size:
             raise messages.MessageTooLong('sharereq of %d bytes does not fit' % len(payload))
 
-        def cancel(d):
+        def cancel(d) -> None:
             entry = self._pending_requests.pop(request_id, None)
             if entry is not None and entry[1].active():
                 entry[1].cancel()
 
-        def timed_out():
+        def timed_out() -> None:
             entry = self._pending_requests.pop(request_id, None)
             if entry is not None:
                 self.disconnect('share request timed out')

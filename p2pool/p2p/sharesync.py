@@ -52,7 +52,7 @@ class ShareSync:
         self._desired_waiter = None
         self._block_relays: set[Any] = set()
 
-    def start(self):
+    def start(self) -> None:
         tracker = self.chain.tracker
         self.running = True
         self.shared_share_hashes = set(tracker.items)
@@ -63,7 +63,7 @@ class ShareSync:
         self.chain.local_block_solution.watch(self._local_block_solution)
         self._download_loop()
 
-    def stop(self):
+    def stop(self) -> None:
         self.running = False
         for waiting in (self._waiting, self._desired_waiter):
             if waiting is not None and not waiting.called:
@@ -100,7 +100,7 @@ class ShareSync:
                 raise messages.DecodeError('share: %s' % e) from None
         return shares
 
-    def handle_shares(self, peer, wrappers):
+    def handle_shares(self, peer, wrappers) -> None:
         shares = self.parse_shares(peer, wrappers)
         txs = self.node.txs.resolve(peer, shares)
         if txs:
@@ -116,17 +116,17 @@ class ShareSync:
 
     # --- relay --------------------------------------------------------------------------
 
-    def relay(self, shares):
+    def relay(self, shares) -> None:
         """Send shares to every peer except the one each came from."""
         for share in shares:
             self.shared_share_hashes.add(share.hash)
         for peer in list(self.node.peers.values()):
             self.node.txs.send_shares(peer, [share for share in shares if share.peer_addr != peer.addr])
 
-    def _share_removed(self, share):
+    def _share_removed(self, share) -> None:
         self.shared_share_hashes.discard(share.hash)
 
-    def _best_share_changed(self, best_hash):
+    def _best_share_changed(self, best_hash) -> None:
         """§6.1: relay up to 5 not yet relayed shares of the new best chain."""
         if best_hash is None or not self.running:
             return
@@ -139,7 +139,7 @@ class ShareSync:
         if fresh:
             self.relay(fresh)
 
-    def _block_found(self, share, retry=True):
+    def _block_found(self, share, retry=True) -> None:
         """§6.2: a verified peer share that solves a block goes out at once if its parent
         block is less than 5 blocks behind or bitcoind works on its parent or on it; the
         same test is made again 5 s later (the parent's height may be known by then)."""
@@ -151,18 +151,18 @@ class ShareSync:
             call = self.node.reactor.callLater(BLOCK_RELAY_RETRY, self._retry_block, share)
             self._block_relays.add(call)
 
-    def _local_block_solution(self, share):
+    def _local_block_solution(self, share) -> None:
         """§6.2: a block solution of our own miners goes to every peer at once."""
         self.relay([share])
 
-    def _worth_spreading(self, share):
+    def _worth_spreading(self, share) -> bool:
         previous_block = share.header['previous_block']
         if self.chain.rel_height(previous_block) > -5:
             return True
         tip = self.node.parent_tip()
         return tip is not None and tip in (previous_block, share.hash)
 
-    def _retry_block(self, share):
+    def _retry_block(self, share) -> None:
         self._block_relays = {call for call in self._block_relays if call.active()}
         if share.hash in self.chain.tracker.items:
             self._block_found(share, retry=False)
@@ -202,7 +202,7 @@ class ShareSync:
 
     # --- the download loop (§6.5) ---------------------------------------------------------
 
-    def _desired_changed(self, desired):
+    def _desired_changed(self, desired) -> None:
         waiter, self._desired_waiter = self._desired_waiter, None
         if waiter is not None and not waiter.called:
             waiter.callback(None)

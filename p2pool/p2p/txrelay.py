@@ -24,9 +24,9 @@ grow it forever. Nothing here runs for VERSION >= 34 shares.
 Per-peer state lives on the peer: `sync_txs` (bool), `remembered_for_us`
 ({key: charged bytes}) and `remembered_for_us_size`.
 """
-from typing import Any
 import logging
 from collections import OrderedDict
+from typing import Any
 
 from p2pool.bitcoin.data import tx_type
 from p2pool.p2p.contracts import PeerChain
@@ -76,7 +76,7 @@ class TxRelay:
 
     # --- connections ----------------------------------------------------------------
 
-    def peer_connected(self, peer):
+    def peer_connected(self, peer) -> None:
         peer.remembered_for_us, peer.remembered_for_us_size = {}, 0
         peer.sync_txs = self.wants_sync()
         if not peer.sync_txs:
@@ -86,13 +86,13 @@ class TxRelay:
             peer.send('have_tx', tx_hashes=list(self.chain.known_txs))
         self._remember_mining(peer, self.mining_txs)
 
-    def peer_disconnected(self, peer):
+    def peer_disconnected(self, peer) -> None:
         if peer in self._syncing:
             self._syncing.remove(peer)
 
     # --- the known pool -----------------------------------------------------------------
 
-    def _pool_changed(self, added, removed):
+    def _pool_changed(self, added, removed) -> None:
         """Mirror one change of the known pool to the syncing peers."""
         for peer in list(self._syncing):
             if added:
@@ -100,7 +100,7 @@ class TxRelay:
             if removed:
                 peer.send_losing_tx(removed)
 
-    def add_known(self, txs):
+    def add_known(self, txs) -> None:
         """Add transactions received from peers to the known pool (bounded, see module docstring)."""
         pool = self.chain.known_txs
         for key in pool.add(txs):
@@ -135,7 +135,7 @@ class TxRelay:
 
     # --- the mining set -----------------------------------------------------------------
 
-    def set_mining_txs(self, txs):
+    def set_mining_txs(self, txs) -> None:
         """The transactions of our current block template ({key: tx})."""
         old, self.mining_txs = self.mining_txs, dict(txs)
         removed = [key for key in old if key not in self.mining_txs]
@@ -148,8 +148,9 @@ class TxRelay:
                 peer.send('forget_tx', tx_hashes=forget)
             self._remember_mining(peer, added)
 
-    def _remember_mining(self, peer, txs):
-        have, full = [], []
+    def _remember_mining(self, peer, txs) -> None:
+        have: list[Any] = []
+        full: list[Any] = []
         for key, tx in txs.items():
             cost = TX_OVERHEAD + self.tx_size(key, tx)
             if key in peer.remembered_for_us or peer.remembered_for_us_size + cost > self.max_remembered_size:
@@ -162,7 +163,7 @@ class TxRelay:
 
     # --- sending shares -------------------------------------------------------------------
 
-    def send_shares(self, peer, shares):
+    def send_shares(self, peer, shares) -> bool:
         """Send `shares` to `peer` with the transactions it lacks; False if they cannot go."""
         if not shares:
             return True

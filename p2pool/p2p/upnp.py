@@ -15,6 +15,7 @@ is seen, debug when it repeats) and the node carries on.
 """
 import logging
 import random
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def _default_upnp():
     return miniupnpc.UPnP()
 
 
-def map_port(port, upnp_factory=_default_upnp, description=DESCRIPTION, discover_delay_ms=DISCOVER_DELAY_MS):
+def map_port(port, upnp_factory=_default_upnp, description=DESCRIPTION, discover_delay_ms=DISCOVER_DELAY_MS) -> str:
     """Blocking: map TCP `port` of the gateway to the same port of this host.
 
     Returns what was done ('mapped to LAN-IP' or 'already mapped to LAN-IP');
@@ -64,7 +65,7 @@ class PortMapper:
     """Keeps the P2P port mapped while started (see the module docstring)."""
 
     def __init__(self, port, reactor=None, rng=None, mean_interval=MEAN_INTERVAL, run_in_thread=None,
-                 map_fn=map_port):
+                 map_fn=map_port) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.port = port
@@ -76,24 +77,24 @@ class PortMapper:
         self.running = False
         self.attempts = self.failures = 0
         self._timer = None
-        self._seen_failures = set()
+        self._seen_failures: set[Any] = set()
         self._last_result = None
 
     def _in_thread_pool(self, fn, *args):
         from twisted.internet import threads
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn, *args)
 
-    def start(self):
+    def start(self) -> None:
         self.running = True
         self._attempt()
 
-    def stop(self):
+    def stop(self) -> None:
         self.running = False
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
 
-    def _attempt(self):
+    def _attempt(self) -> None:
         self._timer = None
         if not self.running:
             return
@@ -107,21 +108,21 @@ class PortMapper:
         d.addCallbacks(self._mapped, self._failed)
         d.addBoth(self._schedule)
 
-    def _mapped(self, result):
+    def _mapped(self, result) -> None:
         level = logging.INFO if result != self._last_result else logging.DEBUG
         self._last_result = result
         log.log(level, 'UPnP: port %d %s', self.port, result)
 
-    def _failed(self, failure):
+    def _failed(self, failure) -> None:
         self._failed_with(failure.getErrorMessage())
 
-    def _failed_with(self, message):
+    def _failed_with(self, message) -> None:
         self.failures += 1
         self._last_result = None
         level = logging.WARNING if message not in self._seen_failures else logging.DEBUG
         self._seen_failures.add(message)
         log.log(level, 'UPnP: could not map port %d: %s', self.port, message)
 
-    def _schedule(self, _result=None):
+    def _schedule(self, _result=None) -> None:
         if self.running:
             self._timer = self.reactor.callLater(self.rng.expovariate(1 / self.mean_interval), self._attempt)

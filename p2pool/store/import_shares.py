@@ -219,7 +219,7 @@ def _skip(report, counter, path, number, reason):
     return None
 
 
-def _log_summary(directory, report):
+def _log_summary(directory, report) -> None:
     if report.skipped or report.unreadable_files:
         log.warning('share import from %s: %d shares, %d verified marks; skipped %d lines (%d malformed, '
                     '%d unknown type, %d undecodable, %d obsolete, %d legacy), %d unreadable files',

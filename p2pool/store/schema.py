@@ -68,7 +68,7 @@ class StoreSchemaError(StoreError):
     """The database was written by a newer p2pool with a schema this version does not know."""
 
 
-def is_corruption(exc):
+def is_corruption(exc) -> bool:
     """True if the sqlite3 exception says the database file is damaged or not a database."""
     if not isinstance(exc, sqlite3.DatabaseError):
         return False
@@ -201,7 +201,7 @@ def _without_rowid(rows, key):
     return [row[1:] for row in rows] if key == 'rowid' else rows
 
 
-def _report_empty_file(path):
+def _report_empty_file(path) -> None:
     """SQLite takes a 0-byte file as a new database; a node's store is never 0 bytes once
     created (the schema is written at once), so such a file was truncated: say so."""
     try:
@@ -275,7 +275,7 @@ def _migrate(conn, path):
         version = target
 
 
-def rollback_quietly(conn):
+def rollback_quietly(conn) -> None:
     try:
         conn.execute('ROLLBACK')
     except sqlite3.Error:

@@ -31,6 +31,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .schema import (MEMORY_PATH, SCHEMA_VERSION, StoreError, StoreSchemaError, rollback_quietly,
                      is_corruption, open_database, replace_damaged)
@@ -70,9 +71,9 @@ class Batch:
     forgets its verified mark; adding one again later does not restore the mark.
     """
 
-    def __init__(self):
-        self._shares = {}    # key -> (version, wire, added_at) to store, or None to delete
-        self._verified = {}  # key -> True to mark verified, False to remove the mark
+    def __init__(self) -> None:
+        self._shares: dict[Any, Any] = {}    # key -> (version, wire, added_at) to store, or None to delete
+        self._verified: dict[Any, Any] = {}  # key -> True to mark verified, False to remove the mark
 
     def add_share(self, share, added_at=0.0):
         """Queue `share` (needs .hash, .VERSION, .to_wire()); `added_at` is the caller's clock."""
@@ -87,32 +88,32 @@ class Batch:
             raise StoreError('added_at must be a number, got %r' % (added_at,))
         self._shares[key] = (version, bytes(wire), float(added_at))
 
-    def add_shares(self, shares, added_at=0.0):
+    def add_shares(self, shares, added_at=0.0) -> None:
         for share in shares:
             self.add_share(share, added_at)
 
-    def mark_verified(self, hashes):
+    def mark_verified(self, hashes) -> None:
         """Queue verified marks for share hashes (ints)."""
         for share_hash in hashes:
             self._verified[hash_to_key(share_hash)] = True
 
-    def forget_shares(self, hashes):
+    def forget_shares(self, hashes) -> None:
         """Queue deletion of shares (and their verified marks) by hash."""
         for share_hash in hashes:
             key = hash_to_key(share_hash)
             self._shares[key] = None
             self._verified[key] = False
 
-    def merge(self, later):
+    def merge(self, later) -> None:
         """Fold in `later`, a batch whose changes happened after ours."""
         self._shares.update(later._shares)
         self._verified.update(later._verified)
 
-    def clear(self):
+    def clear(self) -> None:
         self._shares.clear()
         self._verified.clear()
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Number of pending entries (share writes plus mark changes)."""
         return len(self._shares) + len(self._verified)
 
@@ -147,14 +148,14 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
     be opened at all; a corrupt file is moved aside (`moved_aside` lists where to).
     """
 
-    def __init__(self, path):
+    def __init__(self, path) -> None:
         self.path = path if str(path) == MEMORY_PATH else Path(path)
         self._lock = threading.RLock()
         self.moved_aside = []
         #: callables run (with no arguments) after a damaged database was replaced by an
         #: empty one while running: each holder of state (the chain, the address store and
         #: bans, the graph history) writes what it holds into the fresh database at once
-        self.on_reset = []
+        self.on_reset: list[Any] = []
         self._resetting = False
         self.pending = Batch()
         self.last_load_report = None
@@ -165,10 +166,10 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._conn is None
 
-    def close(self):
+    def close(self) -> None:
         """Flush pending writes and close; idempotent.  Flush failures still close, then raise."""
         with self._lock:
             if self._conn is None:
@@ -186,7 +187,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info) -> None:
         self.close()
 
     # -- share writes -----------------------------------------------------------------------
@@ -232,7 +233,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
             return 0
         deletes, inserts, marks, unmarks = batch._rows()
 
-        def work(conn):
+        def work(conn) -> None:
             if deletes:
                 conn.executemany('DELETE FROM shares WHERE hash = ?', deletes)
             if inserts:
@@ -308,7 +309,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
             except StoreError as exc:
                 log.warning('could not forget unparsable shares: %s', exc)
 
-    def _warn_record(self, report, message, *args):
+    def _warn_record(self, report, message, *args) -> None:
         if report.skipped <= _MAX_RECORD_WARNINGS:
             log.warning(message, *args)
 
@@ -324,12 +325,12 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
         elif row[0] != str(name):
             raise StoreError('%s holds shares of network %r, not %r' % (self.path, row[0], name))
 
-    def has_share(self, share_hash):
+    def has_share(self, share_hash) -> bool:
         key = hash_to_key(share_hash)
         return self._read(lambda conn: conn.execute(
             'SELECT 1 FROM shares WHERE hash = ?', (key,)).fetchone(), None) is not None
 
-    def is_verified(self, share_hash):
+    def is_verified(self, share_hash) -> bool:
         key = hash_to_key(share_hash)
         return self._read(lambda conn: conn.execute(
             'SELECT 1 FROM verified WHERE hash = ?', (key,)).fetchone(), None) is not None

@@ -71,7 +71,7 @@ class AuxiliaryTablesMixin:
         db_services = _services_to_db(services)
         seen_at = _check_time('seen_at', seen_at)
 
-        def work(conn):
+        def work(conn) -> bool:
             updated = conn.execute(
                 'UPDATE peers SET services = ?, last_seen = max(last_seen, ?) WHERE host = ? AND port = ?',
                 (db_services, seen_at, host, port)).rowcount
@@ -180,7 +180,7 @@ class AuxiliaryTablesMixin:
 
     # -- graph history (web.md §2.4) -------------------------------------------------------
 
-    def history_put(self, source, ts, value, view=''):
+    def history_put(self, source, ts, value, view='') -> None:
         """Store one JSON-serialisable `value` for graph `source` (and optional `view`) at time `ts`."""
         self.history_put_many(source, [(ts, value)], view=view)
 

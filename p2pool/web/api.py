@@ -49,8 +49,8 @@ JSON-able value or raise HttpError(code, one-line reason).
 """
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_difficulty
 from p2pool.bitcoin.script import read_bip34_height
@@ -95,7 +95,7 @@ class LocalStats:
 class HttpError(Exception):
     """An endpoint refuses the request: HTTP `code` with a one-line `reason`."""
 
-    def __init__(self, code, reason):
+    def __init__(self, code, reason) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -218,7 +218,7 @@ def peer_addresses(ctx):
                     for peer in ctx.node.peers())
 
 
-def _peer_key(peer):
+def _peer_key(peer) -> str:
     return '%s:%d' % (peer.host, peer.port)
 
 

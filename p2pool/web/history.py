@@ -78,7 +78,7 @@ SOURCES = {
 class UnknownGraph(KeyError):
     """An unknown source or view name (the web layer answers 404)."""
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.args[0] if self.args else 'unknown graph'
 
 
@@ -93,7 +93,7 @@ class DataView:
     reached the bin (the denominator of missing_is_zero gauges).
     """
 
-    def __init__(self, bin_width, bin_count, last_bin_end=0.0, bins=None):
+    def __init__(self, bin_width, bin_count, last_bin_end=0.0, bins=None) -> None:
         self.bin_width = bin_width
         self.bin_count = bin_count
         self.last_bin_end = last_bin_end
@@ -110,7 +110,7 @@ class DataView:
             bins = [[0, {}] for _ in range(shift)] + self.bins[:self.bin_count - shift]
         return bins, self.last_bin_end + shift * self.bin_width
 
-    def add(self, t, values):
+    def add(self, t, values) -> None:
         """Add {key: number} at time t (older than the view's window: ignored)."""
         self.bins, self.last_bin_end = self._shift_to(t)
         index = math.floor((self.last_bin_end - t) / self.bin_width)
@@ -186,14 +186,14 @@ class DataView:
 class GraphHistory:
     """All sources at all views. add() from the node's events; graph_data() for the API."""
 
-    def __init__(self, sources=None, views=None):
+    def __init__(self, sources=None, views=None) -> None:
         self.sources = dict(SOURCES if sources is None else sources)
         self.views = dict(VIEWS if views is None else views)
         self.streams = {source: {view: DataView(seconds / count, count)
                                  for view, (seconds, count) in self.views.items()}
                         for source in self.sources}
 
-    def add(self, source, t, value):
+    def add(self, source, t, value) -> None:
         """Record `value` (a number, or {key: number} for multi sources) at time t.
 
         Non-finite numbers are dropped (a NaN would poison a whole bin).

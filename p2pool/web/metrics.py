@@ -14,6 +14,7 @@ adds the payout gauges.
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
+from typing import Any
 
 import p2pool
 from p2pool.bitcoin.data import target_to_difficulty
@@ -31,10 +32,10 @@ MAX_MINER_LABELS = 20
 class _Families:
     """Collects metric families for one scrape; None values are left out."""
 
-    def __init__(self):
-        self.families = []
+    def __init__(self) -> None:
+        self.families: list[Any] = []
 
-    def _add(self, family_type, name, help_text, samples):
+    def _add(self, family_type, name, help_text, samples) -> None:
         if not isinstance(samples, list):
             samples = [({}, samples)]
         samples = [(labels, value) for labels, value in samples if value is not None]
@@ -46,11 +47,11 @@ class _Families:
             family.add_metric([str(labels[key]) for key in label_names], float(value))
         self.families.append(family)
 
-    def gauge(self, name, help_text, samples):
+    def gauge(self, name, help_text, samples) -> None:
         """samples: a number, or [(labels dict, number)] with the same label names."""
         self._add(GaugeMetricFamily, name, help_text, samples)
 
-    def counter(self, name, help_text, samples):
+    def counter(self, name, help_text, samples) -> None:
         """As gauge(); `name` without the `_total` suffix that the exposition adds."""
         self._add(CounterMetricFamily, name, help_text, samples)
 
@@ -67,7 +68,7 @@ def _bounded_miners(rates):
     return samples
 
 
-def _pool_section(out, ctx, best, height):
+def _pool_section(out, ctx, best, height) -> None:
     lookbehind = hour_lookbehind(ctx.net, height)
     if lookbehind >= 2:
         nonstale = stats.pool_attempts_per_second(ctx.tracker, best, lookbehind)
@@ -93,7 +94,7 @@ def _pool_section(out, ctx, best, height):
     out.gauge('p2pool_expected_payout_coins', "This node's expected payout if a block were found now.", payout)
 
 
-def _local_section(out, ctx):
+def _local_section(out, ctx) -> None:
     node = ctx.node
     local = node.local_stats()
     out.gauge('p2pool_local_hash_rate', 'Hash rate of this node\'s miners in H/s (last 10 minutes).', local.hash_rate)

@@ -102,7 +102,7 @@ def split_total(payouts, total, trunc, rng=None):
     return {key: amount for key, amount in shares.items() if amount > 0}
 
 
-def format_coins(satoshis):
+def format_coins(satoshis) -> str:
     """Satoshis as an exact JSON number of coins with eight decimals, e.g. 1.23456789."""
     whole, fraction = divmod(satoshis, SATOSHIS_PER_COIN)
     return '%d.%08d' % (whole, fraction)

@@ -39,7 +39,7 @@ class JsonEndpoint(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, ctx, fn, min_args=0, max_args=0, content_type='application/json', encode=json_bytes):
+    def __init__(self, ctx, fn, min_args=0, max_args=0, content_type='application/json', encode=json_bytes) -> None:
         super().__init__()
         self.ctx, self.fn = ctx, fn
         self.min_args, self.max_args = min_args, max_args
@@ -84,7 +84,7 @@ def _refuse(request, code, reason):
 class _Refusal(resource.Resource):
     isLeaf = True
 
-    def __init__(self, code, reason):
+    def __init__(self, code, reason) -> None:
         super().__init__()
         self.code, self.reason = code, reason
 
@@ -139,7 +139,7 @@ class StaticFiles(static.File):
         return _only_get(request) or super().render(request)
 
 
-def _is_utf8(raw):
+def _is_utf8(raw) -> bool:
     try:
         raw.decode('utf-8')
     except UnicodeDecodeError:

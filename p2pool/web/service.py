@@ -18,11 +18,11 @@ history into node.history_store (one row per source and view, older rows pruned)
 every 5 minutes it appends a stat entry (web.md §3) to the stat log, which keeps
 24 hours and is stored in the same database. `load()` (called by start) restores both.
 """
-from typing import Any
 import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from p2pool.sharechain import stats, voting
 from p2pool.store.sharestore import StoreError
@@ -63,15 +63,15 @@ def resident_memory():
 class StatLog:
     """The 5-minute stat entries of the last 24 hours (`/web/log`)."""
 
-    def __init__(self, span=STAT_LOG_SPAN):
+    def __init__(self, span=STAT_LOG_SPAN) -> None:
         self.span = span
-        self._entries = []
+        self._entries: list[Any] = []
 
-    def add(self, entry):
+    def add(self, entry) -> None:
         self._entries.append(entry)
         self.trim(entry['time'])
 
-    def trim(self, now):
+    def trim(self, now) -> None:
         self._entries = [entry for entry in self._entries if entry['time'] > now - self.span]
 
     def entries(self):
@@ -92,7 +92,7 @@ class WebService:
         self._loops: list[Any] = []
         self._save_stamp = 0.0
         self._loaded = False
-        self.last_save_error = None
+        self.last_save_error: Any = None
         store = getattr(node, 'history_store', None)
         if store is not None and hasattr(store, 'on_reset'):
             store.on_reset.append(self.write_all_to_store)    # a damaged database was replaced
@@ -102,7 +102,7 @@ class WebService:
 
     # --- events from the node ----------------------------------------------------------
 
-    def on_pseudoshare(self, work, dead, user, now=None):
+    def on_pseudoshare(self, work, dead, user, now=None) -> None:
         """An accepted pseudoshare of `work` attempts by `user` (dead: DOA)."""
         now = self.clock() if now is None else now
         self.history.add('local_hash_rate', now, work)
@@ -111,23 +111,23 @@ class WebService:
             self.history.add('local_dead_hash_rate', now, work)
             self.history.add('miner_dead_hash_rates', now, {user: work})
 
-    def on_local_share(self, share, dead, user=None, now=None):
+    def on_local_share(self, share, dead, user=None, now=None) -> None:
         """A share found by our miners (the bridge's share_found event); re-classified
         LOCAL_SHARE_CHECK_DELAY seconds later."""
         now = self.clock() if now is None else now
         self.history.add('local_share_hash_rates', now, {'dead' if dead else 'good': share.work})
         self._pending_local_shares.append((now, share.hash, share.work, dead))
 
-    def on_traffic(self, direction, nbytes, now=None):
+    def on_traffic(self, direction, nbytes, now=None) -> None:
         self.traffic_bytes[direction] = self.traffic_bytes.get(direction, 0) + nbytes
         self.history.add('traffic_rate', self.clock() if now is None else now, {direction: nbytes})
 
-    def on_getwork_latency(self, seconds, now=None):
+    def on_getwork_latency(self, seconds, now=None) -> None:
         self.history.add('getwork_latency', self.clock() if now is None else now, seconds)
 
     # --- periodic work ------------------------------------------------------------------
 
-    def settle_local_shares(self, now):
+    def settle_local_shares(self, now) -> None:
         """Move local shares found LOCAL_SHARE_CHECK_DELAY ago: a DOA share that made it into
         the best chain counts as good, a good one that did not as orphan (at its own time). A
         share not connected to the best chain (or no longer known) did not make it."""
@@ -146,7 +146,7 @@ class WebService:
                 self.history.add('local_share_hash_rates', found_at, {'good': -work, 'orphan': work})
         self._pending_local_shares = waiting
 
-    def sample(self, now=None):
+    def sample(self, now=None) -> None:
         """The 5-second gauges of web.md §2.4, recorded only once the best chain is 10 shares high."""
         now = self.clock() if now is None else now
         node, history = self.node, self.history
@@ -192,7 +192,7 @@ class WebService:
 
     # --- persistence --------------------------------------------------------------------
 
-    def _store_call(self, work):
+    def _store_call(self, work) -> bool:
         store = self.node.history_store
         if store is None:
             return False
@@ -214,14 +214,14 @@ class WebService:
         now = self._save_stamp = max(now, self._save_stamp + 0.001)
         snapshot = self.history.snapshot()
 
-        def work(store):
+        def work(store) -> None:
             for source, views in snapshot.items():
                 for view, state in views.items():
                     store.history_put(GRAPH_SOURCE_PREFIX + source, now, state, view=view)
                 store.history_prune(now, GRAPH_SOURCE_PREFIX + source)
         return self._store_call(work)
 
-    def write_all_to_store(self):
+    def write_all_to_store(self) -> None:
         """The graph history and the whole stat log into the store (a fresh, empty one)."""
         entries = self.stat_log.entries()
         self.save()
@@ -255,14 +255,14 @@ class WebService:
     # --- running --------------------------------------------------------------------------
 
     def _guarded(self, what, fn):
-        def run():
+        def run() -> None:
             try:
                 fn()
             except Exception:   # one failing sample must not stop the loop for good
                 log.exception('web %s failed', what)
         return run
 
-    def start(self, reactor):
+    def start(self, reactor) -> None:
         """Load saved state (unless load() was called already: loading twice would repeat the
         stat log) and start the sampling, saving and stat-log loops."""
         from twisted.internet import task
@@ -276,7 +276,7 @@ class WebService:
             loop.start(interval, now=False)
             self._loops.append(loop)
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop the loops and save once more."""
         for loop in self._loops:
             if loop.running:

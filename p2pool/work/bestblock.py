@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class CombinedWorkSource:
-    def __init__(self, source, net, clock=time.time, get_header=None):
+    def __init__(self, source, net, clock=time.time, get_header=None) -> None:
         self.source, self.net, self.clock = source, net, clock
         self.get_header = get_header
         self._asked_tip = None           # the bitcoind tip whose header was asked for last
@@ -60,7 +60,7 @@ class CombinedWorkSource:
 
     # --- headers -------------------------------------------------------------------------
 
-    def offer_header(self, header):
+    def offer_header(self, header) -> bool:
         """A header from a peer (PoW already checked) or bitcoind's own tip: adopt it if the
         rules of p2p.md §4.9 say so. Returns True when it was adopted."""
         template = self.source.current
@@ -83,7 +83,7 @@ class CombinedWorkSource:
             return True
         return False
 
-    def _template_changed(self, template):
+    def _template_changed(self, template) -> None:
         # bitcoind caught up (or moved elsewhere): an adopted header that no longer extends its
         # tip is dropped; the node offers bitcoind's own tip header again after each new block
         if self.best_header is not None and self.best_header['previous_block'] != template.previous_block \
@@ -93,18 +93,18 @@ class CombinedWorkSource:
         if template is not None:
             self._offer_tip_header(template.previous_block)
 
-    def _offer_tip_header(self, block_hash):
+    def _offer_tip_header(self, block_hash) -> None:
         """Ask bitcoind for its new tip's header and offer it (p2p.md §4.9); a timeout or a
         lost P2P connection is forgotten: the next template asks again."""
         if self.get_header is None or block_hash == self._asked_tip:
             return
         self._asked_tip = block_hash
 
-        def got(header):
+        def got(header) -> None:
             if self._asked_tip == block_hash:
                 self.offer_header(header)
 
-        def failed(failure):
+        def failed(failure) -> None:
             log.debug('no header for bestblock %064x: %s', block_hash, failure.getErrorMessage())
             if self._asked_tip == block_hash:
                 self._asked_tip = None

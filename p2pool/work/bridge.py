@@ -52,8 +52,8 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
 from dataclasses import dataclass, replace
+from typing import Any
 
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.hashes import hash256
@@ -96,7 +96,7 @@ class WorkRefused(Exception):
 
     code = -12345
 
-    def __init__(self, message):
+    def __init__(self, message) -> None:
         super().__init__(message)
         self.message = message
 
@@ -138,7 +138,7 @@ class SolutionResult:
 class BaseWork:
     """One generated gentx, shared by every requester with the same (payee, desired share target)."""
 
-    def __init__(self, bridge, record, template, share_info, other_tx_keys, get_share, commitment, segwit):
+    def __init__(self, bridge, record, template, share_info, other_tx_keys, get_share, commitment, segwit) -> None:
         self.bridge, self.record, self.template = bridge, record, template
         self.share_info, self.other_tx_keys, self.get_share = share_info, other_tx_keys, get_share
         self.commitment, self.segwit = commitment, segwit
@@ -148,9 +148,9 @@ class BaseWork:
         if commitment is not None and commitment.works:
             self.aux_max_target = max(self.share_target if work.target == 'p2pool' else work.target
                                       for work in commitment.works.values())
-        self.seen = set()        # header hashes of accepted pseudoshares (§8 steps 7-8)
-        self.blocks = set()      # header hashes submitted as blocks
-        self.cache = {}          # front-ends keep their encodings of this work here
+        self.seen: set[Any] = set()        # header hashes of accepted pseudoshares (§8 steps 7-8)
+        self.blocks: set[Any] = set()      # header hashes submitted as blocks
+        self.cache: dict[Any, Any] = {}          # front-ends keep their encodings of this work here
         self.next_prefix = 0     # the getwork counter n of §3
 
     def merkle_root_for(self, nonce8):
@@ -225,14 +225,14 @@ class WorkBridge:
     def _key_of(template):
         return template.version, template.previous_block, template.bits, bool(template.transactions)
 
-    def _template_changed(self, template):
+    def _template_changed(self, template) -> None:
         key = self._key_of(template)
         old, self._work_key = self._work_key, key
         # transactions count only when the list goes from empty to non-empty
         if old is None or old[:3] != key[:3] or (key[3] and not old[3]):
             self.bump('new block template')
 
-    def bump(self, reason=''):
+    def bump(self, reason='') -> None:
         """Start a new work epoch: clear the cache, wake long polls, re-notify Stratum miners."""
         self.new_work_counter += 1
         self._cache.clear()
@@ -430,7 +430,7 @@ class WorkBridge:
             self.pseudoshare_received.happened(work, not on_time, user)
         return result
 
-    def _submit_block(self, base, header, header_hash, coinbase, user):
+    def _submit_block(self, base, header, header_hash, coinbase, user) -> None:
         gentx = bitcoin_data.tx_id_type.unpack(coinbase)
         if base.segwit:
             gentx = dict(gentx, marker=0, flag=1, witness=[[bitcoin_data.P2POOL_WITNESS_RESERVED_VALUE]])

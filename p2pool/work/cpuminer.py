@@ -26,6 +26,7 @@ import socket
 import struct
 import sys
 import time
+from typing import Any
 
 from p2pool.bitcoin.data import difficulty_to_target
 from p2pool.bitcoin.hashes import POW_FUNCTIONS
@@ -64,10 +65,10 @@ def scan(prefix76, target, start, count, pow_func='sha256d'):
 class _Pacer:
     """Keeps the hash rate under `hash_rate` hashes per second (None: flat out)."""
 
-    def __init__(self, hash_rate):
+    def __init__(self, hash_rate) -> None:
         self.hash_rate, self.start, self.done = hash_rate, time.monotonic(), 0
 
-    def hashed(self, count):
+    def hashed(self, count) -> None:
         self.done += count
         if self.hash_rate:
             ahead = self.done / self.hash_rate - (time.monotonic() - self.start)
@@ -76,21 +77,22 @@ class _Pacer:
 
 
 class StratumMiner:
-    def __init__(self, host, port, username, password='x', timeout=10.0, pow_func='sha256d', difficulty_scale=1):
+    def __init__(self, host, port, username, password='x', timeout=10.0, pow_func='sha256d',
+                 difficulty_scale=1) -> None:
         self.host, self.port, self.username, self.password, self.timeout = host, port, username, password, timeout
         self.pow_func, self.difficulty_scale = pow_func, difficulty_scale
         self.batch = BATCH if pow_func == 'sha256d' else SLOW_POW_BATCH
-        self.sock = None
+        self.sock: Any = None
         self._buffer = b''
         self._next_id = 1
         self.extranonce1 = b''
         self.session_id = None     # the subscription id: resumes the session on the next connect
         self.extranonce2_size = 4
         self.difficulty = 1.0
-        self.job = None            # dict of the latest mining.notify
+        self.job: Any = None            # dict of the latest mining.notify
         self.jobs_received = 0
-        self.notifications = []    # every (method, params) the server sent
-        self.submissions = []      # (result, error) of each mining.submit
+        self.notifications: list[Any] = []    # every (method, params) the server sent
+        self.submissions: list[Any] = []      # (result, error) of each mining.submit
         self.extranonce2 = 0
 
     # --- wire ---------------------------------------------------------------------
@@ -112,7 +114,7 @@ class StratumMiner:
         self.wait_for_job()
         return self
 
-    def send_raw(self, raw):
+    def send_raw(self, raw) -> None:
         self.sock.sendall(raw)
 
     def send(self, method, params, request_id=None):
@@ -160,7 +162,7 @@ class StratumMiner:
                 return message.get('result'), message.get('error')
         raise TimeoutError('no reply to request %r' % request_id)
 
-    def _notification(self, method, params):
+    def _notification(self, method, params) -> None:
         self.notifications.append((method, params))
         if method == 'mining.set_difficulty':
             self.difficulty = params[0]
@@ -177,12 +179,12 @@ class StratumMiner:
             raise TimeoutError('no job from the server')
         return self.job
 
-    def poll(self):
+    def poll(self) -> None:
         """Apply whatever the server has sent without waiting."""
         while self.read_message(0) is not None:
             pass
 
-    def close(self):
+    def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -247,12 +249,12 @@ class StratumMiner:
 
 class GetworkMiner:
     def __init__(self, host, port, username, password='x', timeout=10.0, user_agent='p2pool-cpuminer/1',
-                 pow_func='sha256d'):
+                 pow_func='sha256d') -> None:
         self.host, self.port, self.timeout, self.pow_func = host, port, timeout, pow_func
         credentials = base64.b64encode(('%s:%s' % (username, password)).encode()).decode()
         self.headers = {'Authorization': 'Basic ' + credentials, 'Content-Type': 'application/json',
                         'User-Agent': user_agent}
-        self.submissions = []
+        self.submissions: list[Any] = []
 
     def post(self, path, body, headers=None, method='POST'):
         """(HTTP status, response headers as a dict with lower-case names, body bytes)."""
@@ -302,7 +304,7 @@ class GetworkMiner:
         return self.submissions
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     use_getwork = '--getwork' in args
     args = [arg for arg in args if arg != '--getwork']

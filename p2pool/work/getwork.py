@@ -16,6 +16,7 @@ X-Long-Polling, X-Roll-NTime, X-Is-P2Pool and (with a Host header) X-Stratum; a
 import logging
 import time
 from collections import OrderedDict
+from typing import Any
 
 from twisted.internet import defer
 from twisted.web import resource, server as web_server
@@ -94,15 +95,15 @@ def decode_target(target_hex):
 class GetworkServer:
     """getwork state shared by `/` and `/long-polling`: handlers by merkle root, long polls."""
 
-    def __init__(self, bridge, clock=time.time):
+    def __init__(self, bridge, clock=time.time) -> None:
         self.bridge, self.clock = bridge, clock
-        self._handlers = OrderedDict()      # merkle_root -> (expiry, handler, record)
-        self._seen_counters = OrderedDict()  # (ip, authorization) -> counter last answered
-        self._waiters = []
+        self._handlers: OrderedDict[Any, Any] = OrderedDict()      # merkle_root -> (expiry, handler, record)
+        self._seen_counters: OrderedDict[Any, Any] = OrderedDict()  # (ip, authorization) -> counter last answered
+        self._waiters: list[Any] = []
         self._unknown_work_log = KeyedLimit(UNKNOWN_WORK_LOG_BURST, UNKNOWN_WORK_LOG_RATE, FunctionClock(clock))
         bridge.new_work.watch(self._new_work)
 
-    def _new_work(self, counter):
+    def _new_work(self, counter) -> None:
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(counter)
@@ -163,7 +164,7 @@ class GetworkServer:
         identifier = None if agent == JEPHIS_AGENT else record.identifier
         return encode_work(header, record.share_target, identifier)
 
-    def _remember(self, merkle_root, handler, record):
+    def _remember(self, merkle_root, handler, record) -> None:
         now = self.clock()
         handlers = self._handlers
         handlers[merkle_root] = (now + HANDLER_LIFETIME, handler, record)
@@ -187,7 +188,7 @@ class GetworkServer:
         reason = None if result.on_time else ('mismatch' if result.pseudoshare == 'mismatch' else 'stale')
         return self._submission_reply(request, request_id, result.on_time, reason)
 
-    def _log_unknown_work(self, request):
+    def _log_unknown_work(self, request) -> None:
         source = _client_host(request)
         if not self._unknown_work_log.allow(source):
             return
@@ -216,11 +217,11 @@ class GetworkServer:
         d.addCallback(lambda counter: self._answer_later(request, request_id, key))
         return web_server.NOT_DONE_YET
 
-    def _abandon(self, d):
+    def _abandon(self, d) -> None:
         if d in self._waiters:
             self._waiters.remove(d)
 
-    def _answer_later(self, request, request_id, key):
+    def _answer_later(self, request, request_id, key) -> None:
         if getattr(request, '_disconnected', False) or request.finished:
             return
         request.write(self._long_poll_answer(request, request_id, key))
@@ -247,7 +248,7 @@ class GetworkResource(resource.Resource):
     """`/`: getwork by POST; a browser's GET is sent to the dashboard."""
     isLeaf = True
 
-    def __init__(self, server):
+    def __init__(self, server) -> None:
         super().__init__()
         self.getwork_server = server
 
@@ -262,7 +263,7 @@ class LongPollResource(resource.Resource):
     """`/long-polling`: getwork that waits for the next new-work event."""
     isLeaf = True
 
-    def __init__(self, server):
+    def __init__(self, server) -> None:
         super().__init__()
         self.getwork_server = server
 

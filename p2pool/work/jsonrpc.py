@@ -35,7 +35,7 @@ STRATUM_NOT_SUBSCRIBED = 25
 class JsonRpcError(Exception):
     """An error reply: `code`, `message` and optional `data`."""
 
-    def __init__(self, code, message, data=None):
+    def __init__(self, code, message, data=None) -> None:
         super().__init__('%s (code %d)' % (message, code))
         self.code, self.message, self.data = code, message, data
 

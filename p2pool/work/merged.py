@@ -145,7 +145,7 @@ class MergedDaemon:
     """One merged-mining daemon; `work` is its latest AuxWork (None until known or after errors)."""
 
     def __init__(self, url, payout_address=None, poll_interval=POLL_INTERVAL, error_delay=ERROR_DELAY,
-                 submit_retries=SUBMIT_RETRIES, submit_retry_delay=SUBMIT_RETRY_DELAY, reactor=None):
+                 submit_retries=SUBMIT_RETRIES, submit_retry_delay=SUBMIT_RETRY_DELAY, reactor=None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         try:
@@ -167,17 +167,17 @@ class MergedDaemon:
         self._schedule(0)
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         self._running = False
         if self._call is not None and self._call.active():
             self._call.cancel()
         self.rpc.close()
 
-    def _schedule(self, delay):
+    def _schedule(self, delay) -> None:
         if self._running:
             self._call = self._reactor.callLater(delay, self._poll_and_reschedule)
 
-    def _poll_and_reschedule(self):
+    def _poll_and_reschedule(self) -> None:
         self.poll().addCallback(lambda ok: self._schedule(self.poll_interval if ok else self.error_delay))
 
     def poll(self):
@@ -190,7 +190,7 @@ class MergedDaemon:
         d.addCallbacks(self._got_work, self._poll_failed)
         return d
 
-    def _got_work(self, work):
+    def _got_work(self, work) -> bool:
         work.daemon = self
         previous, self.work = self.work, work
         if previous is None or (previous.chain_id, previous.hash, previous.target) != (
@@ -198,7 +198,7 @@ class MergedDaemon:
             self.changed.happened(work)
         return True
 
-    def _poll_failed(self, failure):
+    def _poll_failed(self, failure) -> bool:
         failure.trap(RpcFailure, MergedMiningError)
         log.warning('merged-mining daemon at %s: %s (retrying in %g s)',
                     self.rpc.endpoint, failure.getErrorMessage(), self.error_delay)
@@ -245,7 +245,7 @@ class MergedDaemon:
 class MergedMining:
     """All merged daemons; `changed` fires when any chain's aux work changes."""
 
-    def __init__(self, daemons=()):
+    def __init__(self, daemons=()) -> None:
         self.daemons = list(daemons)
         self.changed = Event()
         for daemon in self.daemons:
@@ -256,7 +256,7 @@ class MergedMining:
             daemon.start()
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         for daemon in self.daemons:
             daemon.stop()
 

@@ -71,7 +71,7 @@ class SessionBook:
     """The node's Stratum sessions: live ones (connection open) and remembered ones."""
 
     def __init__(self, store: SessionStore | None = None, clock: Callable[[], float] = time.time,
-                 lifetime: float = SESSION_LIFETIME, max_sessions: int = MAX_SESSIONS):
+                 lifetime: float = SESSION_LIFETIME, max_sessions: int = MAX_SESSIONS) -> None:
         self.store, self.clock, self.lifetime, self.max_sessions = store, clock, lifetime, max_sessions
         self.sessions: dict[str, StratumSession] = {}
         self.live: set[str] = set()

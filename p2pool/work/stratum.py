@@ -33,6 +33,7 @@ import math
 import random
 import time
 from collections import OrderedDict, namedtuple
+from typing import Any
 
 from twisted.internet import protocol
 from twisted.internet.interfaces import IPushProducer
@@ -116,8 +117,10 @@ def _difficulty(value, name):
 class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     delimiter = b'\n'
     MAX_LENGTH = MAX_LINE
+    # set by Twisted before connectionMade; the protocol never runs without one
+    transport: Any
 
-    def __init__(self, factory, addr):
+    def __init__(self, factory, addr) -> None:
         self.factory, self.addr = factory, addr
         self.bridge = factory.bridge
         self.sessions = factory.sessions
@@ -128,20 +131,20 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         self.connected_at = None
         self.vardiff = Vardiff(factory.share_rate, factory.net.PARENT.SANE_TARGET_RANGE)
         self.version_mask = None
-        self.jobs = OrderedDict()
+        self.jobs: OrderedDict[Any, Any] = OrderedDict()
         self.bad_messages = 0
         self._slow_timer = None
-        self.callLater = factory.reactor.callLater
+        self.callLater = factory.reactor.callLater  # type: ignore[method-assign]  # TimeoutMixin's clock
 
     # --- connection life --------------------------------------------------------
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         self.connected_at = self.factory.clock()     # `p2pool ctl workers`
         self.factory.connections.add(self)
         self.transport.registerProducer(self, True)
         self.setTimeout(self.factory.handshake_timeout)
 
-    def connectionLost(self, reason=protocol.connectionDone):
+    def connectionLost(self, reason=protocol.connectionDone) -> None:
         self.connected = 0
         self.factory.connections.discard(self)
         if self.session is not None:
@@ -150,7 +153,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         self.setTimeout(None)
         self._cancel_slow_timer()
 
-    def timeoutConnection(self):
+    def timeoutConnection(self) -> None:
         if self.subscribed and self.username is not None:
             log.info('Stratum client %s: idle timeout', self._peer())
         else:   # debug: a flood of never-authorized connections must not flood the log
@@ -158,37 +161,37 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
                       self.factory.handshake_timeout)
         self.transport.abortConnection()
 
-    def pauseProducing(self):
+    def pauseProducing(self) -> None:
         if self._slow_timer is None:
             self._slow_timer = self.callLater(self.factory.slow_reader_timeout, self._too_slow)
 
-    def resumeProducing(self):
+    def resumeProducing(self) -> None:
         self._cancel_slow_timer()
 
-    def stopProducing(self):
+    def stopProducing(self) -> None:
         self._cancel_slow_timer()
 
-    def _too_slow(self):
+    def _too_slow(self) -> None:
         self._slow_timer = None
         log.info('Stratum client %s does not read its messages; disconnecting', self._peer())
         self.transport.abortConnection()
 
-    def _cancel_slow_timer(self):
+    def _cancel_slow_timer(self) -> None:
         if self._slow_timer is not None and self._slow_timer.active():
             self._slow_timer.cancel()
         self._slow_timer = None
 
-    def _peer(self):
+    def _peer(self) -> str:
         return '%s:%s' % (getattr(self.addr, 'host', '?'), getattr(self.addr, 'port', '?'))
 
-    def lineLengthExceeded(self, line):
+    def lineLengthExceeded(self, line) -> None:
         self._write(jsonrpc.error_object(None, _error(jsonrpc.INVALID_REQUEST, 'line too long')))
         log.info('Stratum client %s sent a line over %d bytes; disconnecting', self._peer(), self.MAX_LENGTH)
         self.transport.loseConnection()
 
     # --- messages ---------------------------------------------------------------
 
-    def _write(self, obj):
+    def _write(self, obj) -> None:
         self.transport.write(jsonrpc.encode(obj) + b'\n')
 
     def lineReceived(self, line):
@@ -243,7 +246,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         return ([['mining.notify', self.session.session_id], self.extranonce1.hex(), 4],
                 self.send_work if self.username is not None else None)
 
-    def save_session(self):
+    def save_session(self) -> None:
         """Copy what a resumed connection gets back into the session."""
         if self.session is not None:
             self.sessions.update(self.session, {
@@ -357,7 +360,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def _scrypt_factor(self):
         return self.factory.net.PARENT.DUMB_SCRYPT_DIFF
 
-    def send_work(self):
+    def send_work(self) -> None:
         """set_difficulty then notify with a fresh job; refusals close the connection.
 
         clean_jobs is true only when the parent block changed (or for the first job): new work
@@ -401,20 +404,20 @@ class StratumFactory(protocol.Factory):
 
     def __init__(self, bridge, net, share_rate=3.0, handshake_timeout=HANDSHAKE_TIMEOUT, idle_timeout=IDLE_TIMEOUT,
                  slow_reader_timeout=SLOW_READER_TIMEOUT, max_bad_messages=MAX_BAD_MESSAGES, clock=time.time,
-                 reactor=None, sessions=None):
+                 reactor=None, sessions=None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.bridge, self.net, self.share_rate = bridge, net, share_rate
         self.handshake_timeout, self.idle_timeout = handshake_timeout, idle_timeout
         self.slow_reader_timeout, self.max_bad_messages = slow_reader_timeout, max_bad_messages
         self.clock, self.reactor = clock, reactor
-        self.connections = set()
+        self.connections: set[Any] = set()
         self.sessions = sessions if sessions is not None else SessionBook(clock=clock)
         bridge.new_work.watch(self._new_work)
 
     def buildProtocol(self, addr):
         return StratumProtocol(self, addr)
 
-    def _new_work(self, counter):
+    def _new_work(self, counter) -> None:
         for connection in list(self.connections):
             connection.send_work()

@@ -50,13 +50,13 @@ class LimitedRequest(server.Request):
     def _limit(self):
         return getattr(self.channel.site, 'max_body', MAX_BODY) if self.channel is not None else MAX_BODY
 
-    def gotLength(self, length):
+    def gotLength(self, length) -> None:
         if length is not None and length > self._limit():
             self._refuse()
             length = 0
         super().gotLength(length)
 
-    def handleContentChunk(self, data):
+    def handleContentChunk(self, data) -> None:
         if self._too_large:
             return
         self._received += len(data)
@@ -65,13 +65,13 @@ class LimitedRequest(server.Request):
             return
         super().handleContentChunk(data)
 
-    def process(self):
+    def process(self) -> None:
         if not self._too_large:
             super().process()
 
-    def _refuse(self):
+    def _refuse(self) -> None:
         self._too_large = True
-        transport = self.channel.transport
+        transport: Any = self.channel.transport
         transport.write(_TOO_LARGE)
         transport.loseConnection()
 
@@ -82,7 +82,7 @@ class WorkerSite(server.Site):
     noisy = False
     displayTracebacks = False
 
-    def __init__(self, root, max_body=MAX_BODY, timeout=HTTP_IDLE_TIMEOUT, reactor=None):
+    def __init__(self, root, max_body=MAX_BODY, timeout=HTTP_IDLE_TIMEOUT, reactor=None) -> None:
         kwargs = {'timeout': timeout}
         if reactor is not None:
             kwargs['reactor'] = reactor
@@ -93,25 +93,28 @@ class WorkerSite(server.Site):
 class SwitchProtocol(protocol.Protocol):
     """Waits for the first byte, then hands the connection to Stratum or HTTP."""
 
-    def __init__(self, factory, addr):
+    # set by Twisted before connectionMade; the protocol never runs without one
+    transport: Any
+
+    def __init__(self, factory, addr) -> None:
         self.factory, self.addr = factory, addr
         self.inner = None
         self.stratum = False
         self._timer = None
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         self._timer = self.factory.reactor.callLater(self.factory.first_byte_timeout, self._silent)
 
-    def _silent(self):
+    def _silent(self) -> None:
         self._timer = None
         self.transport.abortConnection()
 
-    def _cancel_timer(self):
+    def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
 
-    def dataReceived(self, data):
+    def dataReceived(self, data) -> None:
         if self.inner is not None:
             self.inner.dataReceived(data)
             return
@@ -135,7 +138,7 @@ class SwitchProtocol(protocol.Protocol):
         inner.makeConnection(self.transport)
         inner.dataReceived(data)
 
-    def connectionLost(self, reason=protocol.connectionDone):
+    def connectionLost(self, reason=protocol.connectionDone) -> None:
         self._cancel_timer()
         self.factory.released(self)
         if self.inner is not None:
@@ -146,7 +149,7 @@ class WorkerPortFactory(protocol.ServerFactory):
     noisy = False
 
     def __init__(self, site, stratum_factory, first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None,
-                 max_connections=None, max_per_address=None, web_reserve=WEB_RESERVE):
+                 max_connections=None, max_per_address=None, web_reserve=WEB_RESERVE) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.site, self.stratum_factory = site, stratum_factory
@@ -195,11 +198,11 @@ class WorkerPortFactory(protocol.ServerFactory):
             self.refused = 0
         return None
 
-    def startFactory(self):
+    def startFactory(self) -> None:
         self.site.doStart()
         self.stratum_factory.doStart()
 
-    def stopFactory(self):
+    def stopFactory(self) -> None:
         self.site.doStop()
         self.stratum_factory.doStop()
 

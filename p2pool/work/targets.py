@@ -13,6 +13,7 @@ Pure arithmetic, no reactor: the bridge and the Stratum server pass the clock in
                 window in which work at the previous difficulty is still accepted.
 """
 from collections import deque
+from typing import Any
 
 from p2pool.bitcoin.data import (
     average_attempts_to_target, difficulty_to_target, target_to_average_attempts)
@@ -35,18 +36,18 @@ class RateMonitor:
     work recorded *after* the first datum divided by the time since it.
     """
 
-    def __init__(self, max_lookback):
+    def __init__(self, max_lookback) -> None:
         self.max_lookback = max_lookback
-        self.datums = deque()
+        self.datums: deque[Any] = deque()
         self.first_timestamp = None
 
-    def _prune(self, now):
+    def _prune(self, now) -> None:
         start = now - self.max_lookback
         datums = self.datums
         while datums and datums[0][0] <= start:
             datums.popleft()
 
-    def add_datum(self, now, datum):
+    def add_datum(self, now, datum) -> None:
         self._prune(now)
         if self.first_timestamp is None:
             self.first_timestamp = now
@@ -78,10 +79,10 @@ class RateMonitor:
 class LocalHashRate:
     """The newest 50 pseudoshares (time, work); the node's hash rate H once 50 are known."""
 
-    def __init__(self):
-        self.recent = deque(maxlen=RECENT_PSEUDOSHARES)
+    def __init__(self) -> None:
+        self.recent: deque[tuple[float, int]] = deque(maxlen=RECENT_PSEUDOSHARES)
 
-    def add(self, now, work):
+    def add(self, now, work) -> None:
         self.recent.append((now, work))
 
     def hash_rate(self):
@@ -142,7 +143,7 @@ class Vardiff:
     fixed_target: the username's `+D` target (never adjusted), or None.
     """
 
-    def __init__(self, share_rate, sane_range, fixed_target=None, grace=VARDIFF_GRACE_SECONDS):
+    def __init__(self, share_rate, sane_range, fixed_target=None, grace=VARDIFF_GRACE_SECONDS) -> None:
         if share_rate <= 0:
             raise ValueError('the Stratum share rate must be positive')
         self.share_rate = share_rate
@@ -152,21 +153,21 @@ class Vardiff:
         self.target = None
         self.suggested_target = None      # mining.suggest_difficulty, used for the first job
         self.ceiling = None               # mining.configure minimum-difficulty: never easier than this
-        self.recent = []
+        self.recent: list[Any] = []
         self.previous_target = None
         self.grace_until = 0.0
 
-    def set_fixed(self, fixed_target):
+    def set_fixed(self, fixed_target) -> None:
         self.fixed_target = fixed_target
         self.recent = []
 
-    def suggest(self, target):
+    def suggest(self, target) -> None:
         """A miner's suggested starting target: taken at once, vardiff adjusts from there."""
         self.suggested_target = clip(target, self.sane_low, self.sane_high)
         if self.fixed_target is None and self.target is not None:
             self._change(self.suggested_target, None)
 
-    def set_minimum_difficulty_target(self, target):
+    def set_minimum_difficulty_target(self, target) -> None:
         self.ceiling = target
 
     def job_target(self, share_target, min_share_target, block_target):
@@ -185,7 +186,7 @@ class Vardiff:
         self.target = max(min_share_target, target)
         return self.target
 
-    def record_submission(self, now, min_share_target):
+    def record_submission(self, now, min_share_target) -> bool:
         """Count one accepted pseudoshare; True when the target changed (send new work at once)."""
         if self.fixed_target is not None or self.target is None:
             return False
@@ -202,7 +203,7 @@ class Vardiff:
             return True
         return False
 
-    def _change(self, target, now):
+    def _change(self, target, now) -> None:
         if target != self.target and now is not None:
             self.previous_target, self.grace_until = self.target, now + self.grace
         self.target = target

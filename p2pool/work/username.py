@@ -23,6 +23,7 @@ import random
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin.data import difficulty_to_target
@@ -92,7 +93,7 @@ def parse_username(username):
                     desired_pseudoshare_target=pseudoshare_target, desired_share_target=share_target)
 
 
-def payable(address, parent, share_version):
+def payable(address, parent, share_version) -> bool:
     """Whether shares of `share_version` can pay `address` on the parent network."""
     try:
         if share_version < FIRST_ADDRESS_VERSION:
@@ -112,7 +113,7 @@ class PayeeResolver:
     fee_percent: `--fee`, the percentage of work requests paid to the node instead.
     """
 
-    def __init__(self, parent, node_address, fee_percent=0.0, rng=None, early_address=None):
+    def __init__(self, parent, node_address, fee_percent=0.0, rng=None, early_address=None) -> None:
         """`early_address`: paid instead of the node's address by share versions that cannot pay it
         (a legacy wallet address while a fresh chain is at version 17 and the operator gave bech32)."""
         self.early_address = early_address
@@ -122,8 +123,8 @@ class PayeeResolver:
         self._node_address = node_address if callable(node_address) else (lambda: node_address)
         self.fee_percent = fee_percent
         self.rng = rng or random.Random()
-        self._validity = OrderedDict()
-        self._warned = set()
+        self._validity: OrderedDict[Any, Any] = OrderedDict()
+        self._warned: set[Any] = set()
 
     def node_address(self, share_version=None):
         address = self._node_address()
