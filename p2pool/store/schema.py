@@ -138,9 +138,17 @@ def _damage_found(conn):
     return '; '.join(problems)[:300] if problems else None
 
 
-# The tables salvaged from a damaged file, each read in its key order.
-_SALVAGED_TABLES = (('shares', 'rowid'), ('verified', 'hash'), ('peers', 'rowid'), ('bans', 'rowid'),
-                    ('history', 'id'), ('meta', 'rowid'), ('stratum_sessions', 'rowid'))
+def _salvaged_tables():
+    """[(table, key)] of every table the migrations create (schema_version aside: the fresh file
+    has its own), each with the key it is read in: rowid, or the first column of a table
+    WITHOUT ROWID."""
+    conn = _connect_and_migrate(MEMORY_PATH)
+    try:
+        rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+                            " AND name != 'schema_version' ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+    return [(name, '1' if 'WITHOUT ROWID' in sql.upper() else 'rowid') for name, sql in rows]
 
 
 def replace_damaged(path, damaged, reason):
@@ -149,7 +157,7 @@ def replace_damaged(path, damaged, reason):
 
     Returns (connection, moved_to, {table: rows salvaged}).
     """
-    salvaged = {table: _readable_rows(damaged, table, key) for table, key in _SALVAGED_TABLES}
+    salvaged = {table: _readable_rows(damaged, table, key) for table, key in _salvaged_tables()}
     try:
         damaged.close()
     except sqlite3.Error:
@@ -271,7 +279,8 @@ def _migrate(conn, path):
         except BaseException:
             rollback_quietly(conn)
             raise
-        log.info('share database %s migrated to schema version %d', path, target)
+        if str(path) != MEMORY_PATH:
+            log.info('share database %s migrated to schema version %d', path, target)
         version = target
 
 
