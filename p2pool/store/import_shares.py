@@ -14,11 +14,13 @@ wrapper type is below the lowest supported version are skipped like the original
 does.  Share decoding is injected as `parse_fn(wire_bytes) -> share`, the same
 parser `ShareStore.load_shares` takes.
 """
+from collections.abc import Iterator
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from p2pool.bitcoin.serialize import DecodeError, VarInt
 
@@ -66,7 +68,7 @@ class ImportReport:
     marked: int = 0          # import_into: verified marks written (for shares held by the store)
 
     @property
-    def skipped(self):
+    def skipped(self) -> int:
         return self.legacy + self.obsolete + self.unknown_type + self.malformed + self.unparsable
 
 
@@ -77,7 +79,7 @@ class ImportResult:
     report: ImportReport = field(default_factory=ImportReport)
 
 
-def share_file_paths(directory):
+def share_file_paths(directory) -> list[Path]:
     """The `shares.N` files of `directory`, in ascending N."""
     try:
         names = os.listdir(directory)
@@ -91,7 +93,7 @@ def share_file_paths(directory):
     return [Path(directory) / name for _number, name in sorted(numbered)]
 
 
-def iter_share_records(directory, parse_fn, report, min_version=MIN_SHARE_VERSION):
+def iter_share_records(directory, parse_fn, report, min_version=MIN_SHARE_VERSION) -> Iterator[tuple[str, Any]]:
     """Yield ('share', share) and ('verified', hash) in file order, counting into `report`.
 
     Duplicated shares are yielded once; verified hashes may repeat.
@@ -120,7 +122,7 @@ def iter_share_records(directory, parse_fn, report, min_version=MIN_SHARE_VERSIO
             log.warning('cannot read share file %s: %s; skipping the rest of it', path, exc)
 
 
-def read_share_files(directory, parse_fn, min_version=MIN_SHARE_VERSION):
+def read_share_files(directory, parse_fn, min_version=MIN_SHARE_VERSION) -> 'ImportResult':
     """Read every `shares.N` file of `directory`: ImportResult(shares, verified_hashes, report)."""
     result = ImportResult()
     for kind, value in iter_share_records(directory, parse_fn, result.report, min_version):
@@ -133,7 +135,8 @@ def read_share_files(directory, parse_fn, min_version=MIN_SHARE_VERSION):
     return result
 
 
-def import_into(store, directory, parse_fn, batch_size=1000, added_at=0.0, min_version=MIN_SHARE_VERSION):
+def import_into(store, directory, parse_fn, batch_size=1000, added_at=0.0,
+                min_version=MIN_SHARE_VERSION) -> ImportReport:
     """Copy the shares and verified marks of `directory` into `store`; returns the ImportReport.
 
     Shares are committed `batch_size` at a time (one transaction each) so memory stays

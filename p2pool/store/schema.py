@@ -79,7 +79,7 @@ def is_corruption(exc) -> bool:
     return 'malformed' in text or 'not a database' in text
 
 
-def move_aside(path):
+def move_aside(path) -> Path:
     """Rename a damaged database (and its companions) to `<path>.corrupt-<n>`; return the new path."""
     path = Path(path)
     n = 1
@@ -93,7 +93,7 @@ def move_aside(path):
     return target
 
 
-def open_database(path):
+def open_database(path) -> tuple[sqlite3.Connection, Path | None]:
     """Open (creating if needed) and migrate the database at `path`.
 
     Returns (connection, moved_to) where moved_to is the path a corrupt file was moved to,
@@ -151,7 +151,7 @@ def _salvaged_tables():
     return [(name, '1' if 'WITHOUT ROWID' in sql.upper() else 'rowid') for name, sql in rows]
 
 
-def replace_damaged(path, damaged, reason):
+def replace_damaged(path, damaged, reason) -> tuple[sqlite3.Connection, Path, dict[str, int]]:
     """Move the damaged database at `path` aside and put a fresh one in its place holding every
     row of the damaged one that can still be read; `damaged` (its open connection) is closed.
 

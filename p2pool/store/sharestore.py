@@ -26,6 +26,7 @@ Thread use: every method takes the store's lock, so a worker thread may run
 `apply(store.take_pending())` while the reactor thread keeps working; a Batch
 itself is not thread-safe.
 """
+from collections.abc import Iterator
 import logging
 import sqlite3
 import threading
@@ -51,14 +52,14 @@ _HASH_LIMIT = 1 << 256
 _MAX_RECORD_WARNINGS = 10
 
 
-def hash_to_key(share_hash):
+def hash_to_key(share_hash) -> bytes:
     """The database key of a share hash (int): 32 bytes, big-endian (display order)."""
     if not isinstance(share_hash, int) or isinstance(share_hash, bool) or not 0 <= share_hash < _HASH_LIMIT:
         raise StoreError('a share hash must be an integer in [0, 2**256), got %r' % (share_hash,))
     return share_hash.to_bytes(32, 'big')
 
 
-def key_to_hash(key):
+def key_to_hash(key) -> int:
     """Inverse of hash_to_key."""
     return int.from_bytes(key, 'big')
 
@@ -75,7 +76,7 @@ class Batch:
         self._shares: dict[Any, Any] = {}    # key -> (version, wire, added_at) to store, or None to delete
         self._verified: dict[Any, Any] = {}  # key -> True to mark verified, False to remove the mark
 
-    def add_share(self, share, added_at=0.0):
+    def add_share(self, share, added_at=0.0) -> None:
         """Queue `share` (needs .hash, .VERSION, .to_wire()); `added_at` is the caller's clock."""
         key = hash_to_key(share.hash)
         wire = share.to_wire()
@@ -137,7 +138,7 @@ class LoadReport:
     database_corrupt: bool = False  # the file was found damaged (at open or now) and replaced by an empty one
 
     @property
-    def skipped(self):
+    def skipped(self) -> int:
         return self.unparsable + self.mismatched
 
 
@@ -158,7 +159,8 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
         self.on_reset: list[Any] = []
         self._resetting = False
         self.pending = Batch()
-        self.last_load_report = None
+        self.last_load_report: LoadReport | None = None
+        self._conn: sqlite3.Connection | None
         self._conn, moved_to = open_database(self.path)
         if moved_to is not None:
             self.moved_aside.append(moved_to)
@@ -192,28 +194,28 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
 
     # -- share writes -----------------------------------------------------------------------
 
-    def add_shares(self, shares, added_at=0.0):
+    def add_shares(self, shares, added_at=0.0) -> int:
         """Store shares now (together with anything pending) in one transaction."""
         self.pending.add_shares(shares, added_at)
         return self.flush()
 
-    def mark_verified(self, hashes):
+    def mark_verified(self, hashes) -> int:
         """Mark share hashes verified now (together with anything pending) in one transaction."""
         self.pending.mark_verified(hashes)
         return self.flush()
 
-    def forget_shares(self, hashes):
+    def forget_shares(self, hashes) -> int:
         """Delete shares and their marks now (together with anything pending) in one transaction."""
         self.pending.forget_shares(hashes)
         return self.flush()
 
-    def take_pending(self):
+    def take_pending(self) -> Batch:
         """Detach and return the pending Batch (for `apply` in another thread)."""
         with self._lock:
             batch, self.pending = self.pending, Batch()
             return batch
 
-    def flush(self):
+    def flush(self) -> int:
         """Commit `pending` in one transaction; returns the number of entries written.
 
         On failure the entries stay pending (a later flush retries) and StoreError is raised.
@@ -227,7 +229,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
                 self.pending = batch
                 raise
 
-    def apply(self, batch):
+    def apply(self, batch) -> int:
         """Commit `batch` in one transaction; returns its number of entries."""
         if not batch:
             return 0
@@ -249,7 +251,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
 
     # -- share reads ------------------------------------------------------------------------
 
-    def load_shares(self, net, parse_fn, forget_unparsable=True):
+    def load_shares(self, net, parse_fn, forget_unparsable=True) -> Iterator[tuple[Any, bool]]:
         """Iterate (share, verified) over every stored share, in the order they were stored.
 
         `parse_fn(wire_bytes)` builds the share (e.g. `lambda b: Share.from_wire(net, b)`).
@@ -335,22 +337,22 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
         return self._read(lambda conn: conn.execute(
             'SELECT 1 FROM verified WHERE hash = ?', (key,)).fetchone(), None) is not None
 
-    def get_wire(self, share_hash):
+    def get_wire(self, share_hash) -> bytes | None:
         """The stored wire bytes of a share, or None."""
         key = hash_to_key(share_hash)
         row = self._read(lambda conn: conn.execute('SELECT wire FROM shares WHERE hash = ?', (key,)).fetchone(),
                          None)
         return None if row is None else row[0]
 
-    def share_hashes(self):
+    def share_hashes(self) -> set[int]:
         """The set of stored share hashes (ints)."""
         rows = self._read(lambda conn: conn.execute('SELECT hash FROM shares').fetchall(), [])
         return {key_to_hash(key) for (key,) in rows}
 
-    def count_shares(self):
+    def count_shares(self) -> int:
         return self._read(lambda conn: conn.execute('SELECT count(*) FROM shares').fetchone()[0], 0)
 
-    def count_verified(self):
+    def count_verified(self) -> int:
         return self._read(lambda conn: conn.execute('SELECT count(*) FROM verified').fetchone()[0], 0)
 
     # -- plumbing -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ timestamps from the caller (no clock reads here).
 """
 import json
 from collections import namedtuple
+from typing import Any
 
 from .schema import StoreError
 
@@ -58,9 +59,12 @@ def _encode_json(value):
 class AuxiliaryTablesMixin:
     """Peers, bans and history; relies on ShareStore's _read(work, default) and _write(work)."""
 
+    _read: Any
+    _write: Any
+
     # -- peer address store (p2p.md §7) -------------------------------------------------
 
-    def add_peer(self, host, port, services, seen_at):
+    def add_peer(self, host, port, services, seen_at) -> bool:
         """Record that (host, port) was heard of at `seen_at` (the original's got_addr).
 
         A known address gets the new services and last_seen = max(last_seen, seen_at);
@@ -84,7 +88,7 @@ class AuxiliaryTablesMixin:
             return True
         return self._write(work)
 
-    def update_peer(self, host, port, *, services=None, first_seen=None, last_seen=None, score=None):
+    def update_peer(self, host, port, *, services=None, first_seen=None, last_seen=None, score=None) -> bool:
         """Overwrite the given fields of a known peer; returns False if it is not stored."""
         _check_host_port(host, port)
         changes = []
@@ -100,7 +104,7 @@ class AuxiliaryTablesMixin:
         return self._write(lambda conn: conn.execute(
             'UPDATE peers SET %s WHERE host = ? AND port = ?' % assignments, parameters).rowcount > 0)
 
-    def save_peers(self, records):
+    def save_peers(self, records) -> int:
         """Replace the whole address store with `records` (PeerRecords or 6-tuples) in one transaction.
 
         For the node's periodic save of its in-memory address store (web.md §3, every 60 s).
@@ -120,27 +124,27 @@ class AuxiliaryTablesMixin:
             return len(rows)
         return self._write(work)
 
-    def get_peer(self, host, port):
+    def get_peer(self, host, port) -> 'PeerRecord | None':
         """The PeerRecord for (host, port), or None."""
         row = self._read(lambda conn: conn.execute(
             'SELECT host, port, services, first_seen, last_seen, score FROM peers WHERE host = ? AND port = ?',
             (host, port)).fetchone(), None)
         return None if row is None else _peer_from_row(row)
 
-    def get_peers(self):
+    def get_peers(self) -> 'list[PeerRecord]':
         """Every stored peer as a list of PeerRecord, in no particular order."""
         rows = self._read(lambda conn: conn.execute(
             'SELECT host, port, services, first_seen, last_seen, score FROM peers').fetchall(), [])
         return [_peer_from_row(row) for row in rows]
 
-    def forget_peer(self, host, port):
+    def forget_peer(self, host, port) -> bool:
         """Remove (host, port); returns whether it was stored."""
         return self._write(lambda conn: conn.execute(
             'DELETE FROM peers WHERE host = ? AND port = ?', (host, port)).rowcount > 0)
 
     # -- bans (p2p.md §9) ----------------------------------------------------------------
 
-    def ban(self, host, reason, until, score=1):
+    def ban(self, host, reason, until, score=1) -> None:
         """Ban `host` until time `until` (replacing any earlier ban of that host).
 
         `score` is the offence counter the node uses for [jt] ban durations
@@ -156,24 +160,24 @@ class AuxiliaryTablesMixin:
             'INSERT OR REPLACE INTO bans (host, reason, score, until) VALUES (?, ?, ?, ?)',
             (host, str(reason), score, until)))
 
-    def get_ban(self, host):
+    def get_ban(self, host) -> 'BanRecord | None':
         """The BanRecord for `host` whether or not it has expired (for its score), or None."""
         row = self._read(lambda conn: conn.execute(
             'SELECT host, reason, score, until FROM bans WHERE host = ?', (host,)).fetchone(), None)
         return None if row is None else BanRecord(*row)
 
-    def get_active_bans(self, now):
+    def get_active_bans(self, now) -> 'list[BanRecord]':
         """BanRecords whose `until` is after `now`."""
         now = _check_time('now', now)
         rows = self._read(lambda conn: conn.execute(
             'SELECT host, reason, score, until FROM bans WHERE until > ? ORDER BY host', (now,)).fetchall(), [])
         return [BanRecord(*row) for row in rows]
 
-    def unban(self, host):
+    def unban(self, host) -> bool:
         """Lift the ban of `host` (forgetting its score); returns whether it was stored."""
         return self._write(lambda conn: conn.execute('DELETE FROM bans WHERE host = ?', (host,)).rowcount > 0)
 
-    def forget_expired_bans(self, now):
+    def forget_expired_bans(self, now) -> int:
         """Delete bans that ended at or before `now`; returns how many."""
         now = _check_time('now', now)
         return self._write(lambda conn: conn.execute('DELETE FROM bans WHERE until <= ?', (now,)).rowcount)
@@ -184,7 +188,7 @@ class AuxiliaryTablesMixin:
         """Store one JSON-serialisable `value` for graph `source` (and optional `view`) at time `ts`."""
         self.history_put_many(source, [(ts, value)], view=view)
 
-    def history_put_many(self, source, items, view=''):
+    def history_put_many(self, source, items, view='') -> None:
         """Store [(ts, value), ...] for one source/view in a single transaction."""
         if not isinstance(source, str) or not isinstance(view, str):
             raise StoreError('history source and view must be strings')
@@ -192,9 +196,10 @@ class AuxiliaryTablesMixin:
         self._write(lambda conn: conn.executemany(
             'INSERT INTO history (source, view, ts, value) VALUES (?, ?, ?, ?)', rows))
 
-    def history_get(self, source, since, view='', until=None):
+    def history_get(self, source, since, view='', until=None) -> list[tuple[float, Any]]:
         """[(ts, value), ...] for source/view with since <= ts (< until if given), oldest first."""
         since = _check_time('since', since)
+        query: tuple[str, tuple[Any, ...]]
         if until is None:
             query = ('SELECT ts, value FROM history WHERE source = ? AND view = ? AND ts >= ? ORDER BY ts, id',
                      (source, view, since))
@@ -204,14 +209,14 @@ class AuxiliaryTablesMixin:
         rows = self._read(lambda conn: conn.execute(*query).fetchall(), [])
         return [(ts, json.loads(value)) for ts, value in rows]
 
-    def history_latest(self, source, view=''):
+    def history_latest(self, source, view='') -> tuple[float, Any] | None:
         """The newest (ts, value) of source/view, or None (e.g. a saved per-view bin state)."""
         row = self._read(lambda conn: conn.execute(
             'SELECT ts, value FROM history WHERE source = ? AND view = ? ORDER BY ts DESC, id DESC LIMIT 1',
             (source, view)).fetchone(), None)
         return None if row is None else (row[0], json.loads(row[1]))
 
-    def history_prune(self, before, source=None):
+    def history_prune(self, before, source=None) -> int:
         """Delete history older than `before` (of one source, or all); returns how many rows."""
         before = _check_time('before', before)
         if source is None:
