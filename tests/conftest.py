@@ -10,6 +10,7 @@ hook in p2pool.testing.regtest catches anything a crashed session leaves behind.
 """
 import pytest
 
+from litecoin_pool import ltc_pool  # noqa: F401  (session fixture: two p2pool nodes on litecoind)
 from p2pool.testing import regtest, regtest_litecoin
 
 

@@ -15,6 +15,7 @@ import ctypes
 import http.client
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -66,13 +67,39 @@ class RegtestRpcError(RegtestError):
 
 # ----------------------------------------------------------------------------- helpers
 
+def _ephemeral_range():
+    """The kernel's range for outgoing connections' local ports (Linux; a common default elsewhere)."""
+    try:
+        low, high = (int(part) for part in Path('/proc/sys/net/ipv4/ip_local_port_range').read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_ports(count):
-    """`count` distinct loopback TCP ports that were free a moment ago."""
+    """`count` distinct loopback TCP ports that were free a moment ago.
+
+    Picked below the kernel's ephemeral range when there is room: a port from that range can
+    be taken by any outgoing connection on the machine (a load test next door opens
+    thousands) between this check and the daemon's bind.
+    """
+    low, _ = _ephemeral_range()
     sockets = []
     try:
-        for _ in range(count):
+        candidates = random.sample(range(20000, low), min(count * 20, low - 20000)) if low > 21000 else []
+        for port in candidates:
+            if len(sockets) == count:
+                break
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:
+                sock.close()
+                continue
             sockets.append(sock)    # held open so the next bind cannot return the same port
+        while len(sockets) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
             sock.bind(('127.0.0.1', 0))
         return [sock.getsockname()[1] for sock in sockets]
     finally:

@@ -127,8 +127,9 @@ class StratumMiner:
         """The next JSON object from the server (None on timeout); notifications are applied."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while b'\n' not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+            # a zero timeout still looks once at what has arrived (poll() relies on that)
+            remaining = max(0.0, deadline - time.monotonic())
+            if not select.select([self.sock], [], [], remaining)[0]:
                 return None
             chunk = self.sock.recv(65536)
             if not chunk:

@@ -1,0 +1,59 @@
+"""Litecoin MWEB end to end (issue 15) on the session's two p2pool nodes and litecoind pair.
+
+Runs after tests/test_litecoin_node.py (file order): the chain crosses MWEB activation
+(height 432; BIP9 bit 4, signalled by generatetoaddress blocks) while the node serves work,
+then a block found through the node with a peg-in waiting is an MWEB block; then both nodes
+agree on the best share, verified each other's shares, and A restarts on the activated chain.
+"""
+import pytest
+
+from node_processes import wait_until
+from p2pool.testing.regtest_litecoin import MWEB_ACTIVATION_HEIGHT
+from p2pool.work.cpuminer import StratumMiner
+
+pytestmark = [pytest.mark.litecoind, pytest.mark.slow]
+
+
+def test_node_serves_work_across_mweb_activation_and_mines_an_mweb_block(ltc_pool):
+    pool, first = ltc_pool, ltc_pool.pair.first
+    stratum = StratumMiner('127.0.0.1', pool.a.worker_port, pool.addresses['stratum'],
+                           pow_func='scrypt', difficulty_scale=pool.net.PARENT.DUMB_SCRYPT_DIFF).connect()
+    try:
+        while first.rpc('getblockcount') < MWEB_ACTIVATION_HEIGHT - 1:
+            before = stratum.job['prevhash']
+            first.mine(min(50, MWEB_ACTIVATION_HEIGHT - 1 - first.rpc('getblockcount')))
+            wait_until(lambda: stratum.poll() or stratum.job['prevhash'] != before, 60,
+                       'new stratum work after the blocks at height %d' % first.rpc('getblockcount'))
+        peg_in = first.peg_in()
+    finally:
+        stratum.close()
+    pool.pair.wait_synced()
+
+    def mweb_block_by_pool():
+        for height, block, _ in pool.pool_blocks():
+            if height >= MWEB_ACTIVATION_HEIGHT and 'mweb' in block:
+                return block
+        return None
+    block = pool.mine_until(mweb_block_by_pool, 180, 'an MWEB block found through the node', getwork=False)
+    assert first.mweb_active()
+    assert first.rpc('gettransaction', peg_in)['confirmations'] >= 1
+    assert block['mweb']['num_kernels'] >= 1
+
+
+def test_two_nodes_agree_and_verify_each_other_and_a_restart_loads_the_chain(ltc_pool):
+    pool = ltc_pool
+
+    def agreed():
+        bests = {node.best_share_hash() for node in pool.nodes}
+        return bests.pop() if len(bests) == 1 and None not in bests else None
+    pool.mine_until(agreed, 90, 'both nodes to agree on the best share')
+    best = wait_until(agreed, 30, 'both nodes to agree after the miners stopped')
+    # each node verified the shares the other one's miners found
+    for node, other in ((pool.a, pool.b), (pool.b, pool.a)):
+        theirs = [pool.share(node, share_hash) for share_hash in other.get('/web/my_share_hashes')]
+        known = [share for share in theirs if share is not None]
+        assert known and all(share['local']['verified'] for share in known)
+    pool.a.stop()
+    pool.start_node(pool.a)
+    wait_until(lambda: pool.share(pool.a, best) is not None, 30, 'A to load its chain after the restart')
+    assert pool.share(pool.a, best)['local']['verified']
