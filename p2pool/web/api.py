@@ -101,17 +101,17 @@ class HttpError(Exception):
         self.reason = reason
 
 
-def to_coins(satoshis):
+def to_coins(satoshis) -> float:
     """Satoshis as a float of whole coins: satoshi / 1e8 (web.md §1; not * 1e-8, which can differ
     in the last bit)."""
     return satoshis / 1e8
 
 
-def decent_height(height):
+def decent_height(height) -> int:
     return min(height, 720)
 
 
-def hour_lookbehind(net, height):
+def hour_lookbehind(net, height) -> int:
     """L of /global_stats and /local_stats: min(height, 3600 // SHARE_PERIOD)."""
     return min(height, 3600 // net.SHARE_PERIOD)
 
@@ -126,33 +126,33 @@ class WebContext:
         self._memo: dict[Any, Any] = {}
 
     @property
-    def net(self):
+    def net(self) -> Any:
         return self.node.net
 
     @property
-    def tracker(self):
+    def tracker(self) -> Any:
         return self.node.tracker
 
-    def best(self):
+    def best(self) -> tuple[int | None, int]:
         """(best hash, its height); (None, 0) before there is a best share."""
         best = self.node.best_share_hash()
         if best is None or best not in self.node.tracker.items:
             return None, 0
         return best, self.node.tracker.get_height(best)
 
-    def need_best(self):
+    def need_best(self) -> tuple[int, int]:
         best, height = self.best()
         if best is None:
             raise HttpError(503, 'no best share yet (the sharechain is still downloading)')
         return best, height
 
-    def need_work(self):
+    def need_work(self) -> Any:
         work = self.node.current_work()
         if work is None:
             raise HttpError(503, 'no block template from bitcoind yet')
         return work
 
-    def memo(self, name, key, compute):
+    def memo(self, name, key, compute) -> Any:
         """compute() cached per `name` while `key` stays the same (key: best hash + tracker changes)."""
         held = self._memo.get(name)
         if held is not None and held[0] == key:
@@ -161,14 +161,14 @@ class WebContext:
         self._memo[name] = (key, value)
         return value
 
-    def share_counts(self):
+    def share_counts(self) -> stats.StaleCounts:
         """sharechain.md §7 counts of this run's shares (stats.StaleCounts)."""
         return self.node.stale_accounting.counts(self.node.best_share_hash())
 
-    def chain_key(self):
+    def chain_key(self) -> tuple[int | None, int]:
         return self.node.best_share_hash(), self.node.tracker.change_count
 
-    def expected_payouts(self):
+    def expected_payouts(self) -> dict[str, int]:
         """{address: satoshis} if a block were found now (shares.md §15)."""
         best, _height = self.need_best()
         work = self.need_work()
@@ -180,7 +180,7 @@ class WebContext:
 
 # --- root-level endpoints (web.md §2.1) ------------------------------------------------
 
-def pool_rate(ctx):
+def pool_rate(ctx) -> float:
     best, height = ctx.need_best()
     lookbehind = decent_height(height)
     if lookbehind < 2:
@@ -189,30 +189,30 @@ def pool_rate(ctx):
     return nonstale / (1 - stats.average_stale_prop(ctx.tracker, best, lookbehind))
 
 
-def difficulty(ctx):
+def difficulty(ctx) -> float:
     best, _height = ctx.need_best()
     return target_to_difficulty(ctx.tracker.items[best].max_target)
 
 
-def users(ctx):
+def users(ctx) -> dict[str, float]:
     best, _height = ctx.need_best()
     return ctx.memo('users', ctx.chain_key(), lambda: pplns.users_weights(ctx.tracker, best))
 
 
-def user_stales(ctx):
+def user_stales(ctx) -> dict[str, float]:
     best, height = ctx.need_best()
     return ctx.memo('user_stales', ctx.chain_key(), lambda: stats.user_stale_props(ctx.tracker, best, height))
 
 
-def fee(ctx):
+def fee(ctx) -> float:
     return ctx.node.fee
 
 
-def current_payouts(ctx):
+def current_payouts(ctx) -> dict[str, float]:
     return {address: to_coins(amount) for address, amount in ctx.expected_payouts().items()}
 
 
-def peer_addresses(ctx):
+def peer_addresses(ctx) -> str:
     default_port = ctx.net.P2P_PORT
     return ' '.join(peer.host if peer.port == default_port else '%s:%d' % (peer.host, peer.port)
                     for peer in ctx.node.peers())
@@ -222,27 +222,27 @@ def _peer_key(peer) -> str:
     return '%s:%d' % (peer.host, peer.port)
 
 
-def peer_txpool_sizes(ctx):
+def peer_txpool_sizes(ctx) -> dict[str, int]:
     return {_peer_key(peer): peer.remembered_tx_bytes for peer in ctx.node.peers()}
 
 
-def pings(ctx):
+def pings(ctx) -> dict[str, float | None]:
     return {_peer_key(peer): peer.ping for peer in ctx.node.peers()}
 
 
-def peer_versions(ctx):
+def peer_versions(ctx) -> dict[str, str]:
     return {_peer_key(peer): peer.sub_version for peer in ctx.node.peers()}
 
 
-def payout_addr(ctx):
+def payout_addr(ctx) -> str | None:
     return ctx.node.payout_address
 
 
-def payout_addrs(ctx):
+def payout_addrs(ctx) -> list[str]:
     return list(ctx.node.payout_addresses)
 
 
-def recent_blocks(ctx):
+def recent_blocks(ctx) -> list[dict[str, Any]]:
     """Shares of the last CHAIN_LENGTH of the best chain that are blocks, newest first ([jt])."""
     best, height = ctx.best()
     if best is None:
@@ -263,11 +263,11 @@ def recent_blocks(ctx):
     return [dict(block, state=state_of(int(block['hash'], 16))) for block in found]
 
 
-def uptime(ctx):
+def uptime(ctx) -> float:
     return ctx.clock() - ctx.node.start_time
 
 
-def stale_rates(ctx):
+def stale_rates(ctx) -> dict[str, float]:
     best, height = ctx.need_best()
     lookbehind = decent_height(height)
     if lookbehind < 2:
@@ -275,7 +275,7 @@ def stale_rates(ctx):
     return stats.stale_counts(ctx.tracker, best, lookbehind, rates=True)
 
 
-def sync_progress(ctx):
+def sync_progress(ctx) -> dict[str, Any]:
     """Shares downloaded and verified of those needed (beyond the original).
 
     Needed are CHAIN_LENGTH shares, or all of a younger pool's chain: a chain whose tail is
@@ -283,7 +283,7 @@ def sync_progress(ctx):
     regtest one) is in sync below CHAIN_LENGTH shares."""
     tracker, needed = ctx.tracker, ctx.net.CHAIN_LENGTH
     heights = {head: tracker.get_height(head) for head in tracker.heads}
-    tallest = max(heights, key=heights.get, default=None)
+    tallest = max(heights, key=lambda head: heights[head], default=None)
     downloaded = heights[tallest] if tallest is not None else 0
     if tallest is not None and tracker.heads[tallest] is None:
         needed = min(needed, downloaded)
@@ -294,7 +294,7 @@ def sync_progress(ctx):
             'verified_in_memory': len(tracker.verified.items)}
 
 
-def attempts_to_share_and_block(ctx, best):
+def attempts_to_share_and_block(ctx, best) -> tuple[int, int]:
     """(attempts for a share at the pool minimum, attempts for a block at the current target)."""
     work = ctx.need_work()
     return (target_to_average_attempts(ctx.tracker.items[best].max_target),

@@ -18,6 +18,7 @@ Multi-valued sources record {key: value} objects; a response keeps the
 """
 import math
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ['VIEWS', 'SOURCES', 'StreamKind', 'DataView', 'GraphHistory', 'UnknownGraph']
 
@@ -51,7 +52,7 @@ class StreamKind:
     missing_is_zero: bool = False
 
     @property
-    def default(self):
+    def default(self) -> float | None:
         """The value a front-end should assume for a key missing from a bin."""
         if self.gauge and not self.missing_is_zero:
             return None
@@ -97,7 +98,7 @@ class DataView:
         self.bin_width = bin_width
         self.bin_count = bin_count
         self.last_bin_end = last_bin_end
-        self.bins = bins if bins is not None else [[0, {}] for _ in range(bin_count)]
+        self.bins: list[list[Any]] = bins if bins is not None else [[0, {}] for _ in range(bin_count)]
 
     def _shift_to(self, t):
         """Bins and end time after moving the newest bin forward to cover time t."""
@@ -126,7 +127,7 @@ class DataView:
                 total_count[0] += value
                 total_count[1] += 1
 
-    def data(self, now, kind):
+    def data(self, now, kind) -> list[list[Any]]:
         """[[center_time, value, width, default], ...] newest first, as served (web.md §2.4)."""
         bins, last_bin_end = self._shift_to(now)
         out = []
@@ -158,14 +159,14 @@ class DataView:
             return None
         return {key: total / width for key, (total, _count) in entries.items()}
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """JSON-able copy (stored by the service, restored with from_state)."""
         return {'last_bin_end': self.last_bin_end, 'bin_width': self.bin_width,
                 'bins': [[samples, {key: list(pair) for key, pair in entries.items()}]
                          for samples, entries in self.bins]}
 
     @classmethod
-    def from_state(cls, state, bin_width, bin_count):
+    def from_state(cls, state, bin_width, bin_count) -> 'DataView | None':
         """Rebuild from state(); None if it does not fit this view (then start empty)."""
         try:
             if state['bin_width'] != bin_width:
@@ -210,7 +211,7 @@ class GraphHistory:
         for view in self.streams[source].values():
             view.add(t, values)
 
-    def graph_data(self, source, view, now):
+    def graph_data(self, source, view, now) -> list[list[Any]]:
         """The bins of web.md §2.4; UnknownGraph for a bad source or view name."""
         if source not in self.sources:
             raise UnknownGraph('unknown graph source %r' % (source,))
@@ -218,12 +219,12 @@ class GraphHistory:
             raise UnknownGraph('unknown graph view %r' % (view,))
         return self.streams[source][view].data(now, self.sources[source])
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, dict[str, Any]]:
         """{source: {view: state}} (JSON-able deep copy)."""
         return {source: {view: data_view.state() for view, data_view in views.items()}
                 for source, views in self.streams.items()}
 
-    def restore(self, snapshot):
+    def restore(self, snapshot) -> int:
         """Load states saved by snapshot(); unknown or damaged entries are skipped. Returns
         how many views were restored."""
         restored = 0

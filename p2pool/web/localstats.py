@@ -9,6 +9,7 @@ import p2pool
 from p2pool.bitcoin.data import bits_to_target, target_to_difficulty
 from p2pool.sharechain import stats
 from p2pool.web.api import HttpError, attempts_to_share_and_block, hour_lookbehind, to_coins
+from typing import Any
 
 __all__ = ['global_stats', 'local_stats', 'warnings', 'my_expected_payout', 'stat_entry',
            'PROTOCOL_VERSION', 'MIN_HEIGHT_FOR_STATS']
@@ -24,7 +25,7 @@ def _pool_rates(ctx, best, lookbehind):
     return nonstale, stats.average_stale_prop(ctx.tracker, best, lookbehind)
 
 
-def global_stats(ctx):
+def global_stats(ctx) -> dict[str, Any] | None:
     best, height = ctx.best()
     if best is None or height < MIN_HEIGHT_FOR_STATS:
         return None
@@ -42,7 +43,7 @@ def global_stats(ctx):
     }
 
 
-def warnings(ctx, local=None):
+def warnings(ctx, local=None) -> list[str]:
     """Warnings of sharechain.md §9 (version vote, bitcoind's own, lost contact), and why the
     miners' work is stale when much of it is."""
     local = local if local is not None else ctx.node.local_stats()
@@ -57,7 +58,7 @@ STALE_WORK_WARNING_FRACTION = 0.1
 _STALE_WORK_MIN_PSEUDOSHARES = 20
 
 
-def stale_work_warning(ctx, local, best):
+def stale_work_warning(ctx, local, best) -> str | None:
     """Why much of the miners' recent work was stale (work that newer work had replaced), or None."""
     if local.pseudoshares < _STALE_WORK_MIN_PSEUDOSHARES:
         return None
@@ -82,7 +83,7 @@ def _proportion(part, whole):
     return part / whole if whole else None
 
 
-def local_stats(ctx):
+def local_stats(ctx) -> dict[str, Any] | None:
     best, height = ctx.best()
     if best is None or height < MIN_HEIGHT_FOR_STATS:
         return None
@@ -138,7 +139,7 @@ def local_stats(ctx):
     }
 
 
-def my_expected_payout(ctx, payouts):
+def my_expected_payout(ctx, payouts) -> float:
     """Σ expected payout of this node's payout addresses, in coins."""
     addresses = set(ctx.node.payout_addresses)
     if ctx.node.payout_address:
@@ -146,7 +147,7 @@ def my_expected_payout(ctx, payouts):
     return to_coins(sum(payouts.get(address, 0) for address in addresses))
 
 
-def stat_entry(ctx):
+def stat_entry(ctx) -> dict[str, Any] | None:
     """One /web/log entry (web.md §3); None while the chain is shorter than an hour of shares."""
     best, height = ctx.best()
     lookbehind = 3600 // ctx.net.SHARE_PERIOD

@@ -135,7 +135,7 @@ def _local_section(out, ctx) -> None:
                   'by state (see /web/payouts).', [({'state': state}, coins) for state, coins in totals.items()])
 
 
-def render(ctx):
+def render(ctx) -> str:
     """The /metrics text."""
     node, net = ctx.node, ctx.net
     out = _Families()

@@ -4,6 +4,7 @@ The table below is the single list of documented endpoints; tests check that eve
 path it names is served and that every served endpoint is in it.
 """
 import p2pool
+from typing import Any
 
 __all__ = ['description', 'ENDPOINTS', 'PATH']
 
@@ -109,16 +110,17 @@ _ERRORS = {
 }
 
 
-def description():
+def description() -> dict[str, Any]:
     """The OpenAPI document (a dict)."""
-    paths = {}
+    paths: dict[str, Any] = {}
+    spec: Any
     for path, spec in ENDPOINTS.items():
         summary, schema = spec[0], spec[1]
         parameters = spec[2] if len(spec) > 2 else []
         content_type = spec[3] if len(spec) > 3 else 'application/json'
-        responses = {'200': {'description': summary, 'content': {content_type: {'schema': schema}}}}
+        responses: dict[str, Any] = {'200': {'description': summary, 'content': {content_type: {'schema': schema}}}}
         responses.update(_ERRORS)
-        operation = {'summary': summary, 'responses': responses}
+        operation: dict[str, Any] = {'summary': summary, 'responses': responses}
         if parameters:
             operation['parameters'] = [_PARAMETERS[name] for name in parameters]
         paths[path] = {'get': operation}

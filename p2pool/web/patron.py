@@ -12,6 +12,7 @@ eight-decimal numbers so that the printed amounts add up to TOTAL exactly.
 import decimal
 import json
 import random
+from typing import Any
 
 __all__ = ['PatronError', 'DEFAULT_TRUNC', 'parse_coins', 'split_total', 'weighted_choice',
            'format_coins', 'sendmany_json']
@@ -26,7 +27,7 @@ class PatronError(ValueError):
     """A bad TOTAL/TRUNC argument; the message is a one-line reason for the HTTP 400 answer."""
 
 
-def parse_coins(text, name):
+def parse_coins(text, name) -> int:
     """Coins as text -> satoshis (int), truncating below one satoshi like the original's int().
 
     Decimal arithmetic rather than float: float('0.29') * 1e8 is 28999999.999…, and
@@ -45,7 +46,7 @@ def parse_coins(text, name):
     return int(amount * SATOSHIS_PER_COIN)
 
 
-def weighted_choice(keys_and_weights, rng):
+def weighted_choice(keys_and_weights, rng) -> Any:
     """The integer lottery of web.md §2.2: uniform n in [0, Σ weights); the first key whose
     cumulative weight exceeds n. `keys_and_weights` is an ordered list of (key, weight >= 0)
     with a positive sum."""
@@ -59,7 +60,7 @@ def weighted_choice(keys_and_weights, rng):
     raise AssertionError('the lottery draw %d is not below the total %d' % (draw, total))
 
 
-def split_total(payouts, total, trunc, rng=None):
+def split_total(payouts, total, trunc, rng=None) -> dict[Any, int]:
     """Split `total` satoshis in proportion to `payouts` ({address: satoshis}).
 
     Returns {address: satoshis} summing to exactly `total` (web.md §2.2 steps 2-4),
@@ -108,7 +109,7 @@ def format_coins(satoshis) -> str:
     return '%d.%08d' % (whole, fraction)
 
 
-def sendmany_json(amounts):
+def sendmany_json(amounts) -> str:
     """{address: satoshis} -> the JSON object text sendmany takes (keys sorted)."""
     items = ('%s: %s' % (json.dumps(address), format_coins(amount)) for address, amount in sorted(amounts.items()))
     return '{' + ', '.join(items) + '}'

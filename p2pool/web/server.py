@@ -11,6 +11,7 @@ refused request gets its HTTP code and a one-line text reason.
 """
 import logging
 import time
+from typing import Any
 
 from twisted.web import resource, static, util
 
@@ -25,7 +26,7 @@ __all__ = ['build_web_root', 'JsonEndpoint', 'json_bytes']
 log = logging.getLogger(__name__)
 
 
-def json_bytes(value):
+def json_bytes(value) -> bytes:
     return strict_json.dumps(value).encode()
 
 
@@ -45,7 +46,7 @@ class JsonEndpoint(resource.Resource):
         self.min_args, self.max_args = min_args, max_args
         self.content_type, self.encode = content_type, encode
 
-    def render_GET(self, request):
+    def render_GET(self, request) -> bytes:
         request.setHeader(b'Access-Control-Allow-Origin', b'*')
         request.setHeader(b'Cache-Control', b'no-cache')
         args = _segments(request)
@@ -65,7 +66,7 @@ class JsonEndpoint(resource.Resource):
 
     render_HEAD = render_GET
 
-    def render(self, request):
+    def render(self, request) -> bytes:
         return _only_get(request) or super().render(request)
 
 
@@ -96,12 +97,12 @@ class Directory(resource.Resource):
     """A path level whose unknown children (and itself) get a one-line 404 instead of Twisted's
     HTML pages."""
 
-    def getChild(self, path, request):
+    def getChild(self, path, request) -> Any:
         if path == b'':
             return _Refusal(404, _NOTHING_HERE)
         return _Refusal(404, 'no such endpoint: %s' % _shown(path))
 
-    def render(self, request):
+    def render(self, request) -> bytes:
         return _refuse(request, 404, _NOTHING_HERE)
 
 
@@ -111,12 +112,12 @@ _NOTHING_HERE = 'nothing here; see /openapi.json for the endpoints'
 class Root(Directory):
     """GET / -> /static/ (getwork's POST / is answered by the worker port before this tree)."""
 
-    def getChild(self, path, request):
+    def getChild(self, path, request) -> Any:
         if path == b'':
             return self
         return super().getChild(path, request)
 
-    def render(self, request):
+    def render(self, request) -> bytes:
         return _only_get(request) or util.redirectTo(b'/static/', request)
 
 
@@ -125,17 +126,17 @@ class StaticFiles(static.File):
 
     childNotFound = _Refusal(404, 'no such file')  # type: ignore[assignment]
 
-    def directoryListing(self):
+    def directoryListing(self) -> Any:
         return _Refusal(403, 'directory listing is off')
 
-    def getChild(self, path, request):
+    def getChild(self, path, request) -> Any:
         # A NUL makes stat() raise (a 500 with a traceback) and a segment that is not UTF-8 makes
         # twisted.web log one; neither can name one of our files.
         if b'\x00' in path or b'/' in path or b'\\' in path or not _is_utf8(path):
             return self.childNotFound
         return super().getChild(path, request)
 
-    def render(self, request):
+    def render(self, request) -> Any:
         return _only_get(request) or super().render(request)
 
 
@@ -157,7 +158,7 @@ def _only_get(request):
 
 # --- endpoints with special encodings ------------------------------------------------------
 
-def patron_sendmany(ctx, total=None, trunc=DEFAULT_TRUNC):
+def patron_sendmany(ctx, total=None, trunc=DEFAULT_TRUNC) -> str:
     if total is None:
         return 'need total argument. go to patron_sendmany/<TOTAL>'
     try:
@@ -168,7 +169,7 @@ def patron_sendmany(ctx, total=None, trunc=DEFAULT_TRUNC):
         raise HttpError(400, str(error)) from None
 
 
-def payouts(ctx):
+def payouts(ctx) -> list[Any]:
     """/web/payouts: the facade's payout history (empty without one)."""
     history = getattr(ctx.node, 'payout_history', None)
     return list(history()) if history is not None else []
@@ -182,7 +183,7 @@ def _graph_data(ctx, source, view):
     return shareviews.graph_data(ctx, source, view)
 
 
-def build_web_root(node, static_dir, service=None, clock=None):
+def build_web_root(node, static_dir, service=None, clock=None) -> Any:
     """The root Resource for `node` (the facade of p2pool.web.api).
 
     service: the node's p2pool.web.service.WebService (graph history, stat log);
@@ -192,7 +193,9 @@ def build_web_root(node, static_dir, service=None, clock=None):
     if clock is None:
         clock = service.clock if service is not None else time.time
     ctx = service.context if service is not None and clock is service.clock else WebContext(node, service, clock)
-    root = Root()
+    # Twisted's resources implement IResource through zope.interface, which mypy does not see
+    root: Any = Root()
+    fn: Any
     for name, fn in api.ROOT_ENDPOINTS.items():
         root.putChild(name.encode(), JsonEndpoint(ctx, fn))
     root.putChild(b'global_stats', JsonEndpoint(ctx, localstats.global_stats))
@@ -202,7 +205,7 @@ def build_web_root(node, static_dir, service=None, clock=None):
                                            encode=_text))
     root.putChild(b'openapi.json', JsonEndpoint(ctx, lambda _ctx: openapi.description()))
 
-    web = Directory()
+    web: Any = Directory()
     root.putChild(b'web', web)
     for name, fn in shareviews.WEB_ENDPOINTS.items():
         web.putChild(name.encode(), JsonEndpoint(ctx, fn))

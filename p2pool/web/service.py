@@ -46,12 +46,12 @@ STAT_LOG_SOURCE = 'stat_log'
 GRAPH_SOURCE_PREFIX = 'graph:'
 
 
-def address_of_user(user):
+def address_of_user(user) -> str:
     """The payout address of a statistics key `ADDRESS.WORKER` (addresses never contain '.')."""
     return user.split('.', 1)[0]
 
 
-def resident_memory():
+def resident_memory() -> int | None:
     """Resident set size of this process in bytes, or None where /proc is not available."""
     try:
         with open('/proc/self/statm') as statm:
@@ -74,7 +74,7 @@ class StatLog:
     def trim(self, now) -> None:
         self._entries = [entry for entry in self._entries if entry['time'] > now - self.span]
 
-    def entries(self):
+    def entries(self) -> list[dict[str, Any]]:
         return list(self._entries)
 
 
@@ -180,7 +180,7 @@ class WebService:
                         {user: payouts[address_of_user(user)] * 1e-8 for user in users
                          if address_of_user(user) in payouts})
 
-    def add_stat_entry(self):
+    def add_stat_entry(self) -> dict[str, Any] | None:
         """Append a stat entry (if the chain is long enough) and store it; returns it or None."""
         entry = stat_entry(self.context)
         if entry is None:
@@ -206,7 +206,7 @@ class WebService:
             return False
         return True
 
-    def save(self, now=None):
+    def save(self, now=None) -> bool:
         """Store one snapshot row per source and view, then drop the older rows."""
         now = self.clock() if now is None else now
         # rows are stamped increasingly even if the wall clock steps back, so the newest
@@ -228,14 +228,14 @@ class WebService:
         self._store_call(lambda store: store.history_put_many(
             STAT_LOG_SOURCE, [(entry['time'], entry) for entry in entries]))
 
-    def load(self, now=None):
+    def load(self, now=None) -> int:
         """Restore history and the stat log from node.history_store; returns views restored."""
         now = self.clock() if now is None else now
         store = self.node.history_store
         self._loaded = True
         if store is None:
             return 0
-        snapshot = {}
+        snapshot: dict[Any, Any] = {}
         try:
             for source in self.history.sources:
                 for view in self.history.views:

@@ -4,9 +4,9 @@
 regenerated (p2pool.sharechain.generate.plan_share) for verified shares, checked
 against the share's gentx hash, and cached.
 """
-from typing import Any
 import re
 from collections import OrderedDict
+from typing import Any
 
 import p2pool
 from p2pool.bitcoin.data import bits_to_target
@@ -24,7 +24,7 @@ _gentx_cache: OrderedDict[Any, Any] = OrderedDict()
 _HEX = re.compile(r'[0-9a-fA-F]+')
 
 
-def parse_hash(text):
+def parse_hash(text) -> int:
     """A share hash from its display hex (1-64 hex digits); HttpError 400 otherwise."""
     if not 1 <= len(text) <= 64:
         raise HttpError(400, 'a share hash is up to 64 hex digits, got %d characters' % len(text))
@@ -49,13 +49,13 @@ def _hash_or_none_text(value):
     return 'None' if value is None else '%064x' % value
 
 
-def referenced_transaction_hashes(tracker, share):
+def referenced_transaction_hashes(tracker, share) -> list[int]:
     """Transaction hashes a v<34 share puts in its block; [] if an ancestor it refers to is gone."""
     keys = chooser.referenced_tx_keys(tracker, share)
     return keys if keys is not None else []
 
 
-def regenerated_gentx_hex(tracker, share):
+def regenerated_gentx_hex(tracker, share) -> str | None:
     """Hex of the share's stripped gentx rebuilt by the generator, or None if it cannot be
     rebuilt (ancestors pruned, unresolvable references) or does not hash to gentx_hash."""
     cached = _gentx_cache.get(share.hash)
@@ -80,7 +80,7 @@ def regenerated_gentx_hex(tracker, share):
     return raw.hex()
 
 
-def share_info(ctx, text):
+def share_info(ctx, text) -> dict[str, Any] | None:
     """/web/share/<hash>: the share's description, or None (JSON null) for an unknown share."""
     share = _share_or_none(ctx, text)
     if share is None:
@@ -137,11 +137,11 @@ def share_info(ctx, text):
     }
 
 
-def payout_address(ctx, text):
+def payout_address(ctx, text) -> str:
     return _known_share(ctx, text).payout_address
 
 
-def share_data(ctx, text):
+def share_data(ctx, text) -> bytes:
     """/web/share_data/<hash>: the wire wrapper bytes (served as application/octet-stream);
     empty for an unknown share."""
     share = _share_or_none(ctx, text)
@@ -162,20 +162,20 @@ def _tail_children(tracker):
     return _hashes(found)
 
 
-def best_share_hash(ctx):
+def best_share_hash(ctx) -> str | None:
     best = ctx.node.best_share_hash()
     return '%064x' % best if best is not None else None
 
 
-def my_share_hashes(ctx):
+def my_share_hashes(ctx) -> list[str]:
     return _hashes(ctx.node.stale_accounting.my_shares)
 
 
-def my_share_hashes50(ctx):
+def my_share_hashes50(ctx) -> list[str]:
     return my_share_hashes(ctx)[:50]
 
 
-def currency_info(ctx):
+def currency_info(ctx) -> dict[str, Any]:
     parent = ctx.net.PARENT
     return {'symbol': parent.SYMBOL,
             'block_explorer_url_prefix': parent.BLOCK_EXPLORER_URL_PREFIX,
@@ -185,21 +185,21 @@ def currency_info(ctx):
             'chain': parent.CHAIN}
 
 
-def version(ctx):
+def version(ctx) -> str:
     return p2pool.__version__
 
 
-def log(ctx):
+def log(ctx) -> list[dict[str, Any]]:
     return ctx.service.stat_log.entries() if ctx.service is not None else []
 
 
-def graph_sources(ctx):
+def graph_sources(ctx) -> dict[str, Any]:
     """Sources and views the graphs page can ask for (beyond the original)."""
     return {'sources': {name: {'gauge': kind.gauge, 'multi': kind.multi} for name, kind in SOURCES.items()},
             'views': {name: {'seconds': seconds, 'bins': bins} for name, (seconds, bins) in VIEWS.items()}}
 
 
-def graph_data(ctx, source, view):
+def graph_data(ctx, source, view) -> list[list[Any]]:
     if ctx.service is None:
         raise HttpError(404, 'graph history is not recorded by this node')
     try:
