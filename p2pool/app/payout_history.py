@@ -4,14 +4,14 @@ this node's payees, with their confirmations and state.
 Every share that reaches the tracker and meets its block target is a block of the pool.
 Its coinbase is read from bitcoind (`getblock HASH false`, the raw block) once; the
 outputs paying one of this node's payees (its payout addresses and the addresses its
-miners mine to) make the row. Confirmations come from `getblockheader` on every refresh
-(each new block template, at most every MIN_REFRESH_INTERVAL seconds): -1 (not in
-bitcoind's best chain) is 'orphaned', at least COINBASE_MATURITY is 'mature' (the
-coinbase may be spent in the next block), else 'immature'. Mature rows are final;
-orphaned ones are checked again for ORPHAN_RECHECK_SECONDS, since a reorganisation can
-bring them back. Rows that pay us go to the store (p2pool.store.payouts); blocks that
-do not pay us are kept in memory only, so that the recent-blocks table can still mark
-them orphaned.
+miners mine to) make the row. Confirmations come from `getblockheader` for the blocks
+within REORG_CHECK_DEPTH of bitcoind's tip and those reaching maturity, on every refresh
+(each new block template, at most every MIN_REFRESH_INTERVAL seconds); deeper immature
+blocks count up with the tip. -1 (not in bitcoind's best chain) is 'orphaned', at least
+COINBASE_MATURITY is 'mature' (the coinbase may be spent in the next block), else
+'immature'. Mature rows are final. Rows that pay us go to the store
+(p2pool.store.payouts); blocks that do not pay us are kept in memory only, so that the
+recent-blocks table can still mark them orphaned.
 """
 import logging
 from dataclasses import dataclass, field
@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 COINBASE_MATURITY = 100
 MIN_REFRESH_INTERVAL = 2.0
-ORPHAN_RECHECK_SECONDS = 86400.0
+#: blocks this close to bitcoind's tip are asked about on every refresh (a reorganisation may
+#: orphan them or bring them back); deeper ones only when they reach maturity
+REORG_CHECK_DEPTH = 12
 #: a block bitcoind does not know yet is asked for again for this long, then forgotten
 UNKNOWN_BLOCK_PATIENCE = 600.0
 RPC_BLOCK_NOT_FOUND = -5
@@ -45,7 +47,6 @@ class PoolBlock:
     amounts: dict[str, int] = field(default_factory=dict)   # payee address -> satoshis
     confirmations: int = 0
     state: str = 'immature'
-    state_since: float = 0.0
 
     def row(self) -> dict[str, Any]:
         return {'block_hash': '%064x' % self.block_hash, 'height': self.height, 'ts': self.time,
@@ -86,12 +87,11 @@ class PayoutHistory:
     def _load(self) -> None:
         if self.store is None:
             return
-        now = self.clock()
         for row in self.store.load_payouts():
             try:
                 block = PoolBlock(int(row['block_hash'], 16), int(row['share_hash'], 16), row['height'], row['ts'],
                                   {str(k): int(v) for k, v in row['amounts'].items()}, row['confirmations'],
-                                  row['state'], now)
+                                  row['state'])
             except (ValueError, TypeError, AttributeError):
                 log.warning('skipping a damaged payout record %r', row.get('block_hash'))
                 continue
@@ -148,20 +148,30 @@ class PayoutHistory:
                 if address is not None:
                     amounts[address] = amounts.get(address, 0) + value
             self.blocks[block_hash] = PoolBlock(block_hash, share_hash, time=float(header['timestamp']),
-                                                amounts=amounts, state_since=now)
+                                                amounts=amounts)
             if amounts:
                 log.info('Block %064x of the pool pays %s', block_hash, ', '.join(
                     '%s %.8f' % (address, value / 1e8) for address, value in sorted(amounts.items())))
+        try:
+            tip = int((yield self.rpc.call('getblockcount')))
+        except (RpcFailure, TypeError, ValueError) as e:
+            log.debug('payout history: no block count from bitcoind: %s', e)
+            return
         for block in list(self.blocks.values()):
-            if block.state == 'mature' or (block.state == 'orphaned' and now > block.state_since
-                                           + ORPHAN_RECHECK_SECONDS and block.height >= 0):
+            if block.state == 'mature':
                 continue
-            try:
-                info = yield self.rpc.call('getblockheader', '%064x' % block.block_hash)
-            except RpcFailure as e:
-                log.debug('getblockheader %064x failed: %s', block.block_hash, e)
-                continue
-            changed = self._update(block, info, now)
+            depth = tip - block.height + 1
+            if block.height >= 0 and depth > REORG_CHECK_DEPTH and (
+                    block.state == 'orphaned' or depth < COINBASE_MATURITY):
+                # deep in the chain: a reorganisation would not reach it; only the count moves
+                changed = block.state == 'immature' and self._update(block, {'confirmations': depth}, now)
+            else:
+                try:
+                    info = yield self.rpc.call('getblockheader', '%064x' % block.block_hash)
+                except RpcFailure as e:
+                    log.debug('getblockheader %064x failed: %s', block.block_hash, e)
+                    continue
+                changed = self._update(block, info, now)
             if changed and block.amounts:
                 self._save(block)
 
@@ -170,8 +180,6 @@ class PayoutHistory:
         height = int(info.get('height', block.height)) if isinstance(info, dict) else block.height
         state = state_of(confirmations)
         changed = (confirmations, height, state) != (block.confirmations, block.height, block.state)
-        if state != block.state:
-            block.state_since = now
         block.confirmations, block.height, block.state = confirmations, height, state
         return changed
 
