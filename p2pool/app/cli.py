@@ -5,11 +5,11 @@
 """
 import argparse
 import os
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from p2pool import __version__
 
-def default_datadir():
+def default_datadir() -> str:
     """data/ beside run_p2pool.py in a checkout (as the original); for an installed package,
     whose program directory is site-packages, the user's data directory instead."""
     checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # p2pool/app/cli.py
@@ -26,7 +26,7 @@ ARGUMENT_FILE_FORMAT = ('one or more whitespace-separated arguments per line; a 
                         'starts a comment that runs to the end of the line')
 
 
-def split_argument_line(line):
+def split_argument_line(line) -> list[str]:
     """The arguments of one line of an @FILE (ARGUMENT_FILE_FORMAT): `--net bsv_regtest  # regtest`
     gives ['--net', 'bsv_regtest']. A '#' inside a word (a password like `pa#ss`) is kept."""
     words = []
@@ -43,7 +43,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message) -> NoReturn:
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
 
-    def convert_arg_line_to_args(self, arg_line):
+    def convert_arg_line_to_args(self, arg_line) -> list[str]:
         return split_argument_line(arg_line)
 
 
@@ -78,7 +78,7 @@ def _port(text):
     return value
 
 
-def parse_host_port(text, default_port=None):
+def parse_host_port(text, default_port=None) -> tuple[str, Any]:
     """'HOST[:PORT]' or '[IPv6]:PORT' -> (host, port or default_port)."""
     text = text.strip()
     if text.startswith('['):
@@ -115,7 +115,7 @@ def _miner_conns_hint():
     return default_max_miner_conns(UNLIMITED_FALLBACK if hard == resource.RLIM_INFINITY else hard, 40, 6)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog='p2pool', fromfile_prefix_chars='@',
         description='P2Pool node %s: a decentralized mining pool (protocol 3501).' % __version__,
@@ -191,7 +191,7 @@ def build_parser():
     return parser
 
 
-def parse_args(argv):
+def parse_args(argv) -> argparse.Namespace:
     """Parse and check the node's arguments; raises SystemExit(2) with one line on misuse."""
     parser = build_parser()
     args = parser.parse_args(argv)

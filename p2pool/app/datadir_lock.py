@@ -5,6 +5,7 @@ for the duration of an import. The kernel drops the lock when the process ends,
 also after kill -9, so a stale lock file never blocks a restart.
 """
 import os
+from typing import IO
 
 try:
     import fcntl
@@ -18,7 +19,7 @@ class DataDirInUse(Exception):
     """Another process holds the data directory."""
 
 
-def lock_datadir(directory):
+def lock_datadir(directory) -> IO[str]:
     """Take the lock of `directory` (created if needed); returns the open lock file, to keep
     until the end (closing it releases the lock). Raises DataDirInUse."""
     os.makedirs(directory, exist_ok=True)

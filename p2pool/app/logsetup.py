@@ -40,7 +40,7 @@ class ReopenableFileHandler(logging.FileHandler):
             self.release()
 
 
-def setup_logging(logfile, debug=False, console=sys.stdout):
+def setup_logging(logfile, debug=False, console=sys.stdout) -> Any:
     """Console and file logging; returns the file handler (reopen() on SIGUSR1 is installed)."""
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -10,10 +10,12 @@
 Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
 port in use, an invalid payout address) end with one line and a non-zero exit.
 """
+from collections.abc import Generator
 import logging
 import os
 import sys
 import time
+from typing import Any
 
 from twisted.internet import defer, error as tw_error, task
 
@@ -34,7 +36,7 @@ class StartupError(Exception):
     """A problem that stops the node from starting; the message is one line for the operator."""
 
 
-def console_main(argv=None):
+def console_main(argv=None) -> int | str | None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['inspect']:
         from p2pool.commands import inspector as inspect
@@ -58,14 +60,14 @@ def console_main(argv=None):
     return run_node(args)
 
 
-def data_directory(args, net):
+def data_directory(args, net) -> str:
     root = args.datadir or cli.DEFAULT_DATADIR
     path = config.datadir_for(root, net)
     os.makedirs(path, exist_ok=True)
     return path
 
 
-def run_node(args, reactor=None):
+def run_node(args, reactor=None) -> int:
     """Run a node until SIGINT/SIGTERM; returns the process exit status."""
     if reactor is None:
         from twisted.internet import reactor
@@ -133,7 +135,7 @@ class NodeRunner:
         self.stopped = False
 
     @defer.inlineCallbacks
-    def start(self):
+    def start(self) -> Generator[defer.Deferred[Any], Any, None]:
         from p2pool.bitcoin import conf
         from p2pool.bitcoin.daemon import BitcoindBridge
         from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
@@ -375,7 +377,7 @@ class NodeRunner:
     # --- shutdown -------------------------------------------------------------------------
 
     @defer.inlineCallbacks
-    def stop(self):
+    def stop(self) -> Generator[defer.Deferred[Any], Any, None]:
         """Flush the store, disconnect miners and peers; bitcoind is left alone."""
         if self.stopped:
             return
@@ -424,7 +426,7 @@ def _quietly_deferred(fn):
     return d
 
 
-def dashboard_url(worker_endpoint, port):
+def dashboard_url(worker_endpoint, port) -> str:
     """The dashboard's address for the operator: loopback unless -w names one interface."""
     interface = worker_endpoint[0] if worker_endpoint else ''
     host = interface if interface not in ('', '0.0.0.0', '::') else '127.0.0.1'

@@ -5,6 +5,7 @@ DATADIR/NET/cached_payout_address is reused if bitcoind still says it is valid
 and its own, else a fresh wallet address is requested (getaccountaddress on old
 daemons, getnewaddress otherwise) and cached.
 """
+from collections.abc import Generator
 import logging
 import os
 from typing import Any
@@ -24,7 +25,7 @@ class PayoutAddressError(ValueError):
     """No usable payout address; the message says why in one line."""
 
 
-def check_address(address, net):
+def check_address(address, net) -> str:
     try:
         bitcoin_address.address_to_script(address, net.PARENT)
     except bitcoin_address.AddressError as e:
@@ -33,7 +34,7 @@ def check_address(address, net):
 
 
 @defer.inlineCallbacks
-def resolve_payout_address(rpc, net, datadir, given=None):
+def resolve_payout_address(rpc, net, datadir, given=None) -> Generator[defer.Deferred[Any], Any, str]:
     """Fires with the payout address text; fails with PayoutAddressError."""
     if given:
         return check_address(given.strip(), net)
@@ -78,7 +79,7 @@ def resolve_payout_address(rpc, net, datadir, given=None):
 
 
 @defer.inlineCallbacks
-def resolve_v17_fallback(rpc, net, payout_address):
+def resolve_v17_fallback(rpc, net, payout_address) -> Generator[defer.Deferred[Any], Any, str | None]:
     """A legacy wallet address for version-17 shares when `payout_address` is one they cannot pay
     (bech32 or P2SH: v17 stores only a pubkey hash), else None. Fires with None too when the
     wallet cannot give one (the node then has no work until the chain votes in version 35)."""
@@ -116,7 +117,7 @@ class DynamicPayoutPool:
         self._loop: Any = None
 
     @defer.inlineCallbacks
-    def fill(self):
+    def fill(self) -> Generator[defer.Deferred[Any], Any, list[str]]:
         while len(self.addresses) < self.size:
             self.addresses.append((yield self._new_address()))
         return list(self.addresses)
@@ -130,7 +131,7 @@ class DynamicPayoutPool:
         return check_address(address, self.net)
 
     @defer.inlineCallbacks
-    def rotate(self):
+    def rotate(self) -> Generator[defer.Deferred[Any], Any, None]:
         try:
             fresh = yield self._new_address()
         except PayoutAddressError as e:
@@ -149,5 +150,5 @@ class DynamicPayoutPool:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
 
-    def choose(self):
+    def choose(self) -> str:
         return self.rng.choice(self.addresses)

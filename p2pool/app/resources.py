@@ -21,7 +21,7 @@ def _candidates(name):
             yield os.path.join(prefix, 'share', 'p2pool', name)
 
 
-def data_dir(name):
+def data_dir(name) -> str:
     """Absolute path of the shipped folder `name` ('networks' or 'web-static')."""
     for path in _candidates(name):
         if os.path.isdir(path):
@@ -29,9 +29,9 @@ def data_dir(name):
     raise FileNotFoundError('p2pool data folder %r not found (is p2pool installed?)' % name)
 
 
-def networks_dir():
+def networks_dir() -> str:
     return data_dir('networks')
 
 
-def web_static_dir():
+def web_static_dir() -> str:
     return data_dir('web-static')

@@ -33,7 +33,7 @@ STATUS_INTERVAL = 3
 REPEAT_AFTER = 15
 
 
-def binomial_center_radius(x, n, conf=0.95):
+def binomial_center_radius(x, n, conf=0.95) -> tuple[float, float]:
     """Centre and half-width of the Wilson score interval for x successes in n trials."""
     if not 0 <= x <= n or n == 0 or not 0 < conf < 1:
         raise ValueError('need 0 <= x <= n, n > 0 and 0 < conf < 1 (x=%r, n=%r, conf=%r)' % (x, n, conf))
@@ -45,7 +45,7 @@ def binomial_center_radius(x, n, conf=0.95):
     return center, radius
 
 
-def binomial_conf_interval(x, n, conf=0.95):
+def binomial_conf_interval(x, n, conf=0.95) -> tuple[float, float]:
     """The Wilson score interval (left, right), clipped to [0, 1]."""
     center, radius = binomial_center_radius(x, n, conf)
     p = x / n
@@ -111,7 +111,7 @@ def _pool_lines(ctx, local, best, height):
     return lines
 
 
-def status_text(node, now=None):
+def status_text(node, now=None) -> tuple[str, list[str]]:
     """(status lines as one text, warnings list) for the console."""
     ctx = WebContext(node, clock=(lambda: now) if now is not None else time.time)
     tracker = node.tracker
@@ -148,7 +148,7 @@ class StatusPrinter:
         self.node = node
         self.write = write if write is not None else (lambda text: print(text, file=sys.stdout, flush=True))
         self.clock = clock
-        self._last_text = None
+        self._last_text: str | None = None
         self._last_time = 0.0
         self._loop: Any = None
 

@@ -5,9 +5,11 @@ small views over the ShareChain, the P2P node, the bitcoind bridge and the work
 bridge, and passes them in (see the contracts at the top of
 p2pool/work/bridge.py and p2pool/web/api.py).
 """
+from collections.abc import Generator
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from twisted.internet import defer
 
@@ -32,14 +34,14 @@ class WorkNodeView:
         self.chain.punish_aggressively.changed.watch(lambda on: on and bump('punish aggressively'))
 
     @property
-    def best_share_hash(self):
+    def best_share_hash(self) -> int | None:
         return self.chain.best_share_hash.value
 
     @property
-    def punish_aggressively(self):
+    def punish_aggressively(self) -> bool:
         return self.chain.punish_aggressively.value
 
-    def peer_count(self):
+    def peer_count(self) -> int:
         return len(self.p2p_node.peers) if self.p2p_node is not None else 0
 
 
@@ -75,13 +77,13 @@ class WebNodeView:
 
     payouts = None
 
-    def payout_history(self):
+    def payout_history(self) -> list[dict[str, Any]]:
         return self.payouts.rows() if self.payouts is not None else []
 
-    def payout_totals(self):
+    def payout_totals(self) -> dict[str, float]:
         return self.payouts.totals() if self.payouts is not None else {}
 
-    def block_state(self, block_hash):
+    def block_state(self, block_hash) -> str | None:
         return self.payouts.block_state(block_hash) if self.payouts is not None else None
 
     def _template_applied(self, template) -> None:
@@ -98,7 +100,7 @@ class WebNodeView:
             self.work_latency = max(0.0, time.time() - template.last_update)
 
     @defer.inlineCallbacks
-    def poll_networkinfo(self):
+    def poll_networkinfo(self) -> Generator[defer.Deferred[Any], Any, None]:
         """bitcoind's own warnings for the console and /local_stats (asked every 20 minutes)."""
         try:
             self.networkinfo = yield self.bitcoind.rpc.call('getnetworkinfo')
@@ -106,21 +108,21 @@ class WebNodeView:
             log.debug('getnetworkinfo failed: %s', e)
 
     @property
-    def payout_addresses(self):
+    def payout_addresses(self) -> list[str]:
         if self.dynamic_payouts is not None:
             return list(self.dynamic_payouts.addresses)
         return [self.payout_address] if self.payout_address else []
 
-    def best_share_hash(self):
+    def best_share_hash(self) -> int | None:
         return self.chain.best_share_hash.value
 
-    def current_work(self):
+    def current_work(self) -> dict[str, Any] | None:
         template = self.bitcoind.source.current if self.bitcoind is not None else None
         if template is None:
             return None
         return {'bits': template.bits, 'coinbasevalue': template.subsidy, 'height': template.height}
 
-    def peers(self):
+    def peers(self) -> list[PeerInfo]:
         if self.p2p_node is None:
             return []
         result = []
@@ -132,7 +134,7 @@ class WebNodeView:
                                    remembered_tx_bytes=getattr(peer, 'remembered_txs_size', 0) or 0))
         return result
 
-    def local_stats(self):
+    def local_stats(self) -> LocalStats:
         bridge = self.work_bridge
         stats = LocalStats()
         if bridge is not None:
