@@ -42,7 +42,7 @@ Ban = namedtuple('Ban', 'host reason score until')
 _SECONDS_PER_SCORE_DECAY = 3600.0
 
 
-def normal_host(host):
+def normal_host(host) -> str:
     """The canonical text of an IP address; anything else (a host name) is returned as given."""
     text = str(host).split('%', 1)[0]
     try:
@@ -54,7 +54,7 @@ def normal_host(host):
     return str(address)
 
 
-def host_group(host):
+def host_group(host) -> tuple[Any, Any]:
     """The network group for the per-group connection limit (p2p.md §8).
 
     IPv4: the /16 (first two octets), as the spec says. IPv6: the /32, the size of
@@ -97,11 +97,11 @@ class AddressStore:
     def __contains__(self, addr) -> bool:
         return addr in self._entries
 
-    def get(self, addr):
+    def get(self, addr) -> 'AddressEntry | None':
         entry = self._entries.get(addr)
         return None if entry is None else AddressEntry(addr[0], addr[1], *entry)
 
-    def entries(self):
+    def entries(self) -> 'list[AddressEntry]':
         return [AddressEntry(host, port, *entry) for (host, port), entry in self._entries.items()]
 
     def got_addr(self, addr, services, seen_at) -> bool:
@@ -123,7 +123,7 @@ class AddressStore:
         self._entries[(host, port)] = [services, seen_at, seen_at]
         return True
 
-    def add_new(self, addr, now):
+    def add_new(self, addr, now) -> bool:
         """Seed an address (bootstrap, -n) as (0, now, now) unless it is already known."""
         if (normal_host(addr[0]), addr[1]) in self._entries:
             return False
@@ -132,7 +132,7 @@ class AddressStore:
     def forget(self, addr) -> bool:
         return self._entries.pop((normal_host(addr[0]), addr[1]), None) is not None
 
-    def get_good_peers(self, count, now, rng):
+    def get_good_peers(self, count, now, rng) -> 'list[AddressEntry]':
         """Up to `count` entries, favouring long-lived, recently seen addresses, randomised.
 
         Sort key (§7): -ln(max(3600, last - first)) / ln(max(3600, now - last)) × E,
@@ -152,7 +152,7 @@ class AddressStore:
 
     # --- persistence ----------------------------------------------------------------
 
-    def load(self):
+    def load(self) -> int:
         """Merge the stored addresses into memory; returns how many were read."""
         if self.store is None:
             return 0
@@ -191,7 +191,7 @@ class BanList:
         self._bans: dict[Any, Any] = {}       # host -> Ban (active or expired; expired ones keep the score)
         self._strikes: dict[Any, Any] = {}    # host -> MALFORMED reports not yet punished
 
-    def load(self, now):
+    def load(self, now) -> 'list[Ban]':
         """Read the active bans from the store; returns them."""
         if self.store is None:
             return []
@@ -208,12 +208,12 @@ class BanList:
             except Exception as e:
                 log.error('Could not store the ban of %s: %s', ban.host, e)
 
-    def is_banned(self, host, now):
+    def is_banned(self, host, now) -> 'Ban | None':
         """The active Ban of `host`, or None."""
         ban = self._bans.get(normal_host(host))
         return ban if ban is not None and ban.until > now else None
 
-    def active(self, now):
+    def active(self, now) -> 'list[Ban]':
         return sorted((ban for ban in self._bans.values() if ban.until > now), key=lambda ban: ban.host)
 
     def _previous(self, host):
@@ -227,7 +227,7 @@ class BanList:
             ban = None if record is None else Ban(*record)
         return ban
 
-    def punish(self, host, kind, reason, now, ban_time=None, tolerated=False):
+    def punish(self, host, kind, reason, now, ban_time=None, tolerated=False) -> 'Ban | None':
         """Score an offence of `host`; returns the Ban it now has, or None if none was imposed.
 
         `tolerated` offences (MALFORMED) only count at every malformed_tolerance-th
@@ -264,7 +264,7 @@ class BanList:
         log.warning('Banned %s for %d s (score %d): %s', host, duration, score, ban.reason)
         return ban
 
-    def ban_for(self, host, seconds, reason, now):
+    def ban_for(self, host, seconds, reason, now) -> 'Ban':
         """The operator's ban (`p2pool ctl ban`): `seconds` from now, exempt hosts included, the
         score kept; returns the Ban."""
         host = normal_host(host)
@@ -279,7 +279,7 @@ class BanList:
         log.warning('Banned %s for %d s by the operator: %s', host, seconds, reason)
         return ban
 
-    def score_of(self, host):
+    def score_of(self, host) -> int:
         """The misbehaviour score remembered for `host` (0 if none)."""
         ban = self._bans.get(normal_host(host))
         return ban.score if ban is not None else 0

@@ -22,6 +22,7 @@ more than one frame's worth of bytes: the length field is checked against the
 maximum payload size before the payload is waited for.
 """
 from collections import namedtuple
+from typing import Any
 
 from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.data import address_type, header_type, tx_type
@@ -114,12 +115,12 @@ def _message_type(command):
         raise UnknownCommand('unknown command %r' % (command,)) from None
 
 
-def decode_payload(command, payload):
+def decode_payload(command, payload) -> dict[str, Any]:
     """Decode the payload of `command` into a dict; raises DecodeError (or UnknownCommand)."""
     return _message_type(command).unpack(payload)
 
 
-def encode_payload(command, fields):
+def encode_payload(command, fields) -> bytes:
     """Encode a dict of fields as the payload of `command`; raises EncodeError."""
     message_type = _message_type(command)
     try:
@@ -133,7 +134,7 @@ def encode_payload(command, fields):
 
 # --- framing --------------------------------------------------------------------------
 
-def checksum(payload):
+def checksum(payload) -> bytes:
     return sha256d(payload)[:4]
 
 
@@ -144,7 +145,7 @@ def _command_field(command):
     return raw.ljust(COMMAND_LENGTH, b'\x00')
 
 
-def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE):
+def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE) -> bytes:
     """Frame an encoded payload; MessageTooLong if it exceeds max_payload_size."""
     if len(prefix) != PREFIX_LENGTH:
         raise EncodeError('the network prefix must be %d bytes' % PREFIX_LENGTH)
@@ -155,12 +156,12 @@ def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE):
                      checksum(payload), payload))
 
 
-def encode_message(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE):
+def encode_message(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE) -> bytes:
     """One frame holding `fields`; MessageTooLong if it does not fit (see encode_messages)."""
     return frame(prefix, command, encode_payload(command, fields), max_payload_size)
 
 
-def split_fields(command, fields, max_payload_size=MAX_PAYLOAD_SIZE):
+def split_fields(command, fields, max_payload_size=MAX_PAYLOAD_SIZE) -> list[bytes]:
     """The payloads that carry `fields`, halving list messages until each part fits (§1).
 
     Returns a list of encoded payloads. Raises MessageTooLong when the message is not
@@ -186,7 +187,7 @@ def split_fields(command, fields, max_payload_size=MAX_PAYLOAD_SIZE):
     return [p for part in parts for p in split_fields(command, part, max_payload_size)]
 
 
-def encode_messages(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE):
+def encode_messages(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE) -> list[bytes]:
     """The frames that carry `fields`, split as the spec's senders do; see split_fields."""
     return [frame(prefix, command, payload, max_payload_size)
             for payload in split_fields(command, fields, max_payload_size)]
@@ -238,10 +239,10 @@ class FrameDecoder:
         self._buffer += data
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         return len(self._buffer)
 
-    def next_event(self):
+    def next_event(self) -> Any:
         """The next event the buffered bytes allow, or None when more bytes are needed."""
         buffer = self._buffer
         start = buffer.find(self.prefix)
@@ -275,7 +276,7 @@ class FrameDecoder:
             return BadChecksum(command, length)
         return Frame(command, payload)
 
-    def events(self, data=b''):
+    def events(self, data=b'') -> list[Any]:
         """Feed `data` and return every event now available, as a list."""
         self.feed(data)
         found = []

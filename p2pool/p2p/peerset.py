@@ -36,7 +36,7 @@ import itertools
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer, error as tw_error, protocol as tw_protocol
 
@@ -76,7 +76,7 @@ class NodeConfig:
     upnp: bool = False
 
 
-def config_from_args(args, net):
+def config_from_args(args, net) -> NodeConfig:
     """The running node's NodeConfig from the parsed command line (p2pool/app/cli.py)."""
     return NodeConfig(
         port=args.p2pool_port or net.P2P_PORT,
@@ -104,7 +104,7 @@ class NodePeer(PeerConnection):
     accept_order = 0            # rises with every connection the node makes or accepts
     advertise_timer = None
 
-    def connectionLost(self, reason=tw_protocol.connectionDone):
+    def connectionLost(self, reason=tw_protocol.connectionDone) -> None:
         try:
             super().connectionLost(reason)
         finally:
@@ -141,7 +141,7 @@ class P2PNode:
         self.chain, self.net = chain, chain.net
         self.config = config or NodeConfig()
         self.settings = settings or PeerSettings(prefix=self.net.PREFIX, pow_func=self.net.PARENT.pow_hash)
-        self.reactor = reactor
+        self.reactor: Any = cast(Any, reactor)
         self.rng = rng or random.Random()
         self.nonce = self.rng.getrandbits(64)
         self.addresses = AddressStore(store)
@@ -171,20 +171,20 @@ class P2PNode:
     # --- the node interface (protocol.py) -----------------------------------------------
 
     @property
-    def minimum_protocol_version(self):
+    def minimum_protocol_version(self) -> int:
         return self.chain.minimum_protocol_version.value
 
     @property
-    def known_txs(self):
+    def known_txs(self) -> Any:
         return self.chain.known_txs
 
-    def now(self):
+    def now(self) -> float:
         return self.reactor.seconds()
 
-    def best_share_hash(self):
+    def best_share_hash(self) -> int | None:
         return self.chain.best_share_hash.value
 
-    def peer_connected(self, peer):
+    def peer_connected(self, peer) -> bool:
         if peer.nonce in self.peers or not self.running:
             return False
         if self.bans.is_banned(peer.addr[0], self.now()):
@@ -197,8 +197,9 @@ class P2PNode:
         self.peers[peer.nonce] = peer
         factory = peer.factory
         if not peer.incoming:
-            if self._pending.get(factory.addr) is factory:
-                del self._pending[factory.addr]
+            dialled = factory.addr
+            if self._pending.get(dialled) is factory:
+                del self._pending[dialled]
             factory.retry_delay = 1.0
             self.addresses.got_addr(peer.addr, peer.services, self.now())
         log.info('Peer %s:%s connected (%s, version %s, %s)', peer.addr[0], peer.addr[1],
@@ -212,16 +213,17 @@ class P2PNode:
         self.peers_changed.happened()
         return True
 
-    def peer_disconnected(self, peer):
-        if self.peers.get(peer.nonce) is peer:
-            del self.peers[peer.nonce]
+    def peer_disconnected(self, peer) -> None:
+        nonce = peer.nonce
+        if self.peers.get(nonce) is peer:
+            del self.peers[nonce]
         if peer.advertise_timer is not None and peer.advertise_timer.active():
             peer.advertise_timer.cancel()
         self.txs.peer_disconnected(peer)
         log.info('Peer %s:%s disconnected: %s', peer.addr[0], peer.addr[1], peer.close_reason or 'closed')
         self.peers_changed.happened()
 
-    def report_misbehaviour(self, peer, kind, reason):
+    def report_misbehaviour(self, peer, kind, reason) -> None:
         if kind == SELF_CONNECTION:
             if not peer.incoming:
                 for addr in (peer.addr, peer.factory.addr):
@@ -232,16 +234,16 @@ class P2PNode:
             return  # p2p.md §1, §9: a payload that does not decode costs the connection, not a ban
         self.punish(peer.addr[0], kind, reason)
 
-    def handle_shares(self, peer, wrappers):
+    def handle_shares(self, peer, wrappers) -> None:
         self.sync.handle_shares(peer, wrappers)
 
-    def handle_sharereq(self, peer, hashes, parents, stops):
+    def handle_sharereq(self, peer, hashes, parents, stops) -> list[dict[str, Any]]:
         return self.sync.handle_sharereq(hashes, parents, stops)
 
-    def handle_bestblock(self, peer, header):
+    def handle_bestblock(self, peer, header) -> None:
         self.bestblock_received.happened(header, peer.addr)
 
-    def got_addrme(self, peer, port):
+    def got_addrme(self, peer, port) -> None:
         host = peer.addr[0]
         if _is_loopback(host):
             if self.rng.random() < 0.8:
@@ -254,7 +256,7 @@ class P2PNode:
             self._send_to_random_peer('addrs', addrs=[{'timestamp': int(now), 'address': {
                 'services': peer.services, 'address': host, 'port': port}}])
 
-    def got_addrs(self, peer, records):
+    def got_addrs(self, peer, records) -> None:
         now = self.now()
         for record in records:
             address = record['address']
@@ -263,40 +265,40 @@ class P2PNode:
             if is_dialable(host, port) and self.rng.random() < 0.8:  # §4.4, as for addrme
                 self._send_to_random_peer('addrs', addrs=[record])
 
-    def get_good_peers(self, count):
+    def get_good_peers(self, count) -> list[dict[str, Any]]:
         return [{'timestamp': int(entry.last_seen), 'address': {
                     'services': entry.services, 'address': entry.host, 'port': entry.port}}
                 for entry in self.addresses.get_good_peers(count, self.now(), self.rng)]
 
-    def add_known_txs(self, peer, txs):
+    def add_known_txs(self, peer, txs) -> None:
         self.txs.add_known(txs)
 
     # --- services for the other rooms ---------------------------------------------------
 
-    def set_mining_txs(self, txs):
+    def set_mining_txs(self, txs) -> None:
         """The current block template's transactions {key: tx} (kept remembered by v<34 peers)."""
         self.txs.set_mining_txs(txs)
 
-    def template_changed(self, template):
+    def template_changed(self, template) -> None:
         """bitcoind's new block template: its transactions become the mining set."""
         if template is not None:
             self.set_mining_txs(dict(zip(template.transaction_keys, template.transactions)))
 
-    def send_bestblock(self, header):
+    def send_bestblock(self, header) -> None:
         """Tell every peer about our new best parent-chain header (§4.9)."""
         for peer in list(self.peers.values()):
             peer.send('bestblock', header=header)
 
-    def relay_shares(self, shares):
+    def relay_shares(self, shares) -> None:
         """Send shares to every peer except the one each came from (block solutions, §6.2)."""
         self.sync.relay(shares)
 
-    def unban(self, host):
+    def unban(self, host) -> None:
         self.bans.unban(host)
 
     # --- start and stop ---------------------------------------------------------------
 
-    def start(self):
+    def start(self) -> None:
         """Load addresses and bans, listen, dial and start the loops (raises CannotListenError)."""
         now = self.now()
         self.running = True
@@ -325,7 +327,7 @@ class P2PNode:
             self.upnp.start()
         self.sync.start()
 
-    def stop(self):
+    def stop(self) -> defer.Deferred[Any]:
         """Close everything; the Deferred fires when the listener and all connections are gone."""
         self.running = False
         for timer in self._timers.values():
@@ -348,7 +350,7 @@ class P2PNode:
                 peer.advertise_timer.cancel()
             peer.disconnect('node stopping')
         if self.connections:
-            closed = defer.Deferred()
+            closed: defer.Deferred[None] = defer.Deferred()
             self._closed_waiters.append(closed)
             closing.append(closed)
         return defer.DeferredList(closing)
@@ -515,7 +517,7 @@ class P2PNode:
 
     # --- bans ---------------------------------------------------------------------------
 
-    def punish(self, host, kind, reason, ban_time=None, tolerated=False):
+    def punish(self, host, kind, reason, ban_time=None, tolerated=False) -> Any:
         ban = self.bans.punish(host, kind, reason, self.now(), ban_time=ban_time, tolerated=tolerated)
         if ban is not None:
             for peer in [peer for peer in self.connections if peer.addr[0] == ban.host]:

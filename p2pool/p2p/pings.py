@@ -5,7 +5,9 @@ peer's ping is the minimum of three sequential round trips in milliseconds, or
 None if any of them failed. Measured in the background every PING_INTERVAL
 seconds so that a web request never waits on the network.
 """
+from collections.abc import Generator
 import logging
+from typing import Any
 
 from twisted.internet import defer
 
@@ -16,7 +18,7 @@ ROUND_TRIPS = 3
 
 
 @defer.inlineCallbacks
-def measure_ping(peer, clock):
+def measure_ping(peer, clock) -> Generator[defer.Deferred[Any], Any, float | None]:
     """Fires with the minimum of three round trips to `peer` in ms, or None."""
     times = []
     for _ in range(ROUND_TRIPS):
@@ -31,7 +33,7 @@ def measure_ping(peer, clock):
 
 
 @defer.inlineCallbacks
-def measure_all(peers, clock):
+def measure_all(peers, clock) -> Generator[defer.Deferred[Any], Any, None]:
     """Measure every peer and store the result as `peer.ping_ms`."""
     for peer in list(peers):
         peer.ping_ms = yield measure_ping(peer, clock)

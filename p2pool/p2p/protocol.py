@@ -464,7 +464,7 @@ class PeerConnection(protocol.Protocol):
 
     # --- transactions ---------------------------------------------------------------------
 
-    def lookup_tx(self, key):
+    def lookup_tx(self, key) -> Any:
         """A transaction the peer may reference: the known pool, then our latency cache."""
         tx = self.node.known_txs.get(key)
         if tx is not None:
@@ -514,7 +514,7 @@ class PeerConnection(protocol.Protocol):
         if traffic is not None:
             traffic.happened(direction, nbytes)
 
-    def request_shares(self, hashes, parents, stops):
+    def request_shares(self, hashes, parents, stops) -> defer.Deferred[Any]:
         """Send a sharereq; the Deferred fires with the reply's share wrappers.
 
         It fails with ShareRequestError on a reply other than "good" or when the
@@ -545,7 +545,7 @@ class PeerConnection(protocol.Protocol):
                 entry[0].errback(ShareRequestTimeout('no sharereply within %s s'
                                                      % self.settings.request_timeout))
 
-        d = defer.Deferred(cancel)
+        d: defer.Deferred[Any] = defer.Deferred(cancel)
         timer = self.clock.callLater(self.settings.request_timeout, timed_out)
         self._pending_requests[request_id] = (d, timer)
         self._replies_expected_until = self.clock.seconds() + self.settings.request_timeout
@@ -559,7 +559,7 @@ class PeerFactory(protocol.ClientFactory):
     def __init__(self, node: PeerNode, settings: Any, incoming: bool, clock: Any = None) -> None:
         self.node, self.settings, self.incoming, self.clock = node, settings, incoming, clock
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr) -> PeerConnection:
         peer = PeerConnection(self.node, self.settings, incoming=self.incoming, clock=self.clock)
         peer.factory = self
         return peer

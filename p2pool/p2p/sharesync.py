@@ -82,7 +82,7 @@ class ShareSync:
 
     # --- receiving and serving ----------------------------------------------------------
 
-    def parse_shares(self, peer, wrappers):
+    def parse_shares(self, peer, wrappers) -> list[Any]:
         """Share objects from wire records (types below 17 skipped, §4.6).
 
         Raises Misbehaviour(INVALID_SHARE) for shares no honest peer sends (bad
@@ -108,7 +108,7 @@ class ShareSync:
         if shares:
             self.chain.add_shares(shares, peer.addr)
 
-    def handle_sharereq(self, hashes, parents, stops):
+    def handle_sharereq(self, hashes, parents, stops) -> list[dict[str, Any]]:
         if not hashes:
             return []
         parents = min(parents, MAX_SHARES_PER_REQUEST // len(hashes))
@@ -169,7 +169,7 @@ class ShareSync:
 
     # --- fetching -----------------------------------------------------------------------
 
-    def fetch(self, peer, hashes, parents, stops, punish_timeouts=False):
+    def fetch(self, peer, hashes, parents, stops, punish_timeouts=False) -> defer.Deferred[Any] | None:
         """sharereq to `peer`, the reply going to the chain. The Deferred fires with the
         number of new shares received, or None if the request failed."""
         d = peer.request_shares(hashes, parents, stops)
@@ -258,10 +258,10 @@ class ShareSync:
                     return peer
         return rng.choice(peers)
 
-    def stops(self):
+    def stops(self) -> list[int | None]:
         """§6.5: every head and its ancestor min(max(0, height - 1), 10) up; at most 100."""
         tracker = self.chain.tracker
-        stops = []
+        stops: list[int | None] = []
         for head in list(tracker.heads)[:MAX_STOPS]:
             stops.append(head)
             stops.append(tracker.get_nth_parent_hash(head, min(max(0, tracker.get_height(head) - 1), 10)))

@@ -42,7 +42,7 @@ MAX_PEER_TXS = 50000
 _SIZE_CACHE_LIMIT = 200000
 
 
-def share_wrapper(share):
+def share_wrapper(share) -> dict[str, Any]:
     """The wire record {'type', 'contents'} of a share (shares.md §2)."""
     return {'type': share.VERSION, 'contents': share.contents_bytes}
 
@@ -60,7 +60,7 @@ class TxRelay:
         self._sizes: dict[Any, Any] = {}
         chain.known_txs.changed.watch(self._pool_changed)
 
-    def tx_size(self, key, tx):
+    def tx_size(self, key, tx) -> int:
         size = self._sizes.get(key)
         if size is None:
             if len(self._sizes) >= _SIZE_CACHE_LIMIT:
@@ -68,7 +68,7 @@ class TxRelay:
             size = self._sizes[key] = len(tx_type.pack(tx))
         return size
 
-    def wants_sync(self):
+    def wants_sync(self) -> bool:
         """[jt]: synchronise transaction views while our best share is VERSION < 34."""
         best = self.chain.best_share_hash.value
         share = self.chain.tracker.items.get(best) if best is not None else None
@@ -112,7 +112,7 @@ class TxRelay:
                 evicted.append(key)
         pool.remove(evicted)
 
-    def resolve(self, peer, shares):
+    def resolve(self, peer, shares) -> dict[int, Any]:
         """{key: tx} for the new transactions of the received v<34 `shares`.
 
         Raises ProtocolError when one is neither remembered for the peer, in the
