@@ -15,6 +15,7 @@ bitcoind tip is asked for and offered too, so that peers hear of our new blocks.
 import dataclasses
 import logging
 import time
+from typing import Any
 
 from twisted.internet import defer
 
@@ -37,7 +38,7 @@ class CombinedWorkSource:
     # --- what the work bridge reads -------------------------------------------------------
 
     @property
-    def current(self):
+    def current(self) -> Any:
         template = self.source.current
         header = self.best_header
         if template is None or header is None or header['previous_block'] != template.previous_block:
@@ -52,7 +53,7 @@ class CombinedWorkSource:
             transaction_keys=[], transaction_fees=[], raw_transactions=[], default_witness_commitment=None)
 
     @property
-    def legacy(self):
+    def legacy(self) -> bool:
         return getattr(self.source, 'legacy', False)
 
     def __getattr__(self, name):   # contact, is_stale, last_latency ... of the bitcoind source

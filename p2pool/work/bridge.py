@@ -86,7 +86,7 @@ NTIME_MAX_FUTURE = 7200             # bitcoind refuses blocks more than two hour
 _EMPTY_LINK = {'branch': [], 'index': 0}
 
 
-def ntime_acceptable(job_time, ntime, now):
+def ntime_acceptable(job_time, ntime, now) -> bool:
     """Whether a miner's (rolled) header time is usable: not before the job's, not too far ahead."""
     return job_time <= ntime <= max(job_time, now) + NTIME_MAX_FUTURE
 
@@ -153,12 +153,12 @@ class BaseWork:
         self.cache: dict[Any, Any] = {}          # front-ends keep their encodings of this work here
         self.next_prefix = 0     # the getwork counter n of §3
 
-    def merkle_root_for(self, nonce8):
+    def merkle_root_for(self, nonce8) -> int:
         """The header merkle root of this work with coinbase nonce bytes `nonce8`."""
         record = self.record
         return bitcoin_data.check_merkle_link(hash256(record.coinb1 + nonce8 + record.coinb2), record.merkle_link)
 
-    def solve(self, header, nonce8, pseudoshare_target, user):
+    def solve(self, header, nonce8, pseudoshare_target, user) -> 'SolutionResult':
         """Handle a solved header (§8); nonce8 = the node's 4 prefix bytes || the miner's 4 bytes."""
         return self.bridge.solve(self, header, nonce8, pseudoshare_target, user)
 
@@ -241,7 +241,7 @@ class WorkBridge:
 
     # --- refusals (§2.1) ---------------------------------------------------------
 
-    def refusal(self, now=None):
+    def refusal(self, now=None) -> str | None:
         """The -12345 message if the node refuses work now, else None."""
         now = self.clock() if now is None else now
         if self.net.PERSIST and self.node.peer_count() == 0:
@@ -258,13 +258,13 @@ class WorkBridge:
 
     # --- producing work (§2, §3) ---------------------------------------------------
 
-    def reserve_extranonce1(self):
+    def reserve_extranonce1(self) -> bytes:
         """A Stratum connection's own 4 coinbase nonce bytes (distinct from every getwork prefix)."""
         value = GETWORK_PREFIX_LIMIT | (self._next_extranonce1 % GETWORK_PREFIX_LIMIT)
         self._next_extranonce1 += 1
         return struct.pack('<I', value)
 
-    def get_work(self, username):
+    def get_work(self, username) -> tuple[WorkRecord, Callable[..., Any]]:
         """getwork: (WorkRecord whose coinb1 ends with this request's 4 prefix bytes, handler).
 
         handler(header, user=None) -> SolutionResult; getwork miners cannot roll the
@@ -284,7 +284,7 @@ class WorkBridge:
             return base.solve(header, nonce8, record.share_target, user)
         return record, handler
 
-    def get_stratum_work(self, username):
+    def get_stratum_work(self, username) -> tuple[WorkRecord, Any]:
         """Stratum: (WorkRecord without nonce bytes, BaseWork); solve with extranonce1 || extranonce2."""
         request = self._prepare(username)
         base = self._base_work(request)
@@ -386,7 +386,7 @@ class WorkBridge:
 
     # --- solutions (§8) ----------------------------------------------------------------
 
-    def solve(self, base, header, nonce8, pseudoshare_target, user):
+    def solve(self, base, header, nonce8, pseudoshare_target, user) -> SolutionResult:
         """§8 in the spec's order: the block goes to bitcoind before anything can stop it."""
         if len(nonce8) != 8:
             raise SolutionError('the coinbase nonce must be 8 bytes, got %d' % len(nonce8))
@@ -470,15 +470,15 @@ class WorkBridge:
 
     # --- rates -------------------------------------------------------------------------
 
-    def hash_rate(self):
+    def hash_rate(self) -> float | None:
         """The node's local hash rate H of §4.1 (None until 50 pseudoshares are known)."""
         return self.local_hash_rate.hash_rate()
 
-    def local_rates(self, now=None):
+    def local_rates(self, now=None) -> tuple[dict[Any, float], dict[Any, float]]:
         """({user: hashes/s}, {user: dead hashes/s}) over the last 10 minutes."""
         return self.local_rate_monitor.rates(self.clock() if now is None else now, 'user')
 
-    def local_addr_rates(self, now=None):
+    def local_addr_rates(self, now=None) -> dict[str, float]:
         """{payee address: hashes/s} over the last 10 minutes (memoised for a second)."""
         now = self.clock() if now is None else now
         stamp, rates = self._addr_rates_memo

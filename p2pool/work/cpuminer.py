@@ -41,11 +41,11 @@ class MinerError(Exception):
     """The server answered something a miner cannot work with."""
 
 
-def sha256d_int(raw):
+def sha256d_int(raw) -> int:
     return int.from_bytes(hashlib.sha256(hashlib.sha256(raw).digest()).digest(), 'little')
 
 
-def scan(prefix76, target, start, count, pow_func='sha256d'):
+def scan(prefix76, target, start, count, pow_func='sha256d') -> int | None:
     """First nonce in [start, start+count) whose header's proof of work meets `target`, or None."""
     if pow_func != 'sha256d':
         pow_hash, pack_nonce = POW_FUNCTIONS[pow_func], struct.Struct('<I').pack
@@ -97,11 +97,11 @@ class StratumMiner:
 
     # --- wire ---------------------------------------------------------------------
 
-    def open(self):
+    def open(self) -> 'StratumMiner':
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         return self
 
-    def connect(self, version_rolling=False, session_id=None):
+    def connect(self, version_rolling=False, session_id=None) -> 'StratumMiner':
         """Open, (configure,) subscribe (resuming `session_id` if given), authorize, wait for the first job."""
         self.open()
         if version_rolling:
@@ -117,13 +117,13 @@ class StratumMiner:
     def send_raw(self, raw) -> None:
         self.sock.sendall(raw)
 
-    def send(self, method, params, request_id=None):
+    def send(self, method, params, request_id=None) -> int:
         if request_id is None:
             request_id, self._next_id = self._next_id, self._next_id + 1
         self.send_raw(json.dumps({'id': request_id, 'method': method, 'params': params}).encode() + b'\n')
         return request_id
 
-    def read_message(self, timeout=None):
+    def read_message(self, timeout=None) -> dict[str, Any] | None:
         """The next JSON object from the server (None on timeout); notifications are applied."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while b'\n' not in self._buffer:
@@ -141,7 +141,7 @@ class StratumMiner:
             self._notification(message['method'], message.get('params', []))
         return message
 
-    def next_reply(self, timeout=None):
+    def next_reply(self, timeout=None) -> dict[str, Any] | None:
         """The next message that is not a notification from the server (None on timeout)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while time.monotonic() < deadline:
@@ -150,12 +150,12 @@ class StratumMiner:
                 return message
         return None
 
-    def request(self, method, params):
+    def request(self, method, params) -> tuple[Any, Any]:
         """(result, error) of one call, applying notifications that arrive meanwhile."""
         request_id = self.send(method, params)
         return self.reply_to(request_id)
 
-    def reply_to(self, request_id):
+    def reply_to(self, request_id) -> tuple[Any, Any]:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             message = self.read_message(deadline - time.monotonic())
@@ -172,7 +172,7 @@ class StratumMiner:
             self.job = dict(zip(keys, params), difficulty=self.difficulty)
             self.jobs_received += 1
 
-    def wait_for_job(self, timeout=None):
+    def wait_for_job(self, timeout=None) -> dict[str, Any]:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while self.job is None and time.monotonic() < deadline:
             self.read_message(deadline - time.monotonic())
@@ -192,7 +192,7 @@ class StratumMiner:
 
     # --- hashing ------------------------------------------------------------------
 
-    def header_prefix(self, job, extranonce2, ntime=None):
+    def header_prefix(self, job, extranonce2, ntime=None) -> bytes:
         coinbase = bytes.fromhex(job['coinb1']) + self.extranonce1 + extranonce2 + bytes.fromhex(job['coinb2'])
         root = hashlib.sha256(hashlib.sha256(coinbase).digest()).digest()
         for branch in job['branch']:
@@ -201,7 +201,7 @@ class StratumMiner:
         return _HEADER.pack(int(job['version'], 16), previous, root,
                             int(ntime or job['ntime'], 16), int(job['nbits'], 16))
 
-    def submit(self, job, extranonce2, nonce, ntime=None, version_bits=None):
+    def submit(self, job, extranonce2, nonce, ntime=None, version_bits=None) -> Any:
         params = [self.username, job['job_id'], extranonce2.hex(), ntime or job['ntime'], '%08x' % nonce]
         if version_bits is not None:
             params.append('%08x' % version_bits)
@@ -209,7 +209,7 @@ class StratumMiner:
         self.submissions.append(outcome)
         return outcome
 
-    def find(self, job, extranonce2=None, target=None, max_hashes=2**32):
+    def find(self, job, extranonce2=None, target=None, max_hashes=2**32) -> tuple[bytes, int | None]:
         """(extranonce2, nonce) of a solution for `job` at `target` (default: its difficulty)."""
         if extranonce2 is None:
             self.extranonce2 += 1
@@ -218,11 +218,11 @@ class StratumMiner:
         nonce = scan(self.header_prefix(job, extranonce2), target, 0, max_hashes, self.pow_func)
         return extranonce2, nonce
 
-    def job_target(self, job):
+    def job_target(self, job) -> int:
         """The target a job's stratum difficulty stands for (scaled for scrypt miners)."""
         return difficulty_to_target(job['difficulty'] / self.difficulty_scale)
 
-    def mine(self, seconds=None, max_submissions=None, hash_rate=None, stop=None):
+    def mine(self, seconds=None, max_submissions=None, hash_rate=None, stop=None) -> int:
         """Hash the current job, submitting solutions; returns the number of hashes done."""
         deadline = None if seconds is None else time.monotonic() + seconds
         pacer, hashes, submitted = _Pacer(hash_rate), 0, 0
@@ -257,7 +257,7 @@ class GetworkMiner:
                         'User-Agent': user_agent}
         self.submissions: list[Any] = []
 
-    def post(self, path, body, headers=None, method='POST'):
+    def post(self, path, body, headers=None, method='POST') -> tuple[int, dict[str, str], bytes]:
         """(HTTP status, response headers as a dict with lower-case names, body bytes)."""
         connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
@@ -267,20 +267,20 @@ class GetworkMiner:
         finally:
             connection.close()
 
-    def call(self, method, params, path='/'):
+    def call(self, method, params, path='/') -> tuple[Any, dict[str, str]]:
         """(reply object, response headers)."""
         status, headers, body = self.post(path, json.dumps({'id': 1, 'method': method, 'params': params}))
         if status != 200:
             raise MinerError('HTTP %d: %r' % (status, body[:200]))
         return json.loads(body), headers
 
-    def getwork(self, path='/'):
+    def getwork(self, path='/') -> tuple[Any, dict[str, str]]:
         reply, headers = self.call('getwork', [], path)
         if reply.get('error'):
             raise MinerError('getwork failed: %r' % (reply['error'],))
         return reply['result'], headers
 
-    def solve(self, work, max_hashes=2**32):
+    def solve(self, work, max_hashes=2**32) -> str | None:
         """The submission `data` for `work`, or None when no nonce in range meets its target."""
         decode_data(work['data'])   # refuses malformed data with GetworkError
         target = decode_target(work['target'])
@@ -290,13 +290,13 @@ class GetworkMiner:
             return None
         return swap4(prefix + struct.pack('<I', nonce)).hex() + DATA_PADDING.hex()
 
-    def submit(self, data_hex):
+    def submit(self, data_hex) -> Any:
         reply, headers = self.call('getwork', [data_hex])
         outcome = (reply.get('result'), reply.get('error'), headers.get('x-reject-reason'))
         self.submissions.append(outcome)
         return outcome
 
-    def mine(self, max_submissions=1, seconds=None):
+    def mine(self, max_submissions=1, seconds=None) -> list[Any]:
         deadline = None if seconds is None else time.monotonic() + seconds
         while len(self.submissions) < max_submissions and (deadline is None or time.monotonic() < deadline):
             data = self.solve(self.getwork()[0])

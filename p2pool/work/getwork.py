@@ -49,14 +49,14 @@ class GetworkError(ValueError):
     """getwork `data` that cannot be decoded into a header."""
 
 
-def swap4(raw):
+def swap4(raw) -> bytes:
     """Reverse the byte order of every 4-byte word."""
     if len(raw) % 4:
         raise GetworkError('length %d is not a multiple of 4' % len(raw))
     return b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
 
 
-def encode_work(header, target, identifier=None, extra=None):
+def encode_work(header, target, identifier=None, extra=None) -> dict[str, Any]:
     """The getwork reply object for `header` (nonce 0) and pseudoshare `target`."""
     header80 = bitcoin_data.header_type.pack(header)
     reply = dict(extra or {})
@@ -72,7 +72,7 @@ def encode_work(header, target, identifier=None, extra=None):
     return reply
 
 
-def decode_data(data_hex):
+def decode_data(data_hex) -> dict[str, Any]:
     """The header dict in getwork `data` (hex; only the first 80 bytes after swap4 count)."""
     if not isinstance(data_hex, str):
         raise GetworkError('data must be a hex string')
@@ -85,7 +85,7 @@ def decode_data(data_hex):
     return bitcoin_data.header_type.unpack(swap4(raw[:80]))
 
 
-def decode_target(target_hex):
+def decode_target(target_hex) -> int:
     raw = bytes.fromhex(target_hex)
     if len(raw) != 32:
         raise GetworkError('target must be 32 bytes')
@@ -110,7 +110,7 @@ class GetworkServer:
 
     # --- HTTP entry point ------------------------------------------------------
 
-    def render(self, request, long_poll):
+    def render(self, request, long_poll) -> Any:
         request.setHeader(b'Content-Type', b'application/json')
         request.setHeader(b'X-Long-Polling', b'/long-polling')
         request.setHeader(b'X-Roll-NTime', b'expire=100')
@@ -252,10 +252,10 @@ class GetworkResource(resource.Resource):
         super().__init__()
         self.getwork_server = server
 
-    def render_POST(self, request):
+    def render_POST(self, request) -> Any:
         return self.getwork_server.render(request, long_poll=False)
 
-    def render_GET(self, request):
+    def render_GET(self, request) -> bytes:
         return redirectTo(b'/static/', request)
 
 
@@ -267,13 +267,13 @@ class LongPollResource(resource.Resource):
         super().__init__()
         self.getwork_server = server
 
-    def render_POST(self, request):
+    def render_POST(self, request) -> Any:
         return self.getwork_server.render(request, long_poll=True)
 
     render_GET = render_POST
 
 
-def attach_getwork(root, server):
+def attach_getwork(root, server) -> Any:
     """Serve getwork at `/` and long polling at `/long-polling` of the web `root` Resource."""
     root.putChild(b'', GetworkResource(server))
     root.putChild(b'long-polling', LongPollResource(server))

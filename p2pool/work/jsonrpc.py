@@ -13,6 +13,7 @@ miners and proxies know (job not found, duplicate, low difficulty, ...).
 import json
 import math
 import random
+from typing import Any
 
 from p2pool.util import strict_json
 
@@ -39,23 +40,23 @@ class JsonRpcError(Exception):
         super().__init__('%s (code %d)' % (message, code))
         self.code, self.message, self.data = code, message, data
 
-    def to_object(self):
+    def to_object(self) -> dict[str, Any]:
         return {'code': self.code, 'message': self.message, 'data': self.data}
 
 
-def parse_error(detail=None):
+def parse_error(detail=None) -> JsonRpcError:
     return JsonRpcError(PARSE_ERROR, 'Parse error', detail)
 
 
-def method_not_found(method):
+def method_not_found(method) -> JsonRpcError:
     return JsonRpcError(METHOD_NOT_FOUND, 'Method not found', method)
 
 
-def invalid_params(detail):
+def invalid_params(detail) -> JsonRpcError:
     return JsonRpcError(INVALID_PARAMS, 'Invalid params', detail)
 
 
-def decode_json(raw):
+def decode_json(raw) -> Any:
     """Parsed JSON of `raw` (bytes or text); JsonRpcError(-32700) if it is not JSON."""
     try:
         if isinstance(raw, (bytes, bytearray)):
@@ -65,7 +66,7 @@ def decode_json(raw):
         raise parse_error(str(e)[:200]) from None
 
 
-def parse_request(obj):
+def parse_request(obj) -> tuple[Any, str, list[Any]]:
     """(id, method, params) of a request object; JsonRpcError(-32600) if it is not one."""
     if not isinstance(obj, dict):
         raise JsonRpcError(INVALID_REQUEST, 'Invalid Request', 'not an object')
@@ -88,34 +89,34 @@ def _echoable_id(request_id):
     return request_id
 
 
-def is_reply(obj):
+def is_reply(obj) -> bool:
     """Incoming objects with `result` or `error` (and no method) answer our own requests."""
     return isinstance(obj, dict) and 'method' not in obj and ('result' in obj or 'error' in obj)
 
 
-def result_object(request_id, result):
+def result_object(request_id, result) -> dict[str, Any]:
     return {'jsonrpc': '2.0', 'id': request_id, 'result': result, 'error': None}
 
 
-def error_object(request_id, error):
+def error_object(request_id, error) -> dict[str, Any]:
     return {'jsonrpc': '2.0', 'id': request_id, 'result': None, 'error': error.to_object()}
 
 
-def request_object(method, params, request_id=None):
+def request_object(method, params, request_id=None) -> dict[str, Any]:
     """A request (Stratum notifications from the node are requests with a random id < 2^30)."""
     if request_id is None:
         request_id = random.randrange(2**30)
     return {'jsonrpc': '2.0', 'method': method, 'params': params, 'id': request_id}
 
 
-def encode(obj):
+def encode(obj) -> bytes:
     """Compact strict JSON bytes of a reply or request (no trailing newline; non-finite floats as null)."""
     return strict_json.dumps(obj, compact=True).encode('utf-8')
 
 
 # --- parameter checking ---------------------------------------------------------
 
-def param(params, index, kinds, name, default=None, required=True):
+def param(params, index, kinds, name, default=None, required=True) -> Any:
     """params[index] if it is of one of `kinds`, else JsonRpcError(-32602) naming `name`.
 
     bool is never accepted as an int (JSON true is not a number).

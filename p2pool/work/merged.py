@@ -12,8 +12,10 @@
 The AuxCommitment a job was built with must be handed back with its solution:
 the auxpow has to prove the very tree that the miner's coinbase committed to.
 """
+from collections.abc import Generator
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet import defer, task
 
@@ -35,7 +37,7 @@ class MergedMiningError(ValueError):
     """Bad merged-mining input: duplicate chain ids, malformed daemon answers, bad URLs."""
 
 
-def chain_slot(chain_id, size, nonce=0):
+def chain_slot(chain_id, size, nonce=0) -> int:
     """Slot of `chain_id` in an aux tree of `size` leaves (Namecoin's rule, 32-bit arithmetic).
 
     With nonce 0 this is (1103515245·chain_id + 1103515245·12345 + 12345) mod size.
@@ -46,7 +48,7 @@ def chain_slot(chain_id, size, nonce=0):
     return rand % size
 
 
-def make_auxpow_tree(chain_ids):
+def make_auxpow_tree(chain_ids) -> tuple[dict[int, int], int]:
     """({slot: chain_id}, size) for the smallest power-of-two size giving distinct slots."""
     chain_ids = list(chain_ids)
     for height in range(MAX_TREE_HEIGHT + 1):
@@ -75,7 +77,7 @@ class AuxCommitment:
     data: bytes  # fabe6d6d || root (big-endian) || u32 size || u32 nonce 0
 
     @property
-    def merkle_root(self):
+    def merkle_root(self) -> int:
         return data.merkle_hash(self.mm_hashes)
 
 
@@ -87,7 +89,7 @@ class AuxWork:
     daemon: object | None = None
 
 
-def build_commitment(works):
+def build_commitment(works) -> 'AuxCommitment | None':
     """AuxCommitment for {chain_id: AuxWork} (None when there is nothing to merge-mine)."""
     if not works:
         return None
@@ -100,7 +102,7 @@ def build_commitment(works):
                          data=data.MERGED_MINING_MAGIC + record)
 
 
-def build_aux_pow(commitment, chain_id, header, coinbase_tx, coinbase_branch):
+def build_aux_pow(commitment, chain_id, header, coinbase_tx, coinbase_branch) -> bytes:
     """Serialized auxpow proving `header` (whose coinbase carries `commitment`) for `chain_id`.
 
     coinbase_tx is the parent coinbase (stripped form is what is serialized);
@@ -117,11 +119,12 @@ def build_aux_pow(commitment, chain_id, header, coinbase_tx, coinbase_branch):
     })
 
 
-def parse_aux_block(reply):
+def parse_aux_block(reply) -> 'AuxWork':
     """AuxWork from a getauxblock/createauxblock reply; raises MergedMiningError."""
     if not isinstance(reply, dict):
         raise MergedMiningError('aux block reply is not an object: %r' % (reply,))
-    target_text = reply.get('target', reply.get('_target'))
+    target_text: Any = reply.get('target', reply.get('_target'))
+    target: int | str
     try:
         chain_id = reply['chainid']
         if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id < 0:
@@ -162,7 +165,7 @@ class MergedDaemon:
         self._running = False
         self._call = None
 
-    def start(self):
+    def start(self) -> 'MergedDaemon':
         self._running = True
         self._schedule(0)
         return self
@@ -180,7 +183,7 @@ class MergedDaemon:
     def _poll_and_reschedule(self) -> None:
         self.poll().addCallback(lambda ok: self._schedule(self.poll_interval if ok else self.error_delay))
 
-    def poll(self):
+    def poll(self) -> defer.Deferred[Any]:
         """Fetch the daemon's aux block once; Deferred firing with True on success."""
         if self.payout_address is not None:
             d = self.rpc.call('createauxblock', self.payout_address)
@@ -208,11 +211,11 @@ class MergedDaemon:
         return False
 
     @defer.inlineCallbacks
-    def submit(self, aux_hash, aux_pow, expect_valid=True):
+    def submit(self, aux_hash, aux_pow, expect_valid=True) -> Generator[defer.Deferred[Any], Any, bool | None]:
         """Send an auxpow; fires with the daemon's boolean answer (None if it never answered)."""
         hash_hex = '%064x' % aux_hash
         for attempt in range(1, self.submit_retries + 1):
-            error = 'no answer'
+            error: str | RpcFailure = 'no answer'
             try:
                 if self.payout_address is not None:
                     answer = yield self.rpc.call('submitauxblock', hash_hex, aux_pow.hex())
@@ -251,7 +254,7 @@ class MergedMining:
         for daemon in self.daemons:
             daemon.changed.watch(lambda work: self.changed.happened())
 
-    def start(self):
+    def start(self) -> 'MergedMining':
         for daemon in self.daemons:
             daemon.start()
         return self
@@ -260,7 +263,7 @@ class MergedMining:
         for daemon in self.daemons:
             daemon.stop()
 
-    def works(self):
+    def works(self) -> dict[int, 'AuxWork']:
         """{chain_id: AuxWork} of the daemons with current work (the first daemon wins a chain id)."""
         works = {}
         for daemon in self.daemons:
@@ -268,15 +271,15 @@ class MergedMining:
                 works[daemon.work.chain_id] = daemon.work
         return works
 
-    def commitment(self):
+    def commitment(self) -> 'AuxCommitment | None':
         return build_commitment(self.works())
 
-    def submit_solution(self, commitment, header, coinbase_tx, coinbase_branch, pow_hash, share_target):
+    def submit_solution(self, commitment, header, coinbase_tx, coinbase_branch, pow_hash, share_target) -> Any:
         """Submit an auxpow to every chain in `commitment` whose target `pow_hash` meets.
 
         Returns a list of Deferreds (one per submitted chain) firing with the daemons' answers.
         """
-        submitted = []
+        submitted: list[Any] = []
         if commitment is None:
             return submitted
         for chain_id, work in commitment.works.items():

@@ -87,7 +87,7 @@ def _hex_u32(text, name):
     return int.from_bytes(raw, 'big')
 
 
-def notify_fragment(record):
+def notify_fragment(record) -> str:
     """The job-independent part of mining.notify's params (§7.2 encodings), JSON text."""
     swapped_prev = record.previous_block.to_bytes(32, 'little')
     swapped_prev = b''.join(swapped_prev[i:i + 4][::-1] for i in range(0, 32, 4))
@@ -194,7 +194,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def _write(self, obj) -> None:
         self.transport.write(jsonrpc.encode(obj) + b'\n')
 
-    def lineReceived(self, line):
+    def lineReceived(self, line) -> None:
         line = line.strip()
         if not line:
             return
@@ -212,8 +212,9 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
             result, after = handler(self, params)
         except jsonrpc.JsonRpcError as error:
             self._write(jsonrpc.error_object(request_id, error))
-            if getattr(error, 'after', None) is not None:
-                error.after()
+            after_error = getattr(error, 'after', None)
+            if after_error is not None:
+                after_error()
             if error.code in (jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.INVALID_PARAMS,
                               jsonrpc.METHOD_NOT_FOUND):
                 self.bad_messages += 1
@@ -415,7 +416,7 @@ class StratumFactory(protocol.Factory):
         self.sessions = sessions if sessions is not None else SessionBook(clock=clock)
         bridge.new_work.watch(self._new_work)
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr) -> StratumProtocol:
         return StratumProtocol(self, addr)
 
     def _new_work(self, counter) -> None:

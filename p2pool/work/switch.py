@@ -160,7 +160,7 @@ class WorkerPortFactory(protocol.ServerFactory):
         self.refused = 0                      # since the last refusal log line
         self._log_bucket = TokenBucket(1, 1 / LOG_INTERVAL, reactor)
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr) -> Any:
         host = getattr(addr, 'host', '?')
         if self.max_connections is not None and self.open_count >= self.max_connections + self.web_reserve:
             return self._refuse(host, '%d connections open' % self.open_count)
@@ -209,14 +209,14 @@ class WorkerPortFactory(protocol.ServerFactory):
 
 def worker_port_factory(root, stratum_factory, max_body=MAX_BODY, http_timeout=HTTP_IDLE_TIMEOUT,
                         first_byte_timeout=FIRST_BYTE_TIMEOUT, reactor=None, max_connections=None,
-                        max_per_address=None, web_reserve=WEB_RESERVE):
+                        max_per_address=None, web_reserve=WEB_RESERVE) -> 'WorkerPortFactory':
     """The factory serving Stratum (first byte `{`) and HTTP on `root` (a twisted.web Resource)."""
     site = WorkerSite(root, max_body=max_body, timeout=http_timeout, reactor=reactor)
     return WorkerPortFactory(site, stratum_factory, first_byte_timeout, reactor, max_connections=max_connections,
                              max_per_address=max_per_address, web_reserve=web_reserve)
 
 
-def listen_worker_port(root, stratum_factory, port, interface='', reactor=None, **options):
+def listen_worker_port(root, stratum_factory, port, interface='', reactor=None, **options) -> Any:
     """Listen on `port` (0 picks a free one); returns the IListeningPort."""
     if reactor is None:
         from twisted.internet import reactor

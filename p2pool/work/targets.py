@@ -25,7 +25,7 @@ VARDIFF_WINDOW = 12
 VARDIFF_GRACE_SECONDS = 10.0
 
 
-def clip(value, low, high):
+def clip(value, low, high) -> Any:
     return low if value < low else high if value > high else value
 
 
@@ -54,7 +54,7 @@ class RateMonitor:
         else:
             self.datums.append((now, datum))
 
-    def get_datums_in_last(self, now, dt=None):
+    def get_datums_in_last(self, now, dt=None) -> tuple[list[dict[str, Any]], float]:
         """(datums newer than now - dt, the effective time span) with dt <= max_lookback."""
         dt = self.max_lookback if dt is None else min(dt, self.max_lookback)
         self._prune(now)
@@ -62,10 +62,11 @@ class RateMonitor:
         span = min(dt, now - self.first_timestamp) if self.first_timestamp is not None else 0
         return datums, span
 
-    def rates(self, now, key, dt=None):
+    def rates(self, now, key, dt=None) -> tuple[dict[Any, float], dict[Any, float]]:
         """{datum[key]: work per second} and {datum[key]: dead work per second}."""
         datums, span = self.get_datums_in_last(now, dt)
-        rates, dead_rates = {}, {}
+        rates: dict[Any, float] = {}
+        dead_rates: dict[Any, float] = {}
         if span <= 0:
             return rates, dead_rates
         for datum in datums:
@@ -85,7 +86,7 @@ class LocalHashRate:
     def add(self, now, work) -> None:
         self.recent.append((now, work))
 
-    def hash_rate(self):
+    def hash_rate(self) -> float | None:
         """H = floor(work of the newest 49 / their time span), or None (§4.1 step 2)."""
         recent = self.recent
         if len(recent) < RECENT_PSEUDOSHARES:
@@ -97,7 +98,7 @@ class LocalHashRate:
         return rate if rate > 0 else None
 
 
-def dust_target(block_target, spread, dust_threshold, subsidy):
+def dust_target(block_target, spread, dust_threshold, subsidy) -> int:
     """The target at which one share is worth about the dust threshold (§4.1 step 4)."""
     if subsidy <= 0:
         return MAX_TARGET
@@ -105,7 +106,7 @@ def dust_target(block_target, spread, dust_threshold, subsidy):
         target_to_average_attempts(block_target) * spread * dust_threshold / subsidy)
 
 
-def share_target(net, fixed_target, hash_rate, punish_aggressively, expected_payout, block_target, subsidy):
+def share_target(net, fixed_target, hash_rate, punish_aggressively, expected_payout, block_target, subsidy) -> int:
     """desired_share_target of §4.1 ([jt]); `expected_payout` is None when step 4 does not apply."""
     if fixed_target is not None:
         return fixed_target
@@ -119,7 +120,7 @@ def share_target(net, fixed_target, hash_rate, punish_aggressively, expected_pay
     return target
 
 
-def pseudoshare_target(net, fixed_target, hash_rate, block_target, subsidy, min_share_target, aux_targets=()):
+def pseudoshare_target(net, fixed_target, hash_rate, block_target, subsidy, min_share_target, aux_targets=()) -> int:
     """The work record's share_target of §4.2 ([jt]: about 10 pseudoshares a second node-wide)."""
     if fixed_target is not None:
         target = fixed_target
@@ -150,7 +151,7 @@ class Vardiff:
         self.sane_low, self.sane_high = sane_range
         self.fixed_target = fixed_target
         self.grace = grace
-        self.target = None
+        self.target: Any = None
         self.suggested_target = None      # mining.suggest_difficulty, used for the first job
         self.ceiling = None               # mining.configure minimum-difficulty: never easier than this
         self.recent: list[Any] = []
@@ -170,7 +171,7 @@ class Vardiff:
     def set_minimum_difficulty_target(self, target) -> None:
         self.ceiling = target
 
-    def job_target(self, share_target, min_share_target, block_target):
+    def job_target(self, share_target, min_share_target, block_target) -> int:
         """The target of the next job, from the work record's share_target and min_share_target."""
         if self.fixed_target is not None:
             # the spec's max(fixed, block target): never hide a block behind a pseudoshare target.
@@ -208,7 +209,7 @@ class Vardiff:
             self.previous_target, self.grace_until = self.target, now + self.grace
         self.target = target
 
-    def acceptance_target(self, job_target, now):
+    def acceptance_target(self, job_target, now) -> int:
         """The target a submission for a job with `job_target` must meet (grace: the easier one)."""
         if self.previous_target is not None and now < self.grace_until:
             return max(job_target, self.previous_target)

@@ -48,7 +48,7 @@ class Username:
     desired_share_target: int | None = None
 
     @property
-    def user(self):
+    def user(self) -> str:
         """The statistics key: `address.worker`, or just the address without a worker name.
 
         It is what logs, the console and the web pages show of a miner, so it is made safe
@@ -69,7 +69,7 @@ def _difficulty(text):
     return value
 
 
-def parse_username(username):
+def parse_username(username) -> 'Username':
     """Username of the text a miner logged in with (None and non-text count as empty)."""
     if not isinstance(username, str):
         username = ''
@@ -126,14 +126,14 @@ class PayeeResolver:
         self._validity: OrderedDict[Any, Any] = OrderedDict()
         self._warned: set[Any] = set()
 
-    def node_address(self, share_version=None):
+    def node_address(self, share_version=None) -> str:
         address = self._node_address()
         if (share_version is not None and self.early_address is not None
                 and not self.is_payable(address, share_version)):
             return self.early_address
         return address
 
-    def is_payable(self, address, share_version):
+    def is_payable(self, address, share_version) -> bool:
         key = (address, share_version >= FIRST_ADDRESS_VERSION, share_version >= 35)
         known = self._validity.get(key)
         if known is None:
@@ -142,7 +142,7 @@ class PayeeResolver:
                 self._validity.popitem(last=False)
         return known
 
-    def payee(self, username, share_version):
+    def payee(self, username, share_version) -> str:
         """The address `username`'s next work pays (node's address for invalid ones or the fee)."""
         if self.fee_percent and self.rng.random() * 100 < self.fee_percent:
             return self.node_address(share_version)
