@@ -126,7 +126,7 @@ class NodeRunner:
         self.args, self.net, self.datadir, self.reactor = args, net, datadir, reactor
         self.store = self.chain = self.bitcoind = self.p2p_node = self.work_bridge = None
         self.worker_port = self.merged = self.web_service = self.status = None
-        self.work_source = self.work_view = self.web_view = self.sessions = None
+        self.work_source = self.web_view = self.sessions = None
         self.stratum = self.payout_history = self.control_port = self.console = None
         self.loops = []
         self.dynamic_payouts = None
@@ -261,14 +261,13 @@ class NodeRunner:
             except ValueError as e:
                 raise StartupError('bad --merged URL: %s' % e) from None
             self.merged.start()
-        self.work_view = WorkNodeView(self.chain, self.p2p_node)
         # mine on peers' newer blocks before bitcoind has them (worker.md §1.3); bitcoind's
         # new tips go to peers as bestblock (p2p.md §4.9)
         self.work_source = CombinedWorkSource(self.bitcoind.source, net, get_header=self.bitcoind.p2p.get_header)
         self.work_source.best_header_changed.watch(self.p2p_node.send_bestblock)
         self.p2p_node.bestblock_received.watch(lambda header, peer_addr: self.work_source.offer_header(header))
         self.work_bridge = WorkBridge(
-            net, self.work_source, self.chain.tracker, self.work_view,
+            net, self.work_source, self.chain.tracker, WorkNodeView(self.chain, self.p2p_node),
             PayeeResolver(net.PARENT, self.dynamic_payouts.choose if self.dynamic_payouts else payout_address,
                           args.worker_fee, early_address=self.early_payout_address),
             on_share=self.chain.add_local_share, on_block=self.bitcoind.submit_block, merged=self.merged,

@@ -91,9 +91,9 @@ class WebNodeView:
         if latency is not None:
             self.template_latency.happened(latency)
 
-    def _new_work_announced(self, counter) -> None:
+    def _new_work_announced(self, _counter: int) -> None:
         """Work latency for /metrics: template received -> new work announced to miners (the
-        first new work on each new block; `counter` is the bridge's new-work number)."""
+        first new work on each new block; the bridge's new-work number is not needed)."""
         template = self.bitcoind.source.current
         if template is not None and template.previous_block != self._last_work_block:
             self._last_work_block = template.previous_block
