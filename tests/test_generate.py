@@ -96,8 +96,9 @@ def test_gentx_layout_v17_on_bitcoin_has_no_commitment():
 
 def test_plan_bytes_match_the_gentx_dict(chain):
     tracker, shares = chain
-    plan = generate.plan_share(tracker, share_data_for(shares[-1].hash, DONATION), BTC.MAX_TARGET // 1000, 10**9,
-                               BTC.MAX_TARGET, [], BTC, known_txs={}, version=35)
+    plan = generate.plan_share(tracker, BTC, generate.ShareTerms(
+        share_data_for(shares[-1].hash, DONATION), BTC.MAX_TARGET // 1000, 10**9, BTC.MAX_TARGET, known_txs={},
+        version=35))
     for nonce in (0, 1, 2**64 - 1):
         raw, txid = plan.stripped_gentx(12345, nonce)
         assert raw == bitcoin_data.tx_id_type.pack(plan.gentx(12345, nonce))

@@ -24,8 +24,9 @@ def share_data(previous_hash, address, **extra):
 
 
 def plan_on(tracker, previous_hash, address, timestamp, version=35, **extra):
-    return generate.plan_share(tracker, share_data(previous_hash, address, **extra), bits_to_target(BLOCK_BITS),
-                               timestamp, BTC.MAX_TARGET, [], BTC, known_txs={}, version=version)
+    return generate.plan_share(tracker, BTC, generate.ShareTerms(
+        share_data(previous_hash, address, **extra), bits_to_target(BLOCK_BITS), timestamp, BTC.MAX_TARGET,
+        known_txs={}, version=version))
 
 
 # --- §8 hash_link ---------------------------------------------------------------------------

@@ -51,9 +51,9 @@ def plan_on(tracker, net, previous_hash, version=35, txs=(), timestamp=None, **d
                   'address': testchain.make_addresses(net, 1)[0], 'subsidy': 625000000, 'donation': 0,
                   'stale_info': None, 'desired_version': 35}
     share_data.update(data)
-    return generate.plan_share(tracker, share_data, bitcoin_data.bits_to_target(BLOCK_BITS),
-                               timestamp or prev.timestamp + 30, net.MAX_TARGET, [(k, 0) for k in known], net,
-                               known_txs=known, version=version)
+    return generate.plan_share(tracker, net, generate.ShareTerms(
+        share_data, bitcoin_data.bits_to_target(BLOCK_BITS), timestamp or prev.timestamp + 30, net.MAX_TARGET,
+        tuple((k, 0) for k in known), known_txs=known, version=version))
 
 
 def forge(plan, **kwargs):

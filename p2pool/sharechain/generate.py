@@ -4,7 +4,7 @@
 for verification (verify.check_share). It is split into two steps so the
 verifier can compare share_info before paying for the gentx:
 
-    plan = plan_share(...)                      # §11.1-§11.8: share_info, payouts, tx keys
+    plan = plan_share(tracker, net, ShareTerms(...))   # §11.1-§11.8: share_info, payouts, tx keys
     gentx_bytes, txid = plan.stripped_gentx(ref_hash, last_txout_nonce)   # §6
 
 Payee keys are [jt] address strings. The tracker is read through
@@ -17,6 +17,7 @@ sorting head start) only speed things up; no result depends on them.
 import bisect
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from p2pool.bitcoin import address as bitcoin_address
@@ -300,17 +301,44 @@ def _payee(share_data: Record, version: int, net: Net) -> tuple[str, Record]:
     return address_for_pubkey_hash(pubkey_hash, parent.ADDRESS_VERSION), {'pubkey_hash': pubkey_hash}
 
 
-def plan_share(tracker: ShareTracker, share_data: Record, block_target: int, desired_timestamp: int,
-               desired_target: int, desired_txs: DesiredTxs, net: Net, known_txs: KnownTxs | None = None,
-               base_subsidy: int | None = None, segwit_data: Record | None = None, version: int | None = None,
-               gentx_size: int = DEFAULT_GENTX_SIZE, gentx_weight: int = DEFAULT_GENTX_WEIGHT,
-               final_txids: Sequence[tuple[int, int]] = ()) -> SharePlan:
-    """share_info and payouts of a share (shares.md §11.1-§11.8) -> SharePlan.
+@dataclass(frozen=True)
+class ShareTerms:
+    """What a share asks for, apart from the chain it builds on (the inputs of shares.md §11).
 
-    `final_txids`: (txid, wtxid) pairs of transactions that end the block after the selected
-    ones without being referenced by the share (Litecoin's HogEx); they enter segwit_data's
-    merkle link and witness root only.
+    share_data: the miner's part (previous_share_hash, coinbase, nonce, address or pubkey_hash,
+    subsidy, donation, stale_info, desired_version); desired_txs: (tx key, fee or None) in
+    template order; known_txs: the transactions themselves (None when re-deriving a received
+    share: then only the keys count); base_subsidy: the block reward without fees, needed when
+    a fee is unknown; segwit_data: the received share's (re-deriving); version: None chooses by
+    the votes (§13.3); gentx_size / gentx_weight: room kept for the generation transaction;
+    final_txids: (txid, wtxid) pairs of transactions that end the block after the selected ones
+    without being referenced by the share (Litecoin's HogEx); they enter segwit_data's merkle
+    link and witness root only.
     """
+    share_data: Record
+    block_target: int
+    desired_timestamp: int
+    desired_target: int
+    desired_txs: DesiredTxs = ()
+    known_txs: KnownTxs | None = None
+    base_subsidy: int | None = None
+    segwit_data: Record | None = None
+    version: int | None = None
+    gentx_size: int = DEFAULT_GENTX_SIZE
+    gentx_weight: int = DEFAULT_GENTX_WEIGHT
+    final_txids: Sequence[tuple[int, int]] = ()
+
+    def __post_init__(self) -> None:
+        # the sequences are kept as tuples so that the terms cannot change under a plan
+        object.__setattr__(self, 'desired_txs', tuple(self.desired_txs))
+        object.__setattr__(self, 'final_txids', tuple(self.final_txids))
+
+
+def plan_share(tracker: ShareTracker, net: Net, terms: ShareTerms) -> SharePlan:
+    """share_info and payouts of a share (shares.md §11.1-§11.8) -> SharePlan."""
+    share_data, desired_txs, known_txs, version = terms.share_data, terms.desired_txs, terms.known_txs, terms.version
+    segwit_data, final_txids = terms.segwit_data, terms.final_txids
+    block_target, desired_timestamp = terms.block_target, terms.desired_timestamp
     previous_share_hash: int | None = share_data['previous_share_hash']
     prev: Share | None
     last: int | None
@@ -326,23 +354,24 @@ def plan_share(tracker: ShareTracker, share_data: Record, block_target: int, des
     if version is None:
         version = voting.choose_share_version(tracker, previous_share_hash, net)
     try:
-        max_bits, bits = retarget(tracker, previous_share_hash, height, desired_target, net)
+        max_bits, bits = retarget(tracker, previous_share_hash, height, terms.desired_target, net)
         far_share_hash = (None if last is None and height < FAR_SHARE_DISTANCE
                           else tracker.get_nth_parent_hash(previous_share_hash, FAR_SHARE_DISTANCE))
     except (KeyError, ValueError) as e:     # the tracker lacks the ancestors these rules read
         raise GenerateError('not enough history below the parent share: %s' % e) from None
 
     other_tx_keys, new_hashes, refs = select_transactions(
-        tracker, previous_share_hash, height, desired_txs, known_txs, version, net, gentx_size, gentx_weight)
+        tracker, previous_share_hash, height, desired_txs, known_txs, version, net, terms.gentx_size,
+        terms.gentx_weight)
     included = set(other_tx_keys)
     removed_fees = [fee for key, fee in desired_txs if key not in included]
     subsidy: int
     if None not in removed_fees:
         subsidy = share_data['subsidy'] - sum(fee for fee in removed_fees if fee is not None)
     else:
-        if base_subsidy is None:
+        if terms.base_subsidy is None:
             raise GenerateError('a transaction fee is unknown and no base subsidy was given')
-        subsidy = base_subsidy + sum(fee for key, fee in desired_txs if key in included and fee is not None)
+        subsidy = terms.base_subsidy + sum(fee for key, fee in desired_txs if key in included and fee is not None)
 
     segwit = is_segwit_layout(version, net) and not (segwit_data is None and known_txs is None)
     if known_txs is not None:
@@ -430,10 +459,10 @@ def generate_transaction(
     get_share(header, last_txout_nonce=..., time_seen=0, peer_addr=None) turns a
     solved header (a dict with merkle_root) into a Share (§11.9).
     """
-    plan = plan_share(tracker, share_data, block_target, desired_timestamp, desired_target,
-                      list(desired_other_transaction_hashes_and_fees), net, known_txs=known_txs,
-                      base_subsidy=base_subsidy, segwit_data=segwit_data, version=version,
-                      gentx_size=gentx_size, gentx_weight=gentx_weight, final_txids=final_txids)
+    plan = plan_share(tracker, net, ShareTerms(
+        share_data, block_target, desired_timestamp, desired_target, tuple(desired_other_transaction_hashes_and_fees),
+        known_txs=known_txs, base_subsidy=base_subsidy, segwit_data=segwit_data, version=version,
+        gentx_size=gentx_size, gentx_weight=gentx_weight, final_txids=final_txids))
     try:
         ref_hash = ref_hash_of(plan.share_info, ref_merkle_link, plan.version, net)
     except ValueError as e:

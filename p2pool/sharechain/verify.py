@@ -92,10 +92,10 @@ def check_share(tracker: ShareTracker, share: Share, now: float, fee_cache: Mapp
     other_tx_keys = _referenced_tx_keys(tracker, share) if share.VERSION < FIRST_ADDRESS_VERSION else []
 
     try:
-        plan = generate.plan_share(
-            tracker, share.share_data, bits_to_target(share.header['bits']), share.timestamp,
-            share.target, [(key, None) for key in other_tx_keys], net, known_txs=None,
-            segwit_data=share.segwit_data, version=share.VERSION)
+        plan = generate.plan_share(tracker, net, generate.ShareTerms(
+            share.share_data, bits_to_target(share.header['bits']), share.timestamp, share.target,
+            tuple((key, None) for key in other_tx_keys), known_txs=None, segwit_data=share.segwit_data,
+            version=share.VERSION))
     except generate.GenerateError as e:
         raise ShareInvalid('cannot regenerate share: %s' % e) from None
     regenerated = plan.share_info

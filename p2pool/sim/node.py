@@ -251,8 +251,8 @@ class SimNode:
         if previous_hash is not None:
             timestamp = max(timestamp, tracker.items[previous_hash].timestamp + 1)
         try:
-            plan = generate.plan_share(tracker, share_data, world.block_target, timestamp, 2**256 - 1, [],
-                                       world.net, known_txs={}, version=version)
+            plan = generate.plan_share(tracker, world.net, generate.ShareTerms(
+                share_data, world.block_target, timestamp, 2**256 - 1, known_txs={}, version=version))
         except generate.GenerateError:
             return None
         share = solve_plan(plan, world.block_bits, timestamp, last_txout_nonce=nonce, previous_block=tip)

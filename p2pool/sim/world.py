@@ -193,8 +193,8 @@ class Simulation:
             share_data = {'previous_share_hash': previous, 'coinbase': b'\x03' + index.to_bytes(3, 'little'),
                           'nonce': index, 'address': payee.address, 'subsidy': self.subsidy, 'donation': 0,
                           'stale_info': None, 'desired_version': voting_version(35)}
-            plan = generate.plan_share(tracker, share_data, self.block_target, timestamp, 2**256 - 1,
-                                       [], net, known_txs={}, version=35)
+            plan = generate.plan_share(tracker, net, generate.ShareTerms(
+                share_data, self.block_target, timestamp, 2**256 - 1, known_txs={}, version=35))
             share = solve_plan(plan, self.block_bits, timestamp, last_txout_nonce=index,
                                previous_block=self.parent.tip_hash)
             tracker.add(share)

@@ -89,10 +89,10 @@ def mine_share(tracker, net, previous_hash, address, timestamp, version, block_b
         'stale_info': stale_info,
         'desired_version': desired_version if desired_version is not None else voting_version(version),
     }
-    plan = generate.plan_share(
-        tracker, share_data, bits_to_target(block_bits), timestamp,
+    plan = generate.plan_share(tracker, net, generate.ShareTerms(
+        share_data, bits_to_target(block_bits), timestamp,
         desired_target if desired_target is not None else net.MAX_TARGET,
-        [(key, 0) for key in known_txs], net, known_txs=known_txs, version=version)
+        tuple((key, 0) for key in known_txs), known_txs=known_txs, version=version))
     return solve_plan(plan, block_bits, timestamp, last_txout_nonce=nonce, previous_block=0x1234567 + nonce)
 
 

@@ -65,10 +65,10 @@ def regenerated_gentx_hex(tracker, share) -> str | None:
     if keys is None:
         return None
     try:
-        plan = generate.plan_share(
-            tracker, share.share_data, bits_to_target(share.header['bits']), share.timestamp, share.target,
-            [(key, None) for key in keys], share.net, known_txs=None, segwit_data=share.segwit_data,
-            version=share.VERSION)
+        plan = generate.plan_share(tracker, share.net, generate.ShareTerms(
+            share.share_data, bits_to_target(share.header['bits']), share.timestamp, share.target,
+            tuple((key, None) for key in keys), known_txs=None, segwit_data=share.segwit_data,
+            version=share.VERSION))
         raw, txid = plan.stripped_gentx(share.ref_hash, share.last_txout_nonce)
     except (generate.GenerateError, ValueError, KeyError):
         return None
