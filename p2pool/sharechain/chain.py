@@ -163,8 +163,12 @@ class ShareChain:
         started = self.clock()
         loaded: list[Share] = []
         verified: list[Share] = []
+        # scrypt costs ~0.5-1.5 ms a share: a restart reuses the PoW hash stored when each share
+        # arrived (this node's own record); SHA-256d is cheaper than trusting the record
+        reuse_pow = getattr(self.net.PARENT, 'POW_FUNC', 'sha256d') != 'sha256d'
         for share, is_verified in self.store.load_shares(
-                self.net, lambda raw: share_module.Share.from_wire(self.net, raw)):
+                self.net, lambda raw, stored_pow: share_module.Share.from_wire(
+                    self.net, raw, known_pow_hash=stored_pow if reuse_pow else None), with_pow=True):
             if share.hash in self.tracker.items:
                 continue
             self.tracker.add(share)

@@ -321,7 +321,7 @@ class Share:
     naughty: int
 
     def __init__(self, net: Net, version: int, contents_bytes: bytes, time_seen: float = 0,
-                 peer_addr: Any = None) -> None:
+                 peer_addr: Any = None, known_pow_hash: int | None = None) -> None:
         layout = layout_for(version, net)
         contents, info_start, info_end = _decode_contents(layout, contents_bytes)
         self.VERSION = version
@@ -413,7 +413,9 @@ class Share:
                        'merkle_root': merkle_root, 'timestamp': min_header['timestamp'],
                        'bits': min_header['bits'], 'nonce': min_header['nonce']}
         self.hash = hash256(header_bytes)
-        self.pow_hash = net.PARENT.pow_hash(header_bytes)
+        # known_pow_hash: this node's own record of the PoW of this very header (its store), so that
+        # a restart on a scrypt network does not hash every share again
+        self.pow_hash = net.PARENT.pow_hash(header_bytes) if known_pow_hash is None else known_pow_hash
 
         target = self.target = bits_to_target(info['bits'])
         self.max_target = bits_to_target(info['max_bits'])
@@ -431,8 +433,10 @@ class Share:
         return s.VarInt.pack(self.VERSION) + s.VarStr.pack(self.contents_bytes)
 
     @classmethod
-    def from_wire(cls, net: Net, data: bytes, time_seen: float = 0, peer_addr: Any = None) -> 'Share':
-        """Decode one wrapped share; the bytes must be consumed exactly."""
+    def from_wire(cls, net: Net, data: bytes, time_seen: float = 0, peer_addr: Any = None,
+                  known_pow_hash: int | None = None) -> 'Share':
+        """Decode one wrapped share; the bytes must be consumed exactly. `known_pow_hash`: the PoW
+        hash this node computed for the share before (from its own store only)."""
         try:
             version, pos = s.VarInt.read(data, 0)
             contents_bytes, pos = s.VarStr.read(data, pos)
@@ -440,7 +444,8 @@ class Share:
             raise ShareDecodeError('malformed share wrapper: %s' % e) from None
         if pos != len(data):
             raise ShareDecodeError('%d trailing bytes after the share' % (len(data) - pos))
-        return share_from_type_and_contents(net, version, bytes(contents_bytes), time_seen, peer_addr)
+        return share_from_type_and_contents(net, version, bytes(contents_bytes), time_seen, peer_addr,
+                                            known_pow_hash)
 
     def __repr__(self) -> str:
         return '<Share v%d %064x>' % (self.VERSION, self.hash)
@@ -464,13 +469,13 @@ def _decode_contents(layout: Layout, data: bytes) -> tuple[Record, int, int]:
 
 
 def share_from_type_and_contents(net: Net, share_type: int, contents_bytes: bytes, time_seen: float = 0,
-                                 peer_addr: Any = None) -> Share:
+                                 peer_addr: Any = None, known_pow_hash: int | None = None) -> Share:
     """Build a Share from its wire type and contents bytes ([jt] loading rules, shares.md §2)."""
     if not isinstance(share_type, int) or share_type < LOWEST_SUPPORTED_VERSION:
         raise ShareObsolete('obsolete share (type %r)' % (share_type,))
     if share_type not in SHARE_VERSIONS:
         raise ShareDecodeError('unknown share type %d' % share_type)
-    return Share(net, share_type, bytes(contents_bytes), time_seen, peer_addr)
+    return Share(net, share_type, bytes(contents_bytes), time_seen, peer_addr, known_pow_hash)
 
 
 def share_from_contents(net: Net, version: int, contents: Record, time_seen: float = 0,

@@ -50,6 +50,11 @@ MIGRATIONS = [
         'CREATE TABLE payouts (block_hash TEXT PRIMARY KEY, height INTEGER NOT NULL, ts REAL NOT NULL,'
         ' share_hash TEXT NOT NULL, amounts TEXT NOT NULL, confirmations INTEGER NOT NULL, state TEXT NOT NULL)',
     )),
+    (4, (
+        # each share's proof-of-work hash as computed when it arrived: a restarting node on a
+        # scrypt network reads it instead of hashing every stored share again (p2pool.sharechain.chain)
+        'ALTER TABLE shares ADD COLUMN pow BLOB',
+    )),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

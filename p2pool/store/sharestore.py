@@ -73,7 +73,7 @@ class Batch:
     """
 
     def __init__(self) -> None:
-        self._shares: dict[Any, Any] = {}    # key -> (version, wire, added_at) to store, or None to delete
+        self._shares: dict[Any, Any] = {}    # key -> (version, wire, added_at, pow) to store, or None to delete
         self._verified: dict[Any, Any] = {}  # key -> True to mark verified, False to remove the mark
 
     def add_share(self, share, added_at=0.0) -> None:
@@ -87,7 +87,9 @@ class Batch:
             raise StoreError('share.VERSION must be an integer, got %r' % (version,))
         if not isinstance(added_at, (int, float)) or isinstance(added_at, bool):
             raise StoreError('added_at must be a number, got %r' % (added_at,))
-        self._shares[key] = (version, bytes(wire), float(added_at))
+        pow_hash = getattr(share, 'pow_hash', None)
+        pow_bytes = pow_hash.to_bytes(32, 'big') if isinstance(pow_hash, int) and 0 <= pow_hash < 2**256 else None
+        self._shares[key] = (version, bytes(wire), float(added_at), pow_bytes)
 
     def add_shares(self, shares, added_at=0.0) -> None:
         for share in shares:
@@ -240,8 +242,8 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
                 conn.executemany('DELETE FROM shares WHERE hash = ?', deletes)
             if inserts:
                 # A hash names one immutable share, so an existing row is already right.
-                conn.executemany('INSERT OR IGNORE INTO shares (hash, version, wire, added_at)'
-                                 ' VALUES (?, ?, ?, ?)', inserts)
+                conn.executemany('INSERT OR IGNORE INTO shares (hash, version, wire, added_at, pow)'
+                                 ' VALUES (?, ?, ?, ?, ?)', inserts)
             if unmarks:
                 conn.executemany('DELETE FROM verified WHERE hash = ?', unmarks)
             if marks:
@@ -251,7 +253,7 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
 
     # -- share reads ------------------------------------------------------------------------
 
-    def load_shares(self, net, parse_fn, forget_unparsable=True) -> Iterator[tuple[Any, bool]]:
+    def load_shares(self, net, parse_fn, forget_unparsable=True, with_pow=False) -> Iterator[tuple[Any, bool]]:
         """Iterate (share, verified) over every stored share, in the order they were stored.
 
         `parse_fn(wire_bytes)` builds the share (e.g. `lambda b: Share.from_wire(net, b)`).
@@ -261,24 +263,31 @@ class ShareStore(AuxiliaryTablesMixin, StratumSessionTableMixin, PayoutTableMixi
         majority of records (then the parser, not the data, is the likely culprit).
         `net` (anything with a NAME, or None) guards against opening another network's
         database: StoreError if the database was first loaded for a different network.
+        `with_pow`: call `parse_fn(wire_bytes, pow_hash)` with the proof-of-work hash stored with
+        the share (an int, or None for rows written without one).
         The database is read eagerly here; only parsing happens while iterating.
         """
         report = self.last_load_report = LoadReport()
         self.flush()
         self._check_network(net)
         rows = self._read(lambda conn: conn.execute(
-            'SELECT s.hash, s.wire, v.hash IS NOT NULL FROM shares AS s'
+            'SELECT s.hash, s.wire, v.hash IS NOT NULL, s.pow FROM shares AS s'
             ' LEFT JOIN verified AS v ON v.hash = s.hash ORDER BY s.rowid').fetchall(), [])
         report.database_corrupt = bool(self.moved_aside)
         report.records = len(rows)
-        return self._parse_rows(rows, parse_fn, report, forget_unparsable)
+        return self._parse_rows(rows, parse_fn, report, forget_unparsable, with_pow)
 
-    def _parse_rows(self, rows, parse_fn, report, forget_unparsable):
+    def _parse_rows(self, rows, parse_fn, report, forget_unparsable, with_pow=False):
         bad_hashes = []
-        for key, wire, verified in rows:
+        for key, wire, verified, pow_bytes in rows:
             share_hash = key_to_hash(key)
             try:
-                share = parse_fn(wire)
+                if with_pow:
+                    stored_pow = int.from_bytes(pow_bytes, 'big') if isinstance(pow_bytes, bytes) and len(
+                        pow_bytes) == 32 else None
+                    share = parse_fn(wire, stored_pow)
+                else:
+                    share = parse_fn(wire)
             except Exception as exc:  # noqa: BLE001 - a bad record must never stop start-up
                 report.unparsable += 1
                 bad_hashes.append(share_hash)
