@@ -46,6 +46,7 @@ setup(
     ],
     extras_require={
         'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2.1', 'ruff>=0.6,<1', 'mypy>=1.10,<3'],
+        'plot': ['matplotlib>=3.5'],    # p2pool simulate --plot
     },
     data_files=data_tree('networks') + data_tree('web-static'),
     entry_points={'console_scripts': ['p2pool = p2pool.app.main:console_main']},

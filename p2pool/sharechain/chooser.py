@@ -342,6 +342,8 @@ class Chooser:
         hashes in removal order, including bad shares removed by either think)."""
         first = self.think(now)
         pruned = prune(self.tracker, first.decorated_heads, now, self.net)
+        if not pruned:
+            return first, first.removed  # nothing changed since the first think: it stands
         second = self.think(now)
         return second, first.removed + pruned + second.removed
 
