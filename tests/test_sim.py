@@ -83,3 +83,15 @@ def test_other_adversaries_run_and_are_reported(kind):
     figures = simulate(nodes=5, hours=0.25, share_period=10, adversaries=('%s:0.3' % kind,), seed=4)
     [adversary] = figures['adversaries']
     assert adversary['kind'] == kind and 0 <= adversary['payout_share'] < 1
+
+
+def test_churned_nodes_come_back_from_their_store_and_follow_the_chain():
+    sim = Simulation(Scenario(nodes=6, hours=0.3, share_period=10, churn=6, seed=5))
+    figures = sim.run()
+    assert any(node.starts > 1 for node in sim.nodes)
+    online = [node for node in sim.nodes if node.online]
+    assert len(online) >= 2 and figures['shares'] > 60
+    bests = [node.chain.best_share_hash.value for node in online]
+    majority = max(set(bests), key=bests.count)
+    assert bests.count(majority) >= len(online) - 1   # one may still be downloading after its return
+    assert figures['stale_rate'] < 0.2
