@@ -144,7 +144,8 @@ class MemoryShareStore:
     def close(self) -> None:
         pass
 
-    def load_shares(self, net: Any, parse_fn: Any, forget_unparsable: bool = True) -> Iterator[tuple[Share, bool]]:
+    def load_shares(self, net: Any, parse_fn: Any, forget_unparsable: bool = True,
+                    with_pow: bool = False) -> Iterator[tuple[Share, bool]]:
         """(share, verified) in storage order; fresh copies with time_seen 0, as from disk."""
         for share_hash, share in list(self.shares.items()):
             yield clone_share(share, 0, None), share_hash in self.verified
