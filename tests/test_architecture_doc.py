@@ -54,3 +54,31 @@ def test_each_walk_is_short_and_every_hop_names_code(index):
         assert hop.startswith('`') and REFERENCE.match(hop), '%s hop %s names no function first' % (title, number)
         function = _resolve(*REFERENCE.match(hop).groups())
         assert callable(function), '%s hop %s: not a function' % (title, number)
+
+
+def test_node_runner_only_wires():
+    """app/main.py only wires: NodeRunner declares its attributes in __init__ and sets no attribute
+    of the objects it builds (they take what they need in their constructors); the one exception is
+    the clock of a LoopingCall, which Twisted only takes that way."""
+    import ast
+    with open(os.path.join(ROOT, 'p2pool', 'app', 'main.py'), encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    (runner,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == 'NodeRunner']
+    methods = [node for node in runner.body if isinstance(node, ast.FunctionDef)]
+
+    def stores(method):
+        return [node for node in ast.walk(method)
+                if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)]
+
+    def on_self(node):
+        return isinstance(node.value, ast.Name) and node.value.id == 'self'
+    (init,) = [method for method in methods if method.name == '__init__']
+    declared = {node.attr for node in stores(init) if on_self(node)}
+    wrong = []
+    for method in methods:
+        for node in stores(method):
+            if on_self(node) and node.attr not in declared:
+                wrong.append('%s sets self.%s, not declared in __init__' % (method.name, node.attr))
+            elif not on_self(node) and ast.unparse(node) != 'loop.clock':
+                wrong.append('%s sets %s' % (method.name, ast.unparse(node)))
+    assert not wrong, wrong

@@ -283,10 +283,13 @@ class NodeRunner:
         from p2pool.work.getwork import GetworkServer, attach_getwork
         from p2pool.work.stratum import StratumFactory
         from p2pool.work.switch import listen_worker_port
+        from p2pool.app.payout_history import PayoutHistory
         args, net = self.args, self.net
+        self.payout_history = PayoutHistory(net, self.chain.tracker, self.bitcoind.rpc, self.store,
+                                            self._payees, time.time)
         view = self.web_view = WebNodeView(net, self.chain, self.p2p_node, self.bitcoind, self.work_bridge,
                                            payout_address, args.worker_fee, args.donation_percentage, self.store,
-                                           dynamic_payouts=self.dynamic_payouts)
+                                           dynamic_payouts=self.dynamic_payouts, payouts=self.payout_history)
         self.web_service = WebService(view)
         self.web_service.load()
         self.work_bridge.pseudoshare_received.watch(self.web_service.on_pseudoshare)
@@ -322,14 +325,6 @@ class NodeRunner:
         """The payout history (refreshed on every new template) and `p2pool ctl` with the console."""
         from p2pool.app.control import ConsoleReader, listen_control
         from p2pool.app.control_commands import ControlCommands
-        from p2pool.app.payout_history import PayoutHistory
-
-        def payees():
-            miners = {user.split('.', 1)[0] for user in self.work_bridge.last_share_difficulties}
-            return set(self.web_view.payout_addresses) | miners
-        self.payout_history = PayoutHistory(self.net, self.chain.tracker, self.bitcoind.rpc, self.store, payees,
-                                            time.time)
-        self.web_view.payouts = self.payout_history
         self.bitcoind.source.changed.watch(lambda template: self.payout_history.refresh())
         self._every(self.payout_history.refresh, PAYOUT_REFRESH_INTERVAL, now=True)
         commands = ControlCommands(self)
@@ -340,6 +335,11 @@ class NodeRunner:
         if ConsoleReader.wanted():
             self.console = ConsoleReader(commands.run, self.reactor)
             self.console.start()
+
+    def _payees(self):
+        """The addresses the payout history follows: the node's own and its miners'."""
+        miners = {user.split('.', 1)[0] for user in self.work_bridge.last_share_difficulties}
+        return set(self.web_view.payout_addresses) | miners
 
     def _raise_file_limit(self):
         """Soft descriptor limit up to the hard one; the worker port's caps below it (app/fdlimit.py)."""

@@ -49,11 +49,12 @@ class WebNodeView:
     """The node facade of p2pool.web.api."""
 
     def __init__(self, net, chain, p2p_node, bitcoind, work_bridge, payout_address, fee, donation, store,
-                 start_time=None, dynamic_payouts=None) -> None:
+                 start_time=None, dynamic_payouts=None, payouts=None) -> None:
         self.net, self.chain, self.tracker = net, chain, chain.tracker
         self.p2p_node, self.bitcoind, self.work_bridge = p2p_node, bitcoind, work_bridge
         self.payout_address = payout_address
         self.dynamic_payouts = dynamic_payouts
+        self.payouts = payouts          # the payout history (p2pool.app.payout_history), or None
         self.fee, self.donation = fee, donation
         self.stale_accounting = chain.stale
         self.history_store = store
@@ -73,9 +74,7 @@ class WebNodeView:
         if work_bridge is not None:
             work_bridge.new_work.watch(self._new_work_announced)
 
-    # --- the payout history (p2pool.app.payout_history), set by main as `payouts` ---------
-
-    payouts = None
+    # --- the payout history ---------------------------------------------------------------
 
     def payout_history(self) -> list[dict[str, Any]]:
         return self.payouts.rows() if self.payouts is not None else []
