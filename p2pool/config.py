@@ -254,11 +254,11 @@ class ParentNetwork:
     RPC_CHECK: RpcCheck = _table(RpcCheck)
 
     @property
-    def is_cash(self):
+    def is_cash(self) -> bool:
         """True for BCH/BSV-style parents (cashaddr addresses, never segwit)."""
         return self.SYMBOL in CASH_SYMBOLS
 
-    def subsidy(self, height):
+    def subsidy(self, height) -> int:
         """SUBSIDY_FUNC(height) in satoshis, with the spec's one-block-early halving.
 
         networks.md §4: INITIAL_SUBSIDY >> ((height + 1) // HALVING_INTERVAL), so
@@ -269,11 +269,11 @@ class ParentNetwork:
             raise ValueError('height must be a non-negative integer, not %r' % (height,))
         return self.INITIAL_SUBSIDY >> ((height + 1) // self.HALVING_INTERVAL)
 
-    def pow_hash(self, header):
+    def pow_hash(self, header) -> int:
         """Proof-of-work hash of a serialized 80-byte header, as an integer."""
         return POW_FUNCTIONS[self.POW_FUNC](header)
 
-    def conf_file_path(self, system=None, environ=None, home=None):
+    def conf_file_path(self, system=None, environ=None, home=None) -> str:
         """Default location of the daemon's config file (the original's CONF_FILE_FUNC).
 
         `system` is platform.system() ('Windows', 'Darwin', other), `environ`
@@ -321,22 +321,23 @@ class Network:
     BOOTSTRAP_ADDRS: tuple = _key(_list_of(_bootstrap_addr, unique=True))
     PARENT: ParentNetwork = _table(ParentNetwork, toml_key='parent')
 
-    def version_check(self, daemon_version):
+    def version_check(self, daemon_version) -> str | None:
         """VERSION_CHECK: None if getnetworkinfo().version is acceptable, else the reason."""
         if daemon_version >= self.VERSION_CHECK:
             return None
         return self.VERSION_CHECK_MESSAGE or 'daemon version %d is older than %d' % (
             daemon_version, self.VERSION_CHECK)
 
-    def is_segwit_version(self, share_version):
+    def is_segwit_version(self, share_version) -> bool:
         """Whether shares of this VERSION have the segwit layout (shares.md §1)."""
         return 0 < self.SEGWIT_ACTIVATION_VERSION <= share_version
 
-    def bootstrap_endpoints(self):
+    def bootstrap_endpoints(self) -> tuple[tuple[str, int], ...]:
         """BOOTSTRAP_ADDRS as (host, port) pairs; entries without a port use P2P_PORT."""
         endpoints = []
         for addr in self.BOOTSTRAP_ADDRS:
             match = _ADDR_PATTERN.fullmatch(addr)
+            assert match is not None, 'BOOTSTRAP_ADDRS are checked when the network is loaded'
             port = match.group('port')
             endpoints.append((match.group('host').strip('[]'), int(port) if port else self.P2P_PORT))
         return tuple(endpoints)
@@ -431,7 +432,7 @@ def _networks_dir():
         raise NetworkConfigError(str(problem)) from None
 
 
-def load_network(name_or_path):
+def load_network(name_or_path) -> Network:
     """Load and validate a network by name ('bitcoin') or path ('x/y.toml') -> Network."""
     path = _resolve(name_or_path)
     try:
@@ -447,13 +448,13 @@ def load_network(name_or_path):
     return Network(NAME=name, PATH=os.path.abspath(path), **values)
 
 
-def list_networks():
+def list_networks() -> list[str]:
     """Names of the shipped networks (the stems of networks_dir()/*.toml), sorted."""
     directory = _networks_dir()
     return sorted(entry[:-len('.toml')] for entry in os.listdir(directory)
                   if entry.endswith('.toml') and os.path.isfile(os.path.join(directory, entry)))
 
 
-def datadir_for(datadir, net):
+def datadir_for(datadir, net) -> str:
     """The per-network data directory `<datadir>/<network name>` (web.md §3)."""
     return os.path.join(datadir, net.NAME)

@@ -1,9 +1,9 @@
-"""Every public function and method of the rooms says what it returns.
+"""Every public function and method of p2pool says what it returns.
 
 mypy checks sharechain/ and bitcoin/ strictly (setup.cfg); elsewhere it runs in basic mode, which
 does not ask for annotations, so this test does: a public function (name without a leading
-underscore, at module level or in a public class) of the rooms below needs a return annotation.
-Nested functions and private helpers are free.
+underscore, at module level or in a public class) of any module of p2pool needs a return
+annotation. Nested functions and private helpers are free.
 """
 import ast
 import os
@@ -11,11 +11,17 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROOMS = ('app', 'p2p', 'store', 'web', 'work')
+PACKAGE = os.path.join(ROOT, 'p2pool')
+#: the rooms (sub-packages) and '' for the loose modules at the top of p2pool/
+ROOMS = sorted(['', *(name for name in os.listdir(PACKAGE)
+                      if os.path.isfile(os.path.join(PACKAGE, name, '__init__.py')))])
 
 
 def _room_files(room):
-    for folder, _dirs, files in os.walk(os.path.join(ROOT, 'p2pool', room)):
+    if not room:
+        yield from (os.path.join(PACKAGE, name) for name in sorted(os.listdir(PACKAGE)) if name.endswith('.py'))
+        return
+    for folder, _dirs, files in os.walk(os.path.join(PACKAGE, room)):
         for name in sorted(files):
             if name.endswith('.py'):
                 yield os.path.join(folder, name)
@@ -37,7 +43,7 @@ def _unannotated(path):
     return found
 
 
-@pytest.mark.parametrize('room', ROOMS)
+@pytest.mark.parametrize('room', ROOMS, ids=[room or 'top' for room in ROOMS])
 def test_public_functions_have_return_annotations(room):
     missing = [entry for path in _room_files(room) for entry in _unannotated(path)]
     assert missing == []

@@ -14,6 +14,7 @@ import sys
 import urllib.request
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import p2pool
 from p2pool.bitcoin import data as bitcoin_data
@@ -45,14 +46,14 @@ class Child:
         self.starts = 0
 
     @property
-    def pid(self):
+    def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
     @property
-    def running(self):
+    def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self):
+    def start(self) -> 'Child':
         env = dict(os.environ, PYTHONUNBUFFERED='1')
         # The children import this very package, also when it runs from a checkout.
         package_root = str(Path(p2pool.__file__).resolve().parent.parent)
@@ -64,7 +65,7 @@ class Child:
         self.starts += 1
         return self
 
-    def stop(self, grace):
+    def stop(self, grace) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; safe by PID because we have not reaped it yet."""
         if self.process is None:
             return
@@ -77,7 +78,7 @@ class Child:
             except subprocess.TimeoutExpired:
                 pass
 
-    def last_words(self, lines=15):
+    def last_words(self, lines=15) -> str:
         try:
             tail = self.log_path.read_text(errors='replace').splitlines()[-lines:]
         except OSError:
@@ -89,7 +90,7 @@ class Child:
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # never via $http_proxy
 
 
-def fetch_json(port, path, timeout=2.0):
+def fetch_json(port, path, timeout=2.0) -> Any:
     """GET http://127.0.0.1:PORT/PATH as JSON; None when the node cannot answer (yet)."""
     try:
         with _LOOPBACK.open('http://127.0.0.1:%d/%s' % (port, path), timeout=timeout) as reply:
@@ -108,11 +109,11 @@ class BlockScanner:
         self.paying_all = []               # oldest first
 
     @property
-    def blocks(self):
+    def blocks(self) -> int:
         """Blocks the pool added to the chain (those above the pre-mined ones)."""
         return max(0, self.tip - self.first_height + 1)
 
-    def poll(self, max_blocks=100):
+    def poll(self, max_blocks=100) -> None:
         rpc = self.bitcoind.rpc
         self.tip = rpc('getblockcount')
         while self.recent and (self.recent[-1][0] > self.tip

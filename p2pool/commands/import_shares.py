@@ -13,10 +13,12 @@ Problems are reported in one line on stderr: exit status 2 for bad input
 (options, a folder without share files, files with no readable share), 1 when
 the store is in use or cannot be written. On success it prints one summary line.
 """
+import argparse
 import logging
 import os
 import sys
 import time
+from typing import Any
 
 from p2pool import config
 from p2pool.app import cli
@@ -38,7 +40,7 @@ class ImportCommandError(Exception):
         self.exit_status = exit_status
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = cli.OneLineErrorParser(
         prog='p2pool import-shares',
         description='Import the original P2Pool\'s shares.N files into this node\'s share store '
@@ -53,7 +55,7 @@ def build_parser():
     return parser
 
 
-def find_share_directory(directory, net):
+def find_share_directory(directory, net) -> str:
     """The folder holding the shares.N files: `directory` itself or its `<network name>` subfolder."""
     from p2pool.store.import_shares import ShareImportError, share_file_paths
     if not os.path.isdir(directory):
@@ -68,7 +70,7 @@ def find_share_directory(directory, net):
     raise ImportCommandError('no shares.N files in %s or %s' % tuple(candidates))
 
 
-def import_shares(directory, net, datadir):
+def import_shares(directory, net, datadir) -> tuple[str, Any, str, int, int]:
     """Import into the store of `datadir`/NET: (share directory, ImportReport, store path, shares held
     before, shares held after)."""
     from p2pool.store.import_shares import ShareImportError, import_into
@@ -102,7 +104,7 @@ def import_shares(directory, net, datadir):
     return share_directory, report, store_path, held_before, held_after
 
 
-def summary(share_directory, report, store_path, held_before, held_after):
+def summary(share_directory, report, store_path, held_before, held_after) -> str:
     """The one line printed after a successful import."""
     text = ('imported %d shares (%d new) and %d verified marks from %d files in %s into %s (%d shares stored)'
             % (report.shares, held_after - held_before, report.marked, report.files, share_directory,
@@ -115,7 +117,7 @@ def summary(share_directory, report, store_path, held_before, held_after):
     return text
 
 
-def main(argv):
+def main(argv) -> int | str | None:
     """Entry point of `p2pool import-shares`; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)

@@ -9,6 +9,7 @@ Bad input prints one line on stderr and exits with status 2 (never a traceback).
 import argparse
 import json
 import sys
+from typing import Any
 
 from p2pool.bitcoin import address as addresses
 from p2pool.bitcoin import data
@@ -39,7 +40,7 @@ def _decode(wire_type, raw, what):
         raise InspectError('not a valid %s: %s' % (what, e)) from None
 
 
-def describe_header(header, net):
+def describe_header(header, net) -> dict[str, Any]:
     raw = data.header_type.pack(header)
     return {
         'hash': _hex(data.header_hash(header)),
@@ -55,7 +56,7 @@ def describe_header(header, net):
     }
 
 
-def describe_tx(tx, net):
+def describe_tx(tx, net) -> dict[str, Any]:
     outputs = []
     for tx_out in tx['tx_outs']:
         outputs.append({'value': tx_out['value'], 'script': tx_out['script'].hex(),
@@ -73,18 +74,18 @@ def describe_tx(tx, net):
             'segwit': data.is_segwit_form(tx), 'inputs': inputs, 'outputs': outputs, 'lock_time': tx['lock_time']}
 
 
-def cmd_header(arg, net):
+def cmd_header(arg, net) -> dict[str, Any]:
     raw = _parse_hex(arg)
     if len(raw) != 80:
         raise InspectError('a block header is 80 bytes, got %d' % len(raw))
     return describe_header(_decode(data.header_type, raw, 'block header'), net)
 
 
-def cmd_tx(arg, net):
+def cmd_tx(arg, net) -> dict[str, Any]:
     return describe_tx(_decode(data.tx_type, _parse_hex(arg), 'transaction'), net)
 
 
-def cmd_block(arg, net):
+def cmd_block(arg, net) -> dict[str, Any]:
     block = _decode(data.block_type, _parse_hex(arg), 'block')
     txids = [data.txid(tx) for tx in block['txs']]
     computed = data.merkle_hash(txids)
@@ -93,7 +94,7 @@ def cmd_block(arg, net):
             'computed_merkle_root': _hex(computed), 'txids': [_hex(t) for t in txids]}
 
 
-def cmd_address(arg, net):
+def cmd_address(arg, net) -> dict[str, Any]:
     try:
         script = addresses.address_to_script(arg.strip(), net.PARENT)
         kind = addresses.address_kind(arg.strip(), net.PARENT)
@@ -102,7 +103,7 @@ def cmd_address(arg, net):
     return {'address': arg.strip(), 'type': kind, 'script': script.hex()}
 
 
-def cmd_script(arg, net):
+def cmd_script(arg, net) -> dict[str, Any]:
     script = _parse_hex(arg)
     return {'script': script.hex(), 'address': addresses.script_to_address(script, net.PARENT)}
 
@@ -120,7 +121,7 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, '%s: error: %s\n' % (self.prog, message))
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrorParser(prog='p2pool inspect', description='Decode chain data and print JSON.')
     parser.add_argument('--net', default='bitcoin', help='network name or path to a network TOML file')
     parser.add_argument('command', choices=sorted(COMMANDS))
@@ -128,7 +129,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None) -> int | str | None:
     _register_sharechain_commands()
     parser = build_parser()
     try:

@@ -7,6 +7,7 @@ and verifies them exactly as a node does. It prints one JSON object per share
 and a last one with the expected payouts at the best share.
 """
 import time
+from typing import Any
 
 from p2pool.bitcoin.data import bits_to_target, target_to_difficulty
 from p2pool.sharechain.chain import ShareChain
@@ -22,7 +23,7 @@ def _hex(value):
     return None if value is None else '%064x' % value
 
 
-def describe_share(share):
+def describe_share(share) -> dict[str, Any]:
     return {
         'version': share.VERSION,
         'hash': _hex(share.hash),
@@ -56,7 +57,7 @@ def _decode(net, raw):
         raise InspectError('not a valid %s share: %s' % (net.NAME, e)) from None
 
 
-def cmd_share(arg, net):
+def cmd_share(arg, net) -> dict[str, Any]:
     try:
         raw = bytes.fromhex(arg.strip())
     except ValueError:
@@ -86,7 +87,7 @@ def _share_lines(path):
                 yield number, None, 'not a hex string'
 
 
-def cmd_verify(path, net):
+def cmd_verify(path, net) -> list[dict[str, Any]]:
     chain = ShareChain(net, None, clock=time.time)
     lines, shares = [], []
     for number, raw, error in _share_lines(path):

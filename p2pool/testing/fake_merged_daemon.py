@@ -22,6 +22,7 @@ blocks advance the double's chain and replace the aux block hash.
 """
 import os
 import threading
+from typing import Any
 
 from p2pool.bitcoin import data
 from p2pool.bitcoin import serialize as s
@@ -35,7 +36,7 @@ RPC_INVALID_PARAMETER = -8
 RPC_DESERIALIZATION_ERROR = -22
 
 
-def check_auxpow(aux_pow_bytes, aux_hash, chain_id, target, pow_func=hash256):
+def check_auxpow(aux_pow_bytes, aux_hash, chain_id, target, pow_func=hash256) -> str | None:
     """None when the auxpow proves `aux_hash` for `chain_id` at `target`, else the reason (text)."""
     try:
         aux_pow = data.aux_pow_type.unpack(aux_pow_bytes)
@@ -118,14 +119,14 @@ class FakeMergedDaemon:
         }, user=user, password=password)
 
     @property
-    def url(self):
+    def url(self) -> str:
         return self.server.url
 
-    def start(self):
+    def start(self) -> 'FakeMergedDaemon':
         self.server.start()
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         self.server.stop()
 
     def __enter__(self):
@@ -138,7 +139,7 @@ class FakeMergedDaemon:
         self.current_hash = int.from_bytes(os.urandom(32), 'big')
         self.issued[self.current_hash] = self.height
 
-    def work(self):
+    def work(self) -> dict[str, Any]:
         target_hex = self.target.to_bytes(32, 'little').hex()
         return {'hash': '%064x' % self.current_hash, 'chainid': self.chain_id, 'target': target_hex,
                 '_target': target_hex, 'previousblockhash': '%064x' % self.tip,

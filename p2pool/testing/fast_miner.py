@@ -16,6 +16,7 @@ import select
 import struct
 import time
 from collections import Counter
+from typing import Any
 
 from p2pool.bitcoin.data import difficulty_to_target
 from p2pool.work.cpuminer import StratumMiner, scan
@@ -62,11 +63,13 @@ class FastStratumMiner(StratumMiner):
             else:
                 self.outcomes['stale (result false)'] += 1
 
-    def run(self, seconds, drain_seconds=5.0):
+    def run(self, seconds, drain_seconds=5.0) -> dict[str, Any]:
         """Mine for `seconds`, then wait up to `drain_seconds` for the outstanding replies."""
         deadline = time.monotonic() + seconds
         hashes = submitted = 0
-        job = prefix = target = extranonce2 = None
+        job: Any = None
+        extranonce2: Any = None
+        prefix = target = None
         nonce = 0
         found_one = False
         started = time.monotonic()

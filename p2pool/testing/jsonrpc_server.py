@@ -132,14 +132,14 @@ class JsonRpcTestServer:
         self._thread = None
 
     @property
-    def port(self):
+    def port(self) -> int:
         return self._httpd.server_address[1]
 
     @property
-    def url(self):
+    def url(self) -> str:
         return 'http://%s:%s@127.0.0.1:%d/' % (self.user, self.password, self.port)
 
-    def start(self):
+    def start(self) -> 'JsonRpcTestServer':
         self._httpd = _Server(('127.0.0.1', self.requested_port), _Handler)
         self._httpd.owner = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05},
@@ -148,7 +148,7 @@ class JsonRpcTestServer:
         self.requested_port = self.port  # a restart comes back on the same port
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

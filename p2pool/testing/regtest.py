@@ -9,7 +9,6 @@ Every started process is tracked: `stop()` is idempotent, an atexit hook stops
 whatever is still running, and nodes run in their own session so that a Ctrl-C in
 the terminal reaches only us (we then stop them cleanly).
 """
-from typing import Any
 import atexit
 import ctypes
 import http.client
@@ -25,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
@@ -76,7 +76,7 @@ def _ephemeral_range():
         return 32768, 60999
 
 
-def free_ports(count):
+def free_ports(count) -> list[int]:
     """`count` distinct loopback TCP ports that were free a moment ago.
 
     Picked below the kernel's ephemeral range when there is room: a port from that range can
@@ -84,7 +84,7 @@ def free_ports(count):
     thousands) between this check and the daemon's bind.
     """
     low, _ = _ephemeral_range()
-    sockets = []
+    sockets: list[Any] = []
     try:
         candidates = random.sample(range(20000, low), min(count * 20, low - 20000)) if low > 21000 else []
         for port in candidates:
@@ -107,12 +107,12 @@ def free_ports(count):
             sock.close()
 
 
-def free_port():
+def free_port() -> int:
     """One loopback TCP port that was free a moment ago."""
     return free_ports(1)[0]
 
 
-def wait_until(condition, timeout, what, interval=0.05):
+def wait_until(condition, timeout, what, interval=0.05) -> Any:
     """Poll `condition()` until it is truthy and return its value; RegtestError after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -195,7 +195,7 @@ _LIVE_NETWORKS: set[Any] = set()
 _LIVE_LOCK = threading.Lock()
 
 
-def stop_all():
+def stop_all() -> None:
     """Stop every node this process started (also run at interpreter exit)."""
     with _LIVE_LOCK:
         leftovers = list(_LIVE_NETWORKS) + list(_LIVE)
@@ -243,31 +243,31 @@ class RegtestBitcoind:
     # -- where to find it
 
     @property
-    def pid(self):
+    def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
     @property
-    def running(self):
+    def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     @property
-    def rpc_url(self):
+    def rpc_url(self) -> str:
         return f'http://{self.user}:{self.password}@127.0.0.1:{self.rpc_port}'
 
     @property
-    def p2p_address(self):
+    def p2p_address(self) -> tuple[str, int]:
         return ('127.0.0.1', self.p2p_port)
 
     @property
-    def log_path(self):
+    def log_path(self) -> Path:
         return self.datadir / 'regtest' / self.LOG_FILE
 
-    def cli_args(self):
+    def cli_args(self) -> list[str]:
         """p2pool command-line arguments that point the node at this bitcoind."""
         return ['--bitcoind-address', '127.0.0.1', '--bitcoind-rpc-port', str(self.rpc_port),
                 '--bitcoind-p2p-port', str(self.p2p_port), self.user, self.password]
 
-    def write_bitcoin_conf(self, path):
+    def write_bitcoin_conf(self, path) -> Path:
         """Write a bitcoin.conf with this node's credentials and ports in a [regtest] section."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +279,7 @@ class RegtestBitcoind:
             f'rpcport={self.rpc_port}\nport={self.p2p_port}\n')
         return path
 
-    def log_tail(self, lines=40):
+    def log_tail(self, lines=40) -> str:
         """The last lines of bitcoind.log and of the captured stderr (for error messages)."""
         parts = []
         for source in (self.log_path, self.datadir / 'stderr.log'):
@@ -293,7 +293,7 @@ class RegtestBitcoind:
 
     # -- lifecycle
 
-    def start(self, datadir=None, connect_to=None, extra_args=None):
+    def start(self, datadir=None, connect_to=None, extra_args=None) -> 'RegtestBitcoind':
         """Launch bitcoind and return once it answers RPC.
 
         `connect_to` is another RegtestBitcoind or a (host, port) pair; the node
@@ -332,14 +332,15 @@ class RegtestBitcoind:
                     self.stop()
                     if fixed_ports or not lost_port_race or attempt == 2:
                         raise error
+            raise RegtestError('bitcoind did not start in 3 attempts')
 
-    def restart(self, extra_args=None):
+    def restart(self, extra_args=None) -> 'RegtestBitcoind':
         """Stop and start again on the same datadir and ports (chain and wallet survive)."""
         with self._lock:
             self.stop()
             return self.start(extra_args=extra_args)
 
-    def stop(self, timeout=30):
+    def stop(self, timeout=30) -> None:
         """Stop the process: RPC `stop`, then SIGTERM, then SIGKILL by PID.  Idempotent.
 
         Each of the first two steps gets up to `timeout` seconds.
@@ -368,7 +369,7 @@ class RegtestBitcoind:
                 _LIVE.discard(self)
             log.info('bitcoind pid %d stopped (exit code %s)', process.pid, process.returncode)
 
-    def close(self):
+    def close(self) -> None:
         """Stop, and delete the datadir if this object created it."""
         with self._lock:
             self.stop()
@@ -386,7 +387,7 @@ class RegtestBitcoind:
         self.close()
 
     @staticmethod
-    def default_binary():
+    def default_binary() -> Path:
         """The daemon executable used when none was given (fetched on first use)."""
         return bitcoind_path()
 
@@ -452,7 +453,7 @@ class RegtestBitcoind:
 
     # -- talking to it
 
-    def rpc(self, method, *params, timeout=None):
+    def rpc(self, method, *params, timeout=None) -> Any:
         """Call one RPC method on a fresh connection (AuthServiceProxy is not thread-safe)."""
         if self.rpc_port is None:
             raise RegtestError('bitcoind was never started')
@@ -469,13 +470,13 @@ class RegtestBitcoind:
         finally:
             connection.close()
 
-    def wallet_address(self):
+    def wallet_address(self) -> str:
         """A legacy (version 111) address of this node's wallet, the same one each time."""
         if self._mining_address is None:
             self._mining_address = self.rpc('getnewaddress')
         return self._mining_address
 
-    def mine(self, count, address=None):
+    def mine(self, count, address=None) -> list[str]:
         """Mine `count` blocks paying `address` (default: this wallet); returns their hashes."""
         return self.rpc('generatetoaddress', count, address or self.wallet_address())
 
@@ -504,10 +505,10 @@ class RegtestNetwork:
         self.startup_seconds = None
 
     @property
-    def nodes(self):
+    def nodes(self) -> list['RegtestBitcoind']:
         return [self.first, self.second]
 
-    def start(self):
+    def start(self) -> 'RegtestNetwork':
         """Start both nodes, peer them and mine the mature chain on `first`; returns self."""
         began = time.monotonic()
         if self.root_dir is None:
@@ -529,10 +530,10 @@ class RegtestNetwork:
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def prepare_nodes(self):
+    def prepare_nodes(self) -> None:
         """Hook run once both nodes are up and peered, before the mature chain is mined."""
 
-    def ensure_running(self):
+    def ensure_running(self) -> 'RegtestNetwork':
         """Start again whichever node a caller stopped, and wait for the peering."""
         for node in self.nodes:
             if not node.running:
@@ -540,19 +541,19 @@ class RegtestNetwork:
         self.wait_peered()
         return self
 
-    def wait_peered(self, timeout=30):
+    def wait_peered(self, timeout=30) -> None:
         """Wait until both nodes count the other as a connected peer."""
         wait_until(lambda: all(node.rpc('getconnectioncount') > 0 for node in self.nodes),
                    timeout, 'the two regtest nodes to peer')
 
-    def wait_synced(self, timeout=30):
+    def wait_synced(self, timeout=30) -> Any:
         """Wait until both nodes have the same best block; returns its hash."""
         def same_tip():
             tips = {node.rpc('getbestblockhash') for node in self.nodes}
             return tips.pop() if len(tips) == 1 else None
         return wait_until(same_tip, timeout, 'the two regtest nodes to agree on the tip')
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop both nodes (idempotent); datadirs are kept."""
         errors = []
         for node in self.nodes:
@@ -563,7 +564,7 @@ class RegtestNetwork:
         if errors:
             raise errors[0]
 
-    def close(self):
+    def close(self) -> None:
         """Stop both nodes and delete the folder if this object created it."""
         self.stop()
         if self._owns_root and self.root_dir is not None:

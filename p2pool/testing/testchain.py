@@ -13,6 +13,7 @@ Everything is deterministic for given arguments (no clock, no randomness).
 import dataclasses
 import struct
 import types
+from typing import Any
 
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin.data import bits_to_target, calculate_merkle_link, target_to_bits, tx_key
@@ -32,11 +33,11 @@ class MiningError(RuntimeError):
     """The nonce search ran out of nonces (the target is far too hard for test mining)."""
 
 
-def easy_network(net, max_target=EASY_MAX_TARGET, **overrides):
+def easy_network(net, max_target=EASY_MAX_TARGET, **overrides) -> Any:
     """A copy of `net` with an easy MAX_TARGET (MIN_TARGET clipped below it) and any overrides."""
     changes = dict(MAX_TARGET=max_target, MIN_TARGET=min(net.MIN_TARGET, max_target))
     changes.update(overrides)
-    if dataclasses.is_dataclass(net):
+    if dataclasses.is_dataclass(net) and not isinstance(net, type):
         return dataclasses.replace(net, **changes)
     clone = types.SimpleNamespace(**vars(net))
     for key, value in changes.items():
@@ -44,7 +45,7 @@ def easy_network(net, max_target=EASY_MAX_TARGET, **overrides):
     return clone
 
 
-def make_addresses(net, count, kind='p2pkh', seed=b'testchain'):
+def make_addresses(net, count, kind='p2pkh', seed=b'testchain') -> list[str]:
     """`count` distinct deterministic addresses of `net`'s parent: 'p2pkh', 'p2sh' or 'bech32'."""
     parent = net.PARENT
     addresses = []
@@ -61,7 +62,7 @@ def make_addresses(net, count, kind='p2pkh', seed=b'testchain'):
     return addresses
 
 
-def default_block_target(net):
+def default_block_target(net) -> int:
     """A block target 1000x harder than MAX_TARGET: windows end by share count in short chains."""
     return net.MAX_TARGET // 1000
 
@@ -73,7 +74,7 @@ def _new_tracker():
 
 def mine_share(tracker, net, previous_hash, address, timestamp, version, block_bits, nonce=0,
                transactions=(), subsidy=DEFAULT_SUBSIDY, donation=0, stale_info=None,
-               desired_target=None, coinbase=None, desired_version=None):
+               desired_target=None, coinbase=None, desired_version=None) -> Any:
     """Generate, solve and return one share on top of `previous_hash` (not added to the tracker).
 
     `transactions`: tx dicts to include (their fees count as 0).
@@ -97,7 +98,7 @@ def mine_share(tracker, net, previous_hash, address, timestamp, version, block_b
 
 
 def solve_plan(plan, block_bits, timestamp, last_txout_nonce=0, ref_merkle_link=None,
-               previous_block=0x1234567, header_version=0x20000000):
+               previous_block=0x1234567, header_version=0x20000000) -> Any:
     """Mine the share described by `plan` (a generate.SharePlan whose share_info or outputs a
     test may have altered): gentx, hash_link, links, a header meeting the share target.
 
@@ -121,7 +122,7 @@ def solve_plan(plan, block_bits, timestamp, last_txout_nonce=0, ref_merkle_link=
     return share_from_contents(net, plan.version, contents)
 
 
-def solve_nonce(header, target, pow_hash):
+def solve_nonce(header, target, pow_hash) -> int:
     """The first header nonce whose PoW hash meets `target`."""
     prefix = _HEADER.pack(header['version'], (header['previous_block'] or 0).to_bytes(32, 'little'),
                           header['merkle_root'].to_bytes(32, 'little'), header['timestamp'],
@@ -134,7 +135,7 @@ def solve_nonce(header, target, pow_hash):
 
 def mine_chain(net, count, addresses=None, version=35, tracker=None, previous_hash=None,
                start_time=DEFAULT_START_TIME, block_target=None, spacing=None, transactions=None,
-               donation=0, desired_version=None, on_share=None):
+               donation=0, desired_version=None, on_share=None) -> list[Any]:
     """Mine `count` shares on top of `previous_hash` (None: a new chain) and add them to `tracker`.
 
     addresses: payees used in rotation (default: 10 test addresses; P2PKH for v<34).

@@ -8,6 +8,7 @@ donation and a few blocks, and wraps it in a FixedNode.
     python3 -m p2pool.testing.web_testnode [PORT]    # serve the dashboard over a demo chain
 """
 import time
+from typing import Any
 
 from p2pool.bitcoin.data import target_to_bits
 from p2pool.testing import testchain
@@ -21,6 +22,9 @@ __all__ = ['FixedNode', 'DemoChain', 'mine_demo_chain', 'demo_node', 'listen', '
 
 class FixedNode:
     """The facade of p2pool.web.api over fixed values (change the attributes to change it)."""
+
+    #: the DemoChain behind a demo_node(), else None
+    demo_chain: Any = None
 
     def __init__(self, net, tracker, best=None, start_time=0.0, work=None, peer_list=(), local=None, fee=0.0,
                  donation=0.0, payout_address=None, payout_addresses=None, history_store=None):
@@ -39,16 +43,16 @@ class FixedNode:
         self.history_store = history_store
         self.stale_accounting = StaleAccounting(tracker, self.best_share_hash)
 
-    def best_share_hash(self):
+    def best_share_hash(self) -> int | None:
         return self.best
 
-    def current_work(self):
+    def current_work(self) -> Any:
         return self.work
 
-    def peers(self):
+    def peers(self) -> list[Any]:
         return list(self.peer_list)
 
-    def local_stats(self):
+    def local_stats(self) -> Any:
         return self.local
 
 
@@ -63,7 +67,7 @@ class DemoChain:
 
 
 def mine_demo_chain(net, count=150, addresses=None, start_time=testchain.DEFAULT_START_TIME, version=35,
-                    my_every=7, stale_every=11, donation_every=13, block_every=40):
+                    my_every=7, stale_every=11, donation_every=13, block_every=40) -> 'DemoChain':
     """Mine `count` shares on the easy copy of `net` (see testchain.easy_network).
 
     Share i pays addresses[i % len]; shares with i % my_every == 3 are "ours" (every
@@ -76,7 +80,7 @@ def mine_demo_chain(net, count=150, addresses=None, start_time=testchain.DEFAULT
     """
     net = testchain.easy_network(net) if net.MAX_TARGET < testchain.EASY_MAX_TARGET else net
     addresses = addresses if addresses is not None else testchain.make_addresses(net, 6)
-    tracker = Tracker()
+    tracker: Tracker[Any] = Tracker()
     normal_bits = target_to_bits(testchain.default_block_target(net))
     block_bits = target_to_bits(net.MAX_TARGET)     # every share meets it: a block
     shares, mine, mine_doa = [], set(), set()
@@ -117,7 +121,7 @@ def mine_demo_chain(net, count=150, addresses=None, start_time=testchain.DEFAULT
     return chain
 
 
-def demo_node(net=None, count=150, now=None, history_store=None):
+def demo_node(net=None, count=150, now=None, history_store=None) -> FixedNode:
     """A FixedNode over mine_demo_chain: best = the newest share, peers, local rates, a template.
 
     The node started an hour before `now`; its last template is 2 s old.
@@ -151,7 +155,7 @@ def demo_node(net=None, count=150, now=None, history_store=None):
     return node
 
 
-def listen(node, service=None, reactor=None, port=0, static_dir=None):
+def listen(node, service=None, reactor=None, port=0, static_dir=None) -> Any:
     """Serve build_web_root(node) on 127.0.0.1:`port` (0: any free port) with a plain twisted.web
     Site; call in the reactor thread. Returns the listening port (`.getHost().port`)."""
     from twisted.web import server as web_server
@@ -164,7 +168,7 @@ def listen(node, service=None, reactor=None, port=0, static_dir=None):
     return reactor.listenTCP(port, web_server.Site(root), interface='127.0.0.1')
 
 
-def fetch(url, timeout=10):
+def fetch(url, timeout=10) -> tuple[int, dict[str, str], bytes]:
     """GET `url` -> (status, {header: value} with lower-case names, body bytes); no exception on 4xx/5xx."""
     import urllib.error
     import urllib.request
