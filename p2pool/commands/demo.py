@@ -18,6 +18,7 @@ regtest litecoinds (getblocktemplate needs a peer), scrypt CPU miners, and, when
 reaches MWEB activation (height 432), a peg-in that the first MWEB block needs. Without
 litecoind installed it says in one line how to install it.
 """
+import argparse
 import json
 import shutil
 import signal
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from p2pool import config
 from p2pool.testing import regtest, regtest_litecoin
@@ -98,10 +100,10 @@ class Demo:
         self.interruptible = False
         self.began = time.monotonic()
 
-    def say(self, text=''):
+    def say(self, text='') -> None:
         print(text, file=self.out, flush=True)
 
-    def request_stop(self, signum, _frame):
+    def request_stop(self, signum, _frame) -> None:
         # No printing here: the main thread may be in the middle of writing to the same stream.
         if self.stop_reason is None:
             self.stop_reason = signal.Signals(signum).name
@@ -109,13 +111,13 @@ class Demo:
             self.interruptible = False
             raise Interrupted()
 
-    def check_stop(self):
+    def check_stop(self) -> None:
         """Between start-up steps: give up on the rest once a stop was requested."""
         if self.stop_reason is not None:
             raise Interrupted()
 
-    def run(self):
-        summary = {'goal_reached': False, 'error': None}
+    def run(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {'goal_reached': False, 'error': None}
         try:
             self.start_everything()
             self.watch()
@@ -131,7 +133,7 @@ class Demo:
             self.finish(summary)
         return summary
 
-    def start_everything(self):
+    def start_everything(self) -> None:
         self.say('p2pool demo: two P2Pool nodes and two CPU miners on a private %s regtest chain'
                  % self.parent.title)
         self.say('Files and logs: %s%s' % (self.root, ' (deleted at the end; --datadir DIR keeps them)'
@@ -169,7 +171,7 @@ class Demo:
             STATUS_SECONDS, 'Ctrl-C stops everything' if self.duration is None
             else 'stopping after %g s or on Ctrl-C' % self.duration))
 
-    def start_bitcoind(self):
+    def start_bitcoind(self) -> None:
         self.interruptible = True     # the first run downloads bitcoind: let Ctrl-C cut it short
         try:
             executable = regtest.bitcoind_path()     # RegtestError says what went wrong, for run()
@@ -189,7 +191,7 @@ class Demo:
             self.say('         warning: this chain has no block subsidy left, so no block can pay the miners;'
                      ' use a fresh --datadir')
 
-    def start_litecoind(self):
+    def start_litecoind(self) -> None:
         try:
             executable = regtest_litecoin.litecoind_path(install=False)
         except regtest.RegtestError:
@@ -203,7 +205,7 @@ class Demo:
         self.say('%-8s Litecoin Core regtest (%s) and a peer, pid %d, RPC port %d, chain height %d' % (
             'litecoind', version, self.bitcoind.pid, self.bitcoind.rpc_port, self.bitcoind.rpc('getblockcount')))
 
-    def peg_in_before_mweb(self):
+    def peg_in_before_mweb(self) -> None:
         """The first MWEB block (height 432) needs a peg-in waiting; send one at height 431."""
         if self.parent.key != 'litecoin' or self.pegged_in:
             return
@@ -218,7 +220,7 @@ class Demo:
         self.say('MWEB activates at height %d: peg-in %s sent to an MWEB address of the wallet'
                  % (regtest_litecoin.MWEB_ACTIVATION_HEIGHT, txid))
 
-    def start_node(self, index, protocol, address, p2p_port, worker_port):
+    def start_node(self, index, protocol, address, p2p_port, worker_port) -> None:
         self.check_stop()
         name = 'node %d' % (index + 1)
         folder = self.root / ('node%d' % (index + 1))
@@ -248,10 +250,10 @@ class Demo:
             self.check_stop()
             time.sleep(0.1)
         peer = ', connecting to node 1' if index else ''
-        self.say('%-8s P2Pool node, pid %d, P2Pool port %d, miners and web on port %d%s'
+        self.say('%-8s P2Pool node, pid %s, P2Pool port %d, miners and web on port %d%s'
                  % (name, child.pid, p2p_port, worker_port, peer))
 
-    def watch(self):
+    def watch(self) -> None:
         next_status = time.monotonic() + STATUS_SECONDS
         deadline = None if self.duration is None else self.mining_since + self.duration
         while self.stop_reason is None:
@@ -269,7 +271,7 @@ class Demo:
                 next_status += STATUS_SECONDS
             time.sleep(POLL_SECONDS if 'goal' in self.times else EARLY_POLL_SECONDS)
 
-    def check_processes(self):
+    def check_processes(self) -> None:
         for node in self.nodes:
             if not node['child'].running:
                 raise DemoError(node['child'].last_words())
@@ -281,16 +283,16 @@ class Demo:
                 self.say(miner.last_words() + '\nStarting %s again.' % miner.name)
                 miner.start()
 
-    def elapsed(self):
+    def elapsed(self) -> float:
         return time.monotonic() - self.mining_since
 
-    def mark(self, event):
+    def mark(self, event) -> bool:
         """Note when `event` first happened; True that first time."""
         first = event not in self.times
         self.times.setdefault(event, round(self.elapsed(), 2))
         return first
 
-    def observe(self):
+    def observe(self) -> None:
         for node in self.nodes:
             port = node['worker_port']
             view = self.node_views.setdefault(node['name'], {})
@@ -323,16 +325,16 @@ class Demo:
             self.say('Goal reached after %.1f s: shares on both nodes and a block paying both miners.'
                      % self.times['goal'])
 
-    def shares_on_both_nodes(self):
+    def shares_on_both_nodes(self) -> bool:
         addresses = {node['address'] for node in self.nodes}
         views = [self.node_views.get(node['name'], {}) for node in self.nodes]
         return bool(views) and all(view.get('own_shares') and addresses <= set(view.get('miners_in_chain', ()))
                                    for view in views)
 
-    def goal_reached(self):
+    def goal_reached(self) -> bool:
         return self.shares_on_both_nodes() and bool(self.scanner and self.scanner.paying_all)
 
-    def describe_block(self, block, title):
+    def describe_block(self, block, title) -> str:
         symbol = self.net.PARENT.SYMBOL
         lines = ['%s: height %d, hash %s; its coinbase pays' % (title, block['height'], block['hash'])]
         for node in self.nodes:
@@ -342,7 +344,7 @@ class Demo:
                      % (block['other_outputs'] / 1e8, symbol))
         return '\n'.join(lines)
 
-    def status_line(self):
+    def status_line(self) -> str:
         parts = ['[%4.0fs] bitcoind height %d' % (self.elapsed(), self.scanner.tip)]
         for node in self.nodes:
             view = self.node_views.get(node['name'], {})
@@ -355,7 +357,7 @@ class Demo:
         parts.append('blocks %d (%d paying both miners)' % (self.scanner.blocks, len(self.scanner.paying_all)))
         return ' | '.join(parts)
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         scanner = self.scanner
         return {
             'seconds_after_mining_start': self.times,
@@ -375,7 +377,7 @@ class Demo:
             'datadir': str(self.root),
         }
 
-    def stop_everything(self):
+    def stop_everything(self) -> list[Any]:
         """Stop miners, then nodes, then bitcoind, each by PID; returns what became of each process."""
         if self.bitcoind is not None:
             self.say('\nStopping everything the demo started%s...'
@@ -400,7 +402,7 @@ class Demo:
             records.append({'name': name, 'pid': pid, 'running': daemon.running, 'exit_code': None})
         return records
 
-    def finish(self, summary):
+    def finish(self, summary) -> None:
         left = [record for record in summary['processes'] if record['running']]
         for record in left:
             self.say('%s (pid %s) is still running' % (record['name'], record['pid']))
@@ -418,7 +420,7 @@ class Demo:
             self.say('Logs are in %s' % self.root)
 
 
-def parse_args(argv):
+def parse_args(argv) -> argparse.Namespace:
     parser = OneLineErrorParser(
         prog='p2pool demo', description='Run a private regtest pool on this machine: a Bitcoin SV regtest '
         'bitcoind, two connected P2Pool nodes and a CPU miner on each.')
@@ -439,7 +441,7 @@ def parse_args(argv):
     return args
 
 
-def main(argv=None):
+def main(argv=None) -> int | str | None:
     """Run the demo; exit status 0 only when it reached its goal."""
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
