@@ -59,6 +59,15 @@ def test_status_lines_of_a_known_chain():
     assert warnings == []
 
 
+def test_a_chain_missing_its_parents_shows_the_sync_line():
+    node = demo_node(now=NOW)
+    tracker = node.tracker
+    first = next(share for share in tracker.items.values() if share.previous_hash is None)
+    tracker.remove(first.hash)     # now the tallest chain's tail is a share nobody has
+    text, _warnings = status_text(node, NOW)
+    assert text.splitlines()[-1] == ' Sync: 149/8640 shares downloaded, 149/8640 verified'
+
+
 def test_status_before_anything_is_known():
     node = FixedNode(demo_node(count=1).net, Tracker(), start_time=NOW)
     text, warnings = status_text(node, NOW)
