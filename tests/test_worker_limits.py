@@ -153,3 +153,31 @@ def test_a_node_with_few_descriptors_survives_a_flood(node_factory, regtest_node
             sock.close()
         miner.close()
     assert node.stop() == 0
+
+
+def test_a_new_block_asks_the_bridge_once_per_username_and_every_miner_gets_its_own_job(capped):
+    miners = [StratumMiner('127.0.0.1', capped.server.number, capped.address + '.rig').connect() for _ in range(5)]
+    try:
+        calls = []
+        original = capped.bridge.get_stratum_work
+
+        def counting(username):
+            calls.append(username.raw)
+            return original(username)
+        capped.bridge.get_stratum_work = counting
+        run_in_reactor(capped.bridge.bump, 'new block')
+        jobs = []
+        for miner in miners:
+            before = miner.jobs_received
+            deadline = time.monotonic() + 10
+            while miner.jobs_received == before and time.monotonic() < deadline:
+                miner.read_message(0.2)
+            jobs.append(miner.job)
+        assert len(calls) == 1                            # one username: one piece of work for all
+        assert len({job['job_id'] for job in jobs}) == 5 and len({job['coinb1'] for job in jobs}) == 1
+        for miner, job in zip(miners, jobs):              # and each connection can mine its job
+            assert miner.job is job and job['clean'] is True
+    finally:
+        capped.bridge.get_stratum_work = original
+        for miner in miners:
+            miner.close()

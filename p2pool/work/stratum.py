@@ -27,7 +27,7 @@ gets -32700, bad parameters -32602. Lines above MAX_LINE bytes, connections that
 not subscribe and authorize within the handshake timeout, idle ones, clients that
 stop reading, and clients sending too many bad messages are disconnected.
 """
-import json
+import itertools
 import logging
 import math
 import random
@@ -41,10 +41,11 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
-from p2pool.bitcoin.data import difficulty_to_target, target_to_difficulty
+from p2pool.bitcoin.data import difficulty_to_target
 from p2pool.util.untrusted import shown
 from p2pool.work import jsonrpc
 from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
+from p2pool.work.notify import Fanout, notify_bytes, notify_fragment, write_now  # noqa: F401 (notify_fragment re-exported)
 from p2pool.work.sessions import SessionBook, restore_vardiff, vardiff_state
 from p2pool.work.targets import Vardiff
 from p2pool.work.username import parse_username
@@ -85,17 +86,6 @@ def _hex_u32(text, name):
     if len(raw) != 4:
         raise _error(jsonrpc.STRATUM_OTHER, '%s is not hex' % name)
     return int.from_bytes(raw, 'big')
-
-
-def notify_fragment(record) -> str:
-    """The job-independent part of mining.notify's params (§7.2 encodings), JSON text."""
-    swapped_prev = record.previous_block.to_bytes(32, 'little')
-    swapped_prev = b''.join(swapped_prev[i:i + 4][::-1] for i in range(0, 32, 4))
-    return json.dumps([
-        swapped_prev.hex(), record.coinb1.hex(), record.coinb2.hex(),
-        [h.to_bytes(32, 'little').hex() for h in record.merkle_link['branch']],
-        '%08x' % record.version, '%08x' % record.bits, '%08x' % record.timestamp,
-    ], separators=(',', ':'))[1:-1]
 
 
 def _difficulty(value, name):
@@ -337,6 +327,8 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         accepted = result.on_time or (result.pseudoshare == 'accepted' and now - replaced <= STALE_GRACE_SECONDS)
         # §4.3: every submission that reached the solution handler counts for vardiff
         after = self.send_work if self.vardiff.record_submission(now, record.min_share_target) else None
+        if after is None:
+            self.save_session()      # the vardiff's submission record changed
         error = None
         if result.pseudoshare == 'duplicate':
             error = _error(jsonrpc.STRATUM_DUPLICATE, 'Duplicate share')
@@ -361,24 +353,28 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def _scrypt_factor(self):
         return self.factory.net.PARENT.DUMB_SCRYPT_DIFF
 
-    def send_work(self) -> None:
+    def send_work(self, fanout=None) -> None:
         """set_difficulty then notify with a fresh job; refusals close the connection.
 
         clean_jobs is true only when the parent block changed (or for the first job): new work
         on the same block (a new sharechain head, a new difficulty) does not make the miner
         throw away what it is hashing, and what it finds on the older job is still taken
-        within STALE_GRACE_SECONDS."""
+        within STALE_GRACE_SECONDS.
+
+        `fanout` is the new-work event's notify.Fanout: work shared by username, bytes sent at
+        once (the state the session saves does not change then); otherwise the bridge is asked
+        and the session saved."""
         if not self.subscribed or self.username is None or not self.connected or self.transport.disconnecting:
             return
         try:
-            record, base = self.bridge.get_stratum_work(self.username)
+            record, base = (fanout.work if fanout is not None else self.bridge.get_stratum_work)(self.username)
         except (WorkRefused, WorkUnavailable) as e:
             log.info('no work for Stratum client %s (%s); disconnecting', self._peer(), e)
             self.transport.loseConnection()
             return
         now = self.factory.clock()
         target = self.vardiff.job_target(record.share_target, record.min_share_target, record.block_target)
-        job_id = str(random.getrandbits(128))
+        job_id = str(next(self.factory.job_ids))
         jobs = self.jobs
         newest = next(reversed(jobs), None)
         clean = newest is None or jobs[newest].record.previous_block != record.previous_block
@@ -387,16 +383,12 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         jobs[job_id] = Job(record, base, target, now)
         while jobs and (len(jobs) > MAX_JOBS or now - next(iter(jobs.values())).issued > JOB_LIFETIME):
             jobs.popitem(last=False)
-        fragment = base.cache.get('stratum')
-        if fragment is None:
-            fragment = base.cache['stratum'] = notify_fragment(record).encode('ascii')
-        difficulty = target_to_difficulty(target) * self._scrypt_factor()
-        self.save_session()
-        self.transport.write(b''.join((
-            b'{"jsonrpc":"2.0","method":"mining.set_difficulty","params":[', repr(difficulty).encode('ascii'),
-            b'],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n',
-            b'{"jsonrpc":"2.0","method":"mining.notify","params":["', job_id.encode('ascii'), b'",', fragment,
-            b',true],"id":' if clean else b',false],"id":', str(random.getrandbits(30)).encode('ascii'), b'}\n')))
+        data = notify_bytes(base, record, target, job_id, clean, self._scrypt_factor())
+        if fanout is None:
+            self.save_session()
+            write_now(self.transport, data)
+        else:
+            fanout.write(self.transport, data)
 
 
 class StratumFactory(protocol.Factory):
@@ -413,6 +405,7 @@ class StratumFactory(protocol.Factory):
         self.slow_reader_timeout, self.max_bad_messages = slow_reader_timeout, max_bad_messages
         self.clock, self.reactor = clock, reactor
         self.connections: set[Any] = set()
+        self.job_ids = itertools.count(random.getrandbits(63))   # unique per node run, unguessable start
         self.sessions = sessions if sessions is not None else SessionBook(clock=clock)
         bridge.new_work.watch(self._new_work)
 
@@ -420,5 +413,9 @@ class StratumFactory(protocol.Factory):
         return StratumProtocol(self, addr)
 
     def _new_work(self, counter) -> None:
-        for connection in list(self.connections):
-            connection.send_work()
+        fanout = Fanout(self.bridge.get_stratum_work)
+        try:
+            for connection in list(self.connections):
+                connection.send_work(fanout)
+        finally:
+            fanout.flush()
