@@ -175,8 +175,8 @@ def test_a_new_block_asks_the_bridge_once_per_username_and_every_miner_gets_its_
             jobs.append(miner.job)
         assert len(calls) == 1                            # one username: one piece of work for all
         assert len({job['job_id'] for job in jobs}) == 5 and len({job['coinb1'] for job in jobs}) == 1
-        for miner, job in zip(miners, jobs):              # and each connection can mine its job
-            assert miner.job is job and job['clean'] is True
+        for miner, job in zip(miners, jobs):
+            assert miner.job is job and job['clean'] is False   # same parent block: no restart
     finally:
         capped.bridge.get_stratum_work = original
         for miner in miners:
