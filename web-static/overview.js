@@ -165,13 +165,22 @@
     P2.show('my-share-count', mine.length);
   }
 
+  function showBitcoinds(daemons) {
+    P2.fillTable('bitcoinds', (daemons || []).map(function (d) {
+      var state = d.status + (d.last_error && !d.healthy ? ' (' + d.last_error + ')' : '');
+      return [d.name + ' ' + d.endpoint, state, d.tip_height === null ? '?' : String(d.tip_height),
+              d.template_age === null ? '?' : P2.duration(d.template_age)];
+    }), 'none', 4);
+  }
+
   function load() {
     return Promise.all([
       P2.api('web/version'), P2.api('web/currency_info'), P2.api('uptime'), P2.api('fee'), P2.api('payout_addr'),
       P2.api('web/sync_progress'), P2.api('global_stats'), P2.api('local_stats'), P2.apiOr('current_payouts', {}),
       P2.api('recent_blocks'), P2.api('peer_versions'), P2.api('pings'), P2.api('web/best_share_hash'),
       P2.api('web/heads'), P2.api('web/verified_heads'), P2.api('web/my_share_hashes'),
-      P2.apiOr('web/payouts', [])
+      P2.apiOr('web/payouts', []),
+      P2.apiOr('web/bitcoinds', [])
     ]).then(function (r) {
       showHeader(r[0], r[1], r[2], r[3], r[4]);
       showSync(r[5]);
@@ -182,6 +191,7 @@
       showPeers(r[10], r[11]);
       showChain(r[12], r[13], r[14], r[15]);
       showPayoutHistory(r[16], r[1]);
+      showBitcoinds(r[16]);
     });
   }
 

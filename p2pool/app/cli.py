@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     bitcoind.add_argument('--bitcoind-rpc-ssl', action='store_true', help='use https to talk to bitcoind')
     bitcoind.add_argument('--bitcoind-p2p-port', type=_port, default=None, metavar='PORT',
                           help='bitcoind P2P port (default: from bitcoin.conf, else the parent\'s P2P_PORT)')
+    bitcoind.add_argument('--bitcoind-fallback', action='append', default=[], metavar='URL',
+                          dest='bitcoind_fallbacks',
+                          help='another bitcoind to take work from when the first fails: '
+                               'http://USER:PASS@HOST:RPCPORT/[?p2p=PORT] (repeatable)')
     bitcoind.add_argument('bitcoind_rpc_userpass', nargs='*', metavar='RPCUSER [RPCPASS]',
                           help='bitcoind RPC credentials (default: from bitcoin.conf or the .cookie file)')
     return parser

@@ -137,7 +137,7 @@ class NodeRunner:
     @defer.inlineCallbacks
     def start(self) -> Generator[defer.Deferred[Any], Any, None]:
         from p2pool.bitcoin import conf
-        from p2pool.bitcoin.daemon import BitcoindBridge
+        from p2pool.app.bitcoinds import bitcoind_group
         from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
         from p2pool.sharechain.chain import ShareChain
         from p2pool.app.payout import (
@@ -159,8 +159,10 @@ class NodeRunner:
             raise StartupError(str(e)) from None
         log.info('bitcoind: RPC %s:%d (credentials from %s), P2P port %d', access.host, access.rpc_port,
                  access.credentials_source, access.p2p_port)
-        self.bitcoind = BitcoindBridge(access.host, access.rpc_port, access.p2p_port, access.user,
-                                       access.password, net, reactor=self.reactor, use_ssl=args.bitcoind_rpc_ssl)
+        try:
+            self.bitcoind = bitcoind_group(args, net, access, reactor=self.reactor)
+        except ValueError as e:
+            raise StartupError('bad --bitcoind-fallback URL: %s' % e) from None
         try:
             yield check_bitcoind(self.bitcoind.rpc, net, allow_obsolete=args.allow_obsolete_bitcoind)
         except BitcoindCheckError as e:
@@ -189,7 +191,11 @@ class NodeRunner:
                                 block_height=self.bitcoind.heights.known)
         self.chain.load()
 
-        template = yield self.bitcoind.start()
+        try:
+            template = yield self.bitcoind.start(
+                lambda rpc: check_bitcoind(rpc, net, allow_obsolete=args.allow_obsolete_bitcoind))
+        except BitcoindCheckError as e:
+            raise StartupError(str(e)) from None
         if template is None:
             log.warning('bitcoind did not give a block template yet; miners wait until it does')
         # bitcoind's transactions become known ones; its new block moves the parent heights

@@ -134,11 +134,23 @@ def status_text(node, now=None) -> tuple[str, list[str]]:
         format_binomial_conf(local.dead_pseudoshares, local.pseudoshares), time_to_share))
     if best is not None and height > 2:
         lines.extend(_pool_lines(ctx, local, best, height))
+    daemons = getattr(node, 'bitcoind_daemons', lambda: [])()
+    if len(daemons) > 1:
+        lines.append(' bitcoind: ' + '; '.join(_daemon_text(d) for d in daemons))
     progress = sync_progress(ctx)
     if not progress['synced']:
         lines.append(' Sync: %d/%d shares downloaded, %d/%d verified' % (
             progress['downloaded'], progress['needed'], progress['verified'], progress['needed']))
     return '\n'.join(lines), warnings(ctx, local)
+
+
+def _daemon_text(daemon):
+    text = '%s %s %s' % (daemon['name'], daemon['endpoint'], daemon['status'])
+    if daemon['tip_height'] is not None:
+        text += ' tip %d' % daemon['tip_height']
+    if daemon['last_error'] and not daemon['healthy']:
+        text += ' (%s)' % daemon['last_error'][:60]
+    return text
 
 
 class StatusPrinter:

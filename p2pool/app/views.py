@@ -115,6 +115,15 @@ class WebNodeView:
     def best_share_hash(self) -> int | None:
         return self.chain.best_share_hash.value
 
+    def bitcoind_daemons(self) -> list[dict[str, Any]]:
+        """Each bitcoind's state (p2pool.bitcoin.failover.DaemonState as a dict), the active one marked."""
+        states = getattr(self.bitcoind, 'states', None)
+        if states is None:
+            return []
+        return [{'name': s.name, 'endpoint': s.endpoint, 'status': s.status, 'active': s.active,
+                 'healthy': s.healthy, 'tip_height': s.tip_height, 'rpc_errors': s.rpc_errors,
+                 'template_age': s.template_age, 'last_error': s.last_error} for s in states()]
+
     def current_work(self) -> dict[str, Any] | None:
         template = self.bitcoind.source.current if self.bitcoind is not None else None
         if template is None:

@@ -126,6 +126,20 @@ def _local_section(out, ctx) -> None:
     if local.last_template_time is not None:
         out.gauge('p2pool_template_age_seconds', 'Seconds since the last successful getblocktemplate.',
                   ctx.clock() - local.last_template_time)
+    daemons = getattr(node, 'bitcoind_daemons', lambda: [])()
+    if daemons:
+        labels = [{'daemon': d['name'], 'endpoint': d['endpoint']} for d in daemons]
+        out.gauge('p2pool_bitcoind_up', 'Whether each bitcoind answers RPC and passed the start-up checks.',
+                  [(label, int(d['healthy'])) for label, d in zip(labels, daemons)])
+        out.gauge('p2pool_bitcoind_active', 'The bitcoind work comes from (1) and the others (0).',
+                  [(label, int(d['active'])) for label, d in zip(labels, daemons)])
+        out.gauge('p2pool_bitcoind_rpc_errors', 'Failed RPC probes of each bitcoind in a row.',
+                  [(label, d['rpc_errors']) for label, d in zip(labels, daemons)])
+        out.gauge('p2pool_bitcoind_tip_height', 'Height of the tip of each bitcoind.',
+                  [(label, d['tip_height']) for label, d in zip(labels, daemons) if d['tip_height'] is not None])
+        out.gauge('p2pool_bitcoind_template_age_seconds', 'Age of the last block template of each bitcoind.',
+                  [(label, d['template_age']) for label, d in zip(labels, daemons)
+                   if d['template_age'] is not None])
     out.gauge('p2pool_warnings', 'Number of active warnings (see /web/warnings).',
               len(localstats.warnings(ctx, local)))
     payout_totals = getattr(node, 'payout_totals', None)

@@ -80,6 +80,8 @@ ENDPOINTS = {
     '/web/version': ('Software version', _STRING),
     '/web/sync_progress': ('Shares downloaded and verified of the CHAIN_LENGTH needed', _OBJECT),
     '/web/warnings': ('Active warnings (as in /local_stats)', {'type': 'array', 'items': _STRING}),
+    '/web/bitcoinds': ('Each bitcoind: name, endpoint, status (active, standby, stale, down, unchecked), tip '
+                       'height, template age, RPC errors in a row, last error', {'type': 'array', 'items': _OBJECT}),
     '/web/graph_sources': ('Graph sources (rate or gauge, single or multi-valued) and views', _OBJECT),
     '/web/graph_data/{source}/{view}': ('Binned history, newest bin first', {'type': 'array', 'items': _BIN},
                                         ['source', 'view']),

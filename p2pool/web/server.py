@@ -216,6 +216,7 @@ def build_web_root(node, static_dir, service=None, clock=None) -> Any:
     web.putChild(b'graph_data', JsonEndpoint(ctx, _graph_data, 2, 2))
     web.putChild(b'warnings', JsonEndpoint(ctx, lambda c: localstats.warnings(c)))
     web.putChild(b'payouts', JsonEndpoint(ctx, payouts))
+    web.putChild(b'bitcoinds', JsonEndpoint(ctx, lambda c: getattr(c.node, 'bitcoind_daemons', lambda: [])()))
 
     if static_dir is not None:
         root.putChild(b'static', StaticFiles(static_dir))
