@@ -104,7 +104,7 @@ def test_work_moves_to_the_fallback_within_five_seconds_and_back(regtest_pair, b
         wait_until(lambda: daemons(node).get('bitcoind', {}).get('status') == 'active', 60,
                    'the primary to be used again')
         with_metrics = _metrics(node)
-        assert 'p2pool_bitcoind_active{daemon="bitcoind",endpoint="127.0.0.1:%d"} 1' % first.rpc_port in with_metrics
+        assert 'p2pool_bitcoind_active{daemon="bitcoind",endpoint="127.0.0.1:%d"} 1.0' % first.rpc_port in with_metrics
         assert 'p2pool_bitcoind_up{daemon="fallback 1"' in with_metrics
         assert 'bitcoind: bitcoind 127.0.0.1:%d' % first.rpc_port in node.console()
     finally:

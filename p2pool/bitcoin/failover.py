@@ -230,9 +230,14 @@ class BitcoindGroup:
     def p2p(self) -> Any:
         return self.active.bridge.p2p
 
-    @property
-    def net_name(self) -> str:
-        return str(getattr(self.net, 'NAME', ''))
+    def submit_block(self, block: dict, segwit: bool) -> Any:
+        """A block our miners found: to every reachable daemon (each the way it gives templates)."""
+        return self.submitter.submit(block, segwit=segwit)
+
+    def tip(self) -> int | None:
+        """The active daemon's best block (its current template's parent), or None."""
+        template = self.source.current
+        return template.previous_block if template is not None else None
 
     # --- life cycle -----------------------------------------------------------------
 
