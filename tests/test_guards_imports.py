@@ -17,7 +17,7 @@ PACKAGE = os.path.join(ROOT, 'p2pool')
 
 # The modules of bitcoin/ that talk to bitcoind over the network: the only ones allowed Twisted.
 BITCOIN_NETWORK_MODULES = {'p2pool.bitcoin.rpc', 'p2pool.bitcoin.p2p', 'p2pool.bitcoin.template',
-                           'p2pool.bitcoin.blocks', 'p2pool.bitcoin.daemon'}
+                           'p2pool.bitcoin.blocks', 'p2pool.bitcoin.daemon', 'p2pool.bitcoin.failover'}
 ROOMS_APART = ('p2pool.p2p', 'p2pool.work', 'p2pool.web')
 
 

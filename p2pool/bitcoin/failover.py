@@ -30,6 +30,7 @@ from p2pool.bitcoin.rpc import RpcFailure
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL = 1.0
+LONE_PROBE_INTERVAL = 10.0      # with one daemon there is nothing to fail over to: probe for the figures only
 PROBE_TIMEOUT = 2.0
 TEMPLATE_MAX_AGE = 60.0
 SWITCH_DELAY = 2.0
@@ -198,12 +199,14 @@ class BitcoindGroup:
     """One or more BitcoindBridges; see the module docstring."""
 
     def __init__(self, members: list[tuple[str, Any]], net: Any, clock: Callable[[], float] = time.time,
-                 probe_interval: float = PROBE_INTERVAL, reactor: Any = None):
+                 probe_interval: float | None = None, reactor: Any = None):
         if reactor is None:
             from twisted.internet import reactor as default_reactor
             reactor = default_reactor
         if not members:
             raise ValueError('a bitcoind group needs at least one daemon')
+        if probe_interval is None:
+            probe_interval = PROBE_INTERVAL if len(members) > 1 else LONE_PROBE_INTERVAL
         self.net, self.clock, self.probe_interval = net, clock, probe_interval
         self._reactor: Any = reactor
         self.members = [_Member(name, bridge) for name, bridge in members]
