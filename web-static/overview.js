@@ -191,7 +191,7 @@
       showPeers(r[10], r[11]);
       showChain(r[12], r[13], r[14], r[15]);
       showPayoutHistory(r[16], r[1]);
-      showBitcoinds(r[16]);
+      showBitcoinds(r[17]);
     });
   }
 
