@@ -289,3 +289,24 @@ def node_factory(tmp_path_factory, regtest_pair):
         node.stop(timeout=20)
     if any(node.starts and node.bitcoind is not None for node in nodes):
         release_long_polls(regtest_pair)
+
+
+def ports_below_ephemeral(count, low=20000, high=32000):
+    """`count` free ports outside Linux's ephemeral range (32768-60999): no outgoing connection of a
+    busy machine takes them between the choice and the node's listen, as it can with free_ports()."""
+    import random
+    import socket
+    chosen = []
+    while len(chosen) < count:
+        port = random.randrange(low, high)
+        if port in chosen:
+            continue
+        try:
+            for family, host in ((socket.AF_INET6, '::'), (socket.AF_INET, '')):
+                with socket.socket(family) as sock:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        chosen.append(port)
+    return chosen

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from node_processes import node_factory, wait_until  # noqa: F401 (fixture)
+from node_processes import node_factory, ports_below_ephemeral, wait_until  # noqa: F401 (fixture)
 from p2pool.bitcoin.failover import parse_daemon_url
 from p2pool.work.cpuminer import StratumMiner
 
@@ -52,7 +52,9 @@ def test_work_moves_to_the_fallback_within_five_seconds_and_back(regtest_pair, b
     first, second = pair.first, pair.second
     third = bitcoind_factory(connect_to=second)
     wait_until(lambda: third.rpc('getbestblockhash') == second.rpc('getbestblockhash'), 60, 'the third to sync')
-    node = node_factory(first, name='failover', extra_args=['--bitcoind-fallback', fallback_url(second)])
+    p2p_port, worker_port = ports_below_ephemeral(2)
+    node = node_factory(first, name='failover', extra_args=['--bitcoind-fallback', fallback_url(second)],
+                        p2p_port=p2p_port, worker_port=worker_port)
     node.start().wait_ready()
     wait_until(lambda: daemons(node).get('fallback 1', {}).get('status') == 'standby', 20, 'the fallback to be up')
     assert daemons(node)['bitcoind']['status'] == 'active'

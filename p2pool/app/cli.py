@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='percentage of miners\' work paid to the node operator (default: 0)')
     worker.add_argument('-s', '--share-rate', type=float, default=3.0, metavar='SECONDS',
                         help='stratum vardiff target: seconds per pseudoshare per connection (default: 3)')
+    parser.add_argument('--takeover', action='store_true',
+                        help='take over the node running on the same data directory without dropping its miners '
+                             '(upgrades, option changes): its listening sockets and miner connections move here')
     bitcoind = parser.add_argument_group('bitcoind')
     bitcoind.add_argument('--bitcoind-config-path', default=None, metavar='FILE',
                           help='bitcoin.conf to read credentials and ports from (default: the usual location)')

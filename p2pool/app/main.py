@@ -82,19 +82,32 @@ def run_node(args, reactor=None) -> int:
         print('p2pool: cannot create the data directory: %s' % e, file=sys.stderr)
         return 1
     from p2pool.app.datadir_lock import DataDirInUse, lock_datadir
-    try:
-        datadir_lock = lock_datadir(datadir)
-    except DataDirInUse as e:
-        print('p2pool: %s' % e, file=sys.stderr)
-        return 1
+    takeover_client = datadir_lock = None
+    if getattr(args, 'takeover', False):
+        # the running node holds the lock; it comes with its sockets (p2pool/app/takeover.py)
+        from p2pool.app.takeover import TakeoverClient, TakeoverError
+        takeover_client = TakeoverClient(datadir)
+        try:
+            takeover_client.connect()
+        except TakeoverError as e:
+            print('p2pool: takeover failed: %s' % e, file=sys.stderr)
+            return 1
+    else:
+        try:
+            datadir_lock = lock_datadir(datadir)
+        except DataDirInUse as e:
+            print('p2pool: %s' % e, file=sys.stderr)
+            return 1
     from p2pool.app.logsetup import setup_logging
     try:
         setup_logging(args.logfile or os.path.join(datadir, 'log'), args.debug)
     except OSError as e:
         print('p2pool: cannot open the log file: %s' % e, file=sys.stderr)
-        datadir_lock.close()
+        if datadir_lock is not None:
+            datadir_lock.close()
         return 1
     runner = NodeRunner(args, net, datadir, reactor)
+    runner.datadir_lock, runner.takeover_client = datadir_lock, takeover_client
     exit_status = []
 
     @defer.inlineCallbacks
@@ -115,7 +128,10 @@ def run_node(args, reactor=None) -> int:
     try:
         reactor.run()
     finally:
-        datadir_lock.close()
+        if runner.datadir_lock is not None:
+            runner.datadir_lock.close()
+        if runner.takeover_client is not None:
+            runner.takeover_client.close()
     return exit_status[0] if exit_status else 0
 
 
@@ -132,6 +148,11 @@ class NodeRunner:
         self.dynamic_payouts = None
         self.max_miner_conns = self.max_miner_conns_per_address = None
         self.early_payout_address = None  # legacy stand-in for a bech32/P2SH -a on version-17 chains
+        self.control_run = None
+        # takeover (p2pool/app/takeover*.py): the lock file, the client of a --takeover start, what it
+        # received, the server a later process takes this one over through, and whether it did
+        self.datadir_lock = self.takeover_client = self.handover = self.takeover_server = None
+        self.handed_over = False
         self.stopped = False
 
     @defer.inlineCallbacks
@@ -207,11 +228,24 @@ class NodeRunner:
         # a peer's share that is a block also goes to bitcoind from here (assembled from our template)
         self.chain.block_found_by_peer.watch(self._peer_found_block)
 
+        from p2pool.app.takeover import TakeoverError
+        from p2pool.app.takeover_node import finish_takeover, start_takeover_server, take_handover
+        if self.takeover_client is not None:
+            try:
+                self.handover = take_handover(self)
+            except TakeoverError as e:
+                raise StartupError('takeover failed: %s' % e) from None
         self._start_p2p()
         source.changed.watch(self.p2p_node.template_changed)
         source.changed.watch(lambda template: self.chain.think())
         self._start_work(payout_address)
         self._start_web(payout_address)
+        if self.handover is not None:
+            try:
+                finish_takeover(self)
+            except TakeoverError as e:
+                raise StartupError('takeover failed: %s' % e) from None
+        self.takeover_server = start_takeover_server(self)
         self._every(self.chain.prune, PRUNE_INTERVAL)
         log.info('Node ready: P2Pool peers on port %d, miners and web on port %d',
                  self.p2p_node.listening_port or 0, self.worker_port.getHost().port)
@@ -248,6 +282,10 @@ class NodeRunner:
         # bitcoind's tip, for the relay rule of block solutions (p2p.md §6.2)
         self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor,
                                 parent_tip=self.bitcoind.tip)
+        if self.handover is not None and self.handover.p2p_fd is not None:
+            self.p2p_node.adopt_listener(self.handover.p2p_fd, self.handover.families['p2p'])
+            os.close(self.handover.p2p_fd)
+            self.handover.p2p_fd = None
         try:
             self.p2p_node.start()
         except tw_error.CannotListenError as e:
@@ -313,9 +351,13 @@ class NodeRunner:
                                                 reactor=self.reactor, sessions=self.sessions)
         interface, port = args.worker_endpoint or ('', net.WORKER_PORT)
         try:
-            self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor,
-                                                  max_connections=self.max_miner_conns,
-                                                  max_per_address=self.max_miner_conns_per_address)
+            if self.handover is not None:
+                from p2pool.app.takeover_node import adopt_worker_port
+                self.worker_port = adopt_worker_port(self, root, stratum)
+            else:
+                self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor,
+                                                      max_connections=self.max_miner_conns,
+                                                      max_per_address=self.max_miner_conns_per_address)
         except tw_error.CannotListenError as e:
             raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
         self._write_ready_flag()
@@ -334,6 +376,7 @@ class NodeRunner:
         self.bitcoind.source.changed.watch(lambda template: self.payout_history.refresh())
         self._every(self.payout_history.refresh, PAYOUT_REFRESH_INTERVAL, now=True)
         commands = ControlCommands(self)
+        self.control_run = commands.run
         try:
             self.control_port = listen_control(self.datadir, commands.run, self.reactor)
         except (OSError, tw_error.CannotListenError) as e:
@@ -387,6 +430,10 @@ class NodeRunner:
         if self.stopped:
             return
         self.stopped = True
+        if self.takeover_server is not None:
+            _quietly(self.takeover_server.stop)
+        if self.handover is not None:
+            _quietly(self.handover.close)
         for loop in self.loops:
             if loop.running:
                 loop.stop()
@@ -405,11 +452,11 @@ class NodeRunner:
             yield _quietly_deferred(self.p2p_node.stop)
         if self.bitcoind is not None:
             _quietly(self.bitcoind.stop)
-        if self.web_service is not None:
+        if self.web_service is not None and not self.handed_over:     # else saved before the hand-over
             _quietly(self.web_service.save)
         if self.sessions is not None:
             _quietly(self.sessions.flush)
-        if self.worker_port is not None:
+        if self.worker_port is not None and not self.handed_over:     # the new process's flag now
             _quietly(lambda: os.remove(os.path.join(self.datadir, READY_FLAG)))
         if self.chain is not None:
             _quietly(self.chain.close)

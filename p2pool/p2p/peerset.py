@@ -355,7 +355,20 @@ class P2PNode:
             closing.append(closed)
         return defer.DeferredList(closing)
 
+    @property
+    def listener(self):
+        """The IListeningPort for incoming peers, or None."""
+        return self._listener
+
+    def adopt_listener(self, fd, family):
+        """Serve peers on a socket that already listens (handed over by a takeover); call before start()."""
+        self._listener = self.reactor.adoptStreamPort(fd, family, _PeerFactory(self, incoming=True))
+        self.listening_port = self._listener.getHost().port
+        log.info('Serving P2Pool peers on the handed-over port %d', self.listening_port)
+
     def _listen(self):
+        if self._listener is not None:      # adopted
+            return
         interfaces = [self.config.listen_interface] if self.config.listen_interface is not None else ['::', '']
         factory = _PeerFactory(self, incoming=True)
         for index, interface in enumerate(interfaces):

@@ -152,6 +152,7 @@ class BaseWork:
         self.blocks: set[Any] = set()      # header hashes submitted as blocks
         self.cache: dict[Any, Any] = {}          # front-ends keep their encodings of this work here
         self.next_prefix = 0     # the getwork counter n of §3
+        self.share_version = None
 
     def merkle_root_for(self, nonce8) -> int:
         """The header merkle root of this work with coinbase nonce bytes `nonce8`."""
@@ -382,7 +383,9 @@ class WorkBridge:
             share_target=bitcoin_data.bits_to_target(share_info['bits']),
             min_share_target=bitcoin_data.bits_to_target(share_info['bits']),
             block_target=template.block_target, identifier=self.new_work_counter, payee=request.payee)
-        return BaseWork(self, record, template, share_info, other_tx_keys, get_share, commitment, segwit)
+        base = BaseWork(self, record, template, share_info, other_tx_keys, get_share, commitment, segwit)
+        base.share_version = version        # work.handover rebuilds get_share from it after a takeover
+        return base
 
     # --- solutions (§8) ----------------------------------------------------------------
 
