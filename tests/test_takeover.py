@@ -139,6 +139,10 @@ def test_miners_stay_connected_through_a_takeover(node_factory, regtest_node):
         old.wait_exit(10)
         assert old.process.returncode == 0
         assert 'took over from process %d: 2 miner connections kept' % old.pid in new.console()
+        assert new.get('/web/version')                 # the worker port's HTTP side is the new one's
+        for name in ('control.sock', 'takeover.sock', 'ready_flag'):      # the old one left them alone
+            assert os.path.exists(os.path.join(new.net_dir, name)), name
+        assert open(os.path.join(new.net_dir, 'lock')).read().strip() == str(new.pid)
         wait_until(lambda: accepted_since(cpu, before) >= 3, 30, 'shares accepted by the new process')
         # a job of the old process, solved and judged by the new one
         result, error = raw.call('mining.submit', raw.solve(old_job))

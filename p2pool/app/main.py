@@ -10,6 +10,7 @@
 Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
 port in use, an invalid payout address) end with one line and a non-zero exit.
 """
+import dataclasses
 from collections.abc import Generator
 import logging
 import os
@@ -148,7 +149,7 @@ class NodeRunner:
         self.dynamic_payouts = None
         self.max_miner_conns = self.max_miner_conns_per_address = None
         self.early_payout_address = None  # legacy stand-in for a bech32/P2SH -a on version-17 chains
-        self.control_run = None
+        self.control_run = self.web_root = None
         # takeover (p2pool/app/takeover*.py): the lock file, the client of a --takeover start, what it
         # received, the server a later process takes this one over through, and whether it did
         self.datadir_lock = self.takeover_client = self.handover = self.takeover_server = None
@@ -228,21 +229,16 @@ class NodeRunner:
         # a peer's share that is a block also goes to bitcoind from here (assembled from our template)
         self.chain.block_found_by_peer.watch(self._peer_found_block)
 
-        from p2pool.app.takeover import TakeoverError
-        from p2pool.app.takeover_node import finish_takeover, start_takeover_server, take_handover
-        if self.takeover_client is not None:
-            try:
-                self.handover = take_handover(self)
-            except TakeoverError as e:
-                raise StartupError('takeover failed: %s' % e) from None
         self._start_p2p()
         source.changed.watch(self.p2p_node.template_changed)
         source.changed.watch(lambda template: self.chain.think())
         self._start_work(payout_address)
         self._start_web(payout_address)
-        if self.handover is not None:
-            try:
-                finish_takeover(self)
+        from p2pool.app.takeover import TakeoverError
+        from p2pool.app.takeover_node import start_takeover_server, take_over
+        if self.takeover_client is not None:
+            try:     # everything is built: the miners wait only for the sockets to move
+                take_over(self)
             except TakeoverError as e:
                 raise StartupError('takeover failed: %s' % e) from None
         self.takeover_server = start_takeover_server(self)
@@ -280,12 +276,10 @@ class NodeRunner:
     def _start_p2p(self):
         from p2pool.p2p.peerset import P2PNode, config_from_args
         # bitcoind's tip, for the relay rule of block solutions (p2p.md §6.2)
-        self.p2p_node = P2PNode(self.chain, self.store, config_from_args(self.args, self.net), reactor=self.reactor,
-                                parent_tip=self.bitcoind.tip)
-        if self.handover is not None and self.handover.p2p_fd is not None:
-            self.p2p_node.adopt_listener(self.handover.p2p_fd, self.handover.families['p2p'])
-            os.close(self.handover.p2p_fd)
-            self.handover.p2p_fd = None
+        config = config_from_args(self.args, self.net)
+        if self.takeover_client is not None:       # the running node's listening socket comes later
+            config = dataclasses.replace(config, port=None)
+        self.p2p_node = P2PNode(self.chain, self.store, config, reactor=self.reactor, parent_tip=self.bitcoind.tip)
         try:
             self.p2p_node.start()
         except tw_error.CannotListenError as e:
@@ -350,17 +344,15 @@ class NodeRunner:
         stratum = self.stratum = StratumFactory(self.work_bridge, net, share_rate=args.share_rate,
                                                 reactor=self.reactor, sessions=self.sessions)
         interface, port = args.worker_endpoint or ('', net.WORKER_PORT)
-        try:
-            if self.handover is not None:
-                from p2pool.app.takeover_node import adopt_worker_port
-                self.worker_port = adopt_worker_port(self, root, stratum)
-            else:
+        self.web_root = root
+        if self.takeover_client is None:        # else the running node's socket comes later
+            try:
                 self.worker_port = listen_worker_port(root, stratum, port, interface=interface, reactor=self.reactor,
                                                       max_connections=self.max_miner_conns,
                                                       max_per_address=self.max_miner_conns_per_address)
-        except tw_error.CannotListenError as e:
-            raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
-        self._write_ready_flag()
+            except tw_error.CannotListenError as e:
+                raise StartupError('cannot listen for miners on port %s: %s' % (e.port, _socket_reason(e))) from None
+            self.write_ready_flag()
         # through the log, so that the status lines reach the log file as well as the console;
         # one log line each, as the log keeps every message on one line
         status_log = logging.getLogger('p2pool.status')
@@ -371,16 +363,14 @@ class NodeRunner:
 
     def _start_payouts_and_control(self):
         """The payout history (refreshed on every new template) and `p2pool ctl` with the console."""
-        from p2pool.app.control import ConsoleReader, listen_control
+        from p2pool.app.control import ConsoleReader
         from p2pool.app.control_commands import ControlCommands
         self.bitcoind.source.changed.watch(lambda template: self.payout_history.refresh())
         self._every(self.payout_history.refresh, PAYOUT_REFRESH_INTERVAL, now=True)
         commands = ControlCommands(self)
         self.control_run = commands.run
-        try:
-            self.control_port = listen_control(self.datadir, commands.run, self.reactor)
-        except (OSError, tw_error.CannotListenError) as e:
-            log.warning('no control socket for p2pool ctl: %s', e)
+        if self.takeover_client is None:      # else after the running node has let go of its socket
+            self.listen_control()
         if ConsoleReader.wanted():
             self.console = ConsoleReader(commands.run, self.reactor)
             self.console.start()
@@ -389,6 +379,13 @@ class NodeRunner:
         """The addresses the payout history follows: the node's own and its miners'."""
         miners = {user.split('.', 1)[0] for user in self.work_bridge.last_share_difficulties}
         return set(self.web_view.payout_addresses) | miners
+
+    def listen_control(self):
+        from p2pool.app.control import listen_control
+        try:
+            self.control_port = listen_control(self.datadir, self.control_run, self.reactor)
+        except (OSError, tw_error.CannotListenError) as e:
+            log.warning('no control socket for p2pool ctl: %s', e)
 
     def _raise_file_limit(self):
         """Soft descriptor limit up to the hard one; the worker port's caps below it (app/fdlimit.py)."""
@@ -408,7 +405,7 @@ class NodeRunner:
             log.warning('--max-miner-conns %d leaves fewer than %d of the %d file descriptors for bitcoind, '
                         'peers, the store and the web', self.max_miner_conns, reserved, limit)
 
-    def _write_ready_flag(self):
+    def write_ready_flag(self):
         """DATADIR/NET/ready_flag: the worker port is listening (web.md §3), for supervisors;
         removed again at a clean shutdown."""
         try:

@@ -158,13 +158,8 @@ class TakeoverServer:
                         why, len(frozen.connections))
 
     def _relisten_control(self) -> None:
-        runner = self.runner
-        if runner.control_port is None and runner.control_run is not None:
-            from p2pool.app.control import listen_control
-            try:
-                runner.control_port = listen_control(runner.datadir, runner.control_run, self.reactor)
-            except Exception as e:
-                log.warning('no control socket for p2pool ctl: %s', e)
+        if self.runner.control_port is None and self.runner.control_run is not None:
+            self.runner.listen_control()
 
     # --- the hand-over -------------------------------------------------------------------
 
@@ -187,11 +182,10 @@ class TakeoverServer:
         self._timer = self.reactor.callLater(FREEZE_TIMEOUT, self._end, 'no word from the new process in %d s'
                                              % FREEZE_TIMEOUT)
         log.info('handing %d miner connections over to the new process', len(connections))
-        for flush in (runner.store.flush, runner.sessions.flush, runner.web_service.save):
-            try:
-                flush()
-            except Exception as e:   # the new process reads what is there; a failed flush is not fatal
-                log.warning('flushing before the takeover failed: %s', e)
+        try:      # the new process reads the sessions closed meanwhile; it has loaded the rest already
+            runner.sessions.flush()
+        except Exception as e:
+            log.warning('saving the Stratum sessions before the takeover failed: %s', e)
         state = export_connections(stratum, connections)
         for connection, entry in zip(connections, state['connections']):
             transport = connection.transport
@@ -285,29 +279,26 @@ def adopt_connections(reactor: Any, stratum: Any, state: dict[str, Any], fds: li
 
 # --- the new process -------------------------------------------------------------------------
 
-def take_handover(runner: Any) -> Any:
-    """Freeze the running node and receive its sockets (raises TakeoverError with the reason)."""
-    handover = runner.takeover_client.take()
+def take_over(runner: Any) -> None:
+    """Freeze the running node, take its sockets into the rooms `runner` has built, `taken`, then
+    the miner connections (raises TakeoverError with the reason; until `taken` the old node can
+    read on, and does when this process goes away)."""
+    from p2pool.app.takeover import HOLD_VARIABLE, sd_notify
+    from p2pool.work.switch import worker_port_factory
+    handover = runner.handover = runner.takeover_client.take()
     log.info('received the sockets and %d miner connections of process %d', len(handover.connection_fds),
              handover.old_pid)
-    return handover
-
-
-def adopt_worker_port(runner: Any, root: Any, stratum: Any) -> Any:
-    from p2pool.work.switch import worker_port_factory
-    handover = runner.handover
-    factory = worker_port_factory(root, stratum, reactor=runner.reactor, max_connections=runner.max_miner_conns,
+    reactor = runner.reactor
+    if handover.p2p_fd is not None:
+        runner.p2p_node.adopt_listener(handover.p2p_fd, handover.families['p2p'])
+        os.close(handover.p2p_fd)
+        handover.p2p_fd = None
+    factory = worker_port_factory(runner.web_root, runner.stratum, reactor=reactor,
+                                  max_connections=runner.max_miner_conns,
                                   max_per_address=runner.max_miner_conns_per_address)
-    port = runner.reactor.adoptStreamPort(handover.worker_fd, handover.families['worker'], factory)
+    runner.worker_port = reactor.adoptStreamPort(handover.worker_fd, handover.families['worker'], factory)
     os.close(handover.worker_fd)
     handover.worker_fd = -1
-    return port
-
-
-def finish_takeover(runner: Any) -> None:
-    """`taken`, then the old process's `bye`; the lock and the miner connections become ours."""
-    from p2pool.app.takeover import HOLD_VARIABLE, sd_notify
-    handover = runner.handover
     hold = float(os.environ.get(HOLD_VARIABLE) or 0)
     if hold > 0:
         import time
@@ -319,12 +310,15 @@ def finish_takeover(runner: Any) -> None:
     lock.truncate()
     lock.write('%d\n' % os.getpid())
     lock.flush()
+    runner.sessions.load()        # the ones the old process closed since we loaded them
     fds, handover.connection_fds = handover.connection_fds, []
-    adopted = adopt_connections(runner.reactor, runner.stratum, handover.state, fds)
+    adopted = adopt_connections(reactor, runner.stratum, handover.state, fds)
     log.info('took over from process %d: %d miner connections kept', handover.old_pid, adopted)
     runner.handover = None
     runner.takeover_client.close()
-    sd_notify('MAINPID=%d\nREADY=1' % os.getpid())
+    runner.write_ready_flag()
+    runner.listen_control()
+    sd_notify('MAINPID=%d' % os.getpid())
 
 
 def start_takeover_server(runner: Any) -> TakeoverServer | None:

@@ -16,7 +16,7 @@ data are not carried over: such jobs are dropped (the miner gets new work at onc
 """
 import logging
 import struct
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from p2pool.bitcoin import data as bitcoin_data
@@ -122,8 +122,13 @@ def export_connection(connection: Any, bases: dict[int, dict[str, Any]], current
         key = id(job.base)
         if key not in bases:
             bases[key] = export_base(job.base, current_counter)
-        jobs.append({'id': job_id, 'base': str(key), 'target': job.target, 'issued': job.issued,
-                     'superseded': job.superseded, 'record': encode(asdict(job.record))})
+        entry = {'id': job_id, 'base': str(key), 'target': job.target, 'issued': job.issued,
+                 'superseded': job.superseded}
+        if replace(job.base.record, share_target=job.record.share_target) == job.record:
+            entry['share_target'] = job.record.share_target      # the usual case: the base's record but this
+        else:
+            entry['record'] = encode(asdict(job.record))
+        jobs.append(entry)
     session = connection.session
     return {
         'extranonce1': connection.extranonce1.hex(),
@@ -174,5 +179,8 @@ def restore_connection(protocol: Any, entry: dict[str, Any], bases: dict[str, Ba
         base = bases.get(job['base'])
         if base is None:
             continue
-        record = WorkRecord(**decode(job['record']))
+        if 'record' in job:
+            record = WorkRecord(**decode(job['record']))
+        else:
+            record = replace(base.record, share_target=int(job['share_target']))
         protocol.jobs[job['id']] = Job(record, base, int(job['target']), float(job['issued']), job.get('superseded'))
