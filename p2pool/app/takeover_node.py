@@ -304,6 +304,7 @@ def take_over(runner: Any) -> None:
         import time
         time.sleep(hold)      # blocking on purpose: a test kills this process while it holds the sockets
     runner.takeover_client.commit()
+    sd_notify('MAINPID=%d' % os.getpid())      # before the old process exits, or systemd would stop the service
     lock = runner.datadir_lock = os.fdopen(handover.lock_fd, 'a+')
     handover.lock_fd = -1
     lock.seek(0)
@@ -318,7 +319,6 @@ def take_over(runner: Any) -> None:
     runner.takeover_client.close()
     runner.write_ready_flag()
     runner.listen_control()
-    sd_notify('MAINPID=%d' % os.getpid())
 
 
 def start_takeover_server(runner: Any) -> TakeoverServer | None:
