@@ -11,11 +11,11 @@ Start-up problems (a bad option, an unreachable bitcoind, a wrong password, a
 port in use, an invalid payout address) end with one line and a non-zero exit.
 """
 import dataclasses
-from collections.abc import Generator
 import logging
 import os
 import sys
 import time
+from collections.abc import Generator
 from typing import Any
 
 from twisted.internet import defer, error as tw_error, task
@@ -380,7 +380,7 @@ class NodeRunner:
         miners = {user.split('.', 1)[0] for user in self.work_bridge.last_share_difficulties}
         return set(self.web_view.payout_addresses) | miners
 
-    def listen_control(self):
+    def listen_control(self) -> None:
         from p2pool.app.control import listen_control
         try:
             self.control_port = listen_control(self.datadir, self.control_run, self.reactor)
@@ -405,7 +405,7 @@ class NodeRunner:
             log.warning('--max-miner-conns %d leaves fewer than %d of the %d file descriptors for bitcoind, '
                         'peers, the store and the web', self.max_miner_conns, reserved, limit)
 
-    def write_ready_flag(self):
+    def write_ready_flag(self) -> None:
         """DATADIR/NET/ready_flag: the worker port is listening (web.md §3), for supervisors;
         removed again at a clean shutdown."""
         try:

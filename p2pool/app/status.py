@@ -134,7 +134,7 @@ def status_text(node, now=None) -> tuple[str, list[str]]:
         format_binomial_conf(local.dead_pseudoshares, local.pseudoshares), time_to_share))
     if best is not None and height > 2:
         lines.extend(_pool_lines(ctx, local, best, height))
-    daemons = getattr(node, 'bitcoind_daemons', lambda: [])()
+    daemons: list[dict[str, Any]] = getattr(node, "bitcoind_daemons", lambda: [])()
     if len(daemons) > 1:
         lines.append(' bitcoind: ' + '; '.join(_daemon_text(d) for d in daemons))
     progress = sync_progress(ctx)

@@ -179,7 +179,8 @@ class GroupSubmitter:
     def __init__(self, group: 'BitcoindGroup'):
         self.group = group
 
-    def submit(self, block: dict, segwit: bool = False, expect_valid: bool = True, legacy: bool = False) -> Any:
+    def submit(self, block: dict[str, Any], segwit: bool = False, expect_valid: bool = True,
+               legacy: bool = False) -> Any:
         active = self.group.active
         answer = None
         for member in self.group.members:
@@ -233,7 +234,7 @@ class BitcoindGroup:
     def p2p(self) -> Any:
         return self.active.bridge.p2p
 
-    def submit_block(self, block: dict, segwit: bool) -> Any:
+    def submit_block(self, block: dict[str, Any], segwit: bool) -> Any:
         """A block our miners found: to every reachable daemon (each the way it gives templates)."""
         return self.submitter.submit(block, segwit=segwit)
 

@@ -356,14 +356,14 @@ class P2PNode:
         return defer.DeferredList(closing)
 
     @property
-    def listener(self):
+    def listener(self) -> Any:
         """The IListeningPort for incoming peers, or None."""
         return self._listener
 
-    def adopt_listener(self, fd, family):
+    def adopt_listener(self, fd: int, family: int) -> None:
         """Serve peers on a socket that already listens (handed over by a takeover); call before start()."""
-        self._listener = self.reactor.adoptStreamPort(fd, family, _PeerFactory(self, incoming=True))
-        self.listening_port = self._listener.getHost().port
+        listener = self._listener = self.reactor.adoptStreamPort(fd, family, _PeerFactory(self, incoming=True))
+        self.listening_port = listener.getHost().port
         log.info('Serving P2Pool peers on the handed-over port %d', self.listening_port)
 
     def _listen(self):

@@ -126,7 +126,7 @@ def _local_section(out, ctx) -> None:
     if local.last_template_time is not None:
         out.gauge('p2pool_template_age_seconds', 'Seconds since the last successful getblocktemplate.',
                   ctx.clock() - local.last_template_time)
-    daemons = getattr(node, 'bitcoind_daemons', lambda: [])()
+    daemons: list[dict[str, Any]] = getattr(node, "bitcoind_daemons", lambda: [])()
     if daemons:
         labels = [{'daemon': d['name'], 'endpoint': d['endpoint']} for d in daemons]
         out.gauge('p2pool_bitcoind_up', 'Whether each bitcoind answers RPC and passed the start-up checks.',

@@ -152,7 +152,7 @@ class BaseWork:
         self.blocks: set[Any] = set()      # header hashes submitted as blocks
         self.cache: dict[Any, Any] = {}          # front-ends keep their encodings of this work here
         self.next_prefix = 0     # the getwork counter n of §3
-        self.share_version = None
+        self.share_version: int | None = None
 
     def merkle_root_for(self, nonce8) -> int:
         """The header merkle root of this work with coinbase nonce bytes `nonce8`."""
