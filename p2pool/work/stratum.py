@@ -27,6 +27,7 @@ gets -32700, bad parameters -32602. Lines above MAX_LINE bytes, connections that
 not subscribe and authorize within the handshake timeout, idle ones, clients that
 stop reading, and clients sending too many bad messages are disconnected.
 """
+import gc
 import itertools
 import logging
 import math
@@ -414,8 +415,12 @@ class StratumFactory(protocol.Factory):
 
     def _new_work(self, counter) -> None:
         fanout = Fanout(self.bridge.get_stratum_work)
+        collecting = gc.isenabled()
+        gc.disable()   # a full collection over 10,000 connections' objects must not stall the fan-out
         try:
             for connection in list(self.connections):
                 connection.send_work(fanout)
         finally:
             fanout.flush()
+            if collecting:
+                gc.enable()
