@@ -105,7 +105,7 @@ class ControlCommands:
 
     def status(self) -> str:
         text, warnings = status_text(self.runner.web_view, self.clock())
-        return '\n'.join(['Warning: ' + warning for warning in warnings] + [text])
+        return '\n'.join([text] + ['Warning: ' + warning for warning in warnings])
 
     def workers(self) -> str:
         bridge = self.runner.work_bridge
