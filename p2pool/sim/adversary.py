@@ -52,6 +52,7 @@ class Adversary:
         self.node: Any | None = None
         self.held: dict[int, Share] = {}      # private shares, oldest first
         self.public_height = 0                # highest absheight seen from peers
+        self.racing = False                   # selfish: a tie between our branch and the public one
         self._relay: Any = None
 
     # --- wiring into the node's real objects ---------------------------------------------
@@ -96,8 +97,9 @@ class Adversary:
         node.publish_local(share, doa)
         if self.kind == 'withhold':
             node.world.clock.callLater(self.hold, self._release, [share])
-        elif self.kind == 'selfish':
-            self._selfish_step()
+        elif self.kind == 'selfish' and self.racing:
+            self.racing = False
+            self._release(list(self.held.values()))   # a tie was running: our new share decides it
 
     def _release(self, shares: list[Any]) -> None:
         node = self.node
@@ -113,19 +115,22 @@ class Adversary:
         if peer_heights and max(peer_heights) > self.public_height:
             self.public_height = max(peer_heights)
             if self.kind == 'selfish':
-                self._selfish_step()
+                self._public_moved()
 
-    def _selfish_step(self) -> None:
-        """Publish according to the private lead over the public chain."""
+    def _public_moved(self) -> None:
+        """Eyal and Sirer: the public chain grew; act on the private lead left."""
+        self.racing = False
         if not self.held:
             return
         private = list(self.held.values())
-        private_height = max(share.absheight for share in private)
-        lead = private_height - self.public_height
+        lead = max(share.absheight for share in private) - self.public_height
         if lead < 0:
             self.held.clear()      # the public chain won: the private branch is abandoned
-        elif lead <= 1:
-            self._release(private)
+        elif lead == 0:
+            self._release(private)  # a tie: publish and race
+            self.racing = True
+        elif lead == 1:
+            self._release(private)  # one ahead: publishing it all wins
         else:
             self._release([share for share in private if share.absheight <= self.public_height])
 

@@ -6,12 +6,15 @@
   than the node's newest (node.py); orphan: not DOA and not in the final best
   chain of an honest reference node;
 * propagation_p50_ms / propagation_p99_ms: per honest share of the final best
-  chain, the time from its creation until every node online at that moment had
-  it in its tracker (shares some node never received are left out);
+  chain, the time from its creation until every honest node online at that
+  moment had it in its tracker (shares some node never received are left out);
 * fairness_worst: over miners with at least 10 % of the hash rate, the largest
-  |time-averaged PPLNS weight share / hash-rate share - 1|, the weights being
+  |time-averaged PPLNS weight share / hash-rate share - 1| (the time average is
+  the ratio of the summed weights, so that the first samples of a window that
+  holds a few shares do not dominate a short run), the weights being
   sampled every SHARE_PERIOD at the best share of an honest online node with
-  the real PPLNS window (what the next block would pay);
+  the real PPLNS window (what the next block would pay), counting only shares
+  found during the run (the start-up history pays an address of its own);
 * adversaries: each adversary's kind, hash-rate share and payout share (its
   time-averaged PPLNS weight share, as for fairness_worst);
 * rss_mb: peak resident memory of the process.
@@ -42,6 +45,7 @@ class Recorder:
         self.blocks: list[int] = []
         self.arrivals: dict[int, list[Any]] = {}               # hash -> [created, nodes to reach, count, done]
         self.weight_sums: dict[str, float] = {}
+        self.mined_sum = 0.0
         self.samples = 0
 
     # --- during the run ------------------------------------------------------------------
@@ -50,10 +54,12 @@ class Recorder:
         now = self.world.clock.now
         self.shares[share.hash] = (node.index, now, doa)
         if node.adversary is None:
-            online = sum(1 for other in self.world.nodes if other.online)
+            online = sum(1 for other in self.world.nodes if other.online and other.adversary is None)
             self.arrivals[share.hash] = [now, online, 0, None]
 
-    def arrived(self, shares: list[Any]) -> None:
+    def arrived(self, node: Any, shares: list[Any]) -> None:
+        if node.adversary is not None:
+            return  # "every node" is every honest node: a banned flooder may hear of a share hours later
         arrivals = self.arrivals
         for share in shares:
             entry = arrivals.get(share.hash)
@@ -85,16 +91,23 @@ class Recorder:
         max_shares = min(tracker.get_height(best), net.REAL_CHAIN_LENGTH)
         weights, total, _ = pplns.get_cumulative_weights(
             tracker, best, max_shares, pplns.pplns_desired_weight(self.world.block_target, net))
-        if not total:
+        # the start-up history pays an address of its own: only shares found in the run count
+        history = self.world.history_address
+        mined = sum(weight for key, weight in weights.items() if key != history)
+        if not mined:
             return
         for key, weight in weights.items():
-            self.weight_sums[key] = self.weight_sums.get(key, 0.0) + weight / total
+            if key != history:
+                self.weight_sums[key] = self.weight_sums.get(key, 0.0) + weight
+        self.mined_sum += mined
         self.samples += 1
 
     # --- at the end ----------------------------------------------------------------------
 
     def payout_shares(self) -> dict[str, float]:
-        return {key: value / self.samples for key, value in self.weight_sums.items()} if self.samples else {}
+        """Each payee's PPLNS weight summed over the samples, over the sum of all payees' weights:
+        a time average in which the early samples of a short window count for as little as it holds."""
+        return {key: value / self.mined_sum for key, value in self.weight_sums.items()} if self.mined_sum else {}
 
     def figures(self, wall_s: float) -> dict[str, Any]:
         world = self.world

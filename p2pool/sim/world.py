@@ -21,8 +21,8 @@ What is modelled rather than run:
   holds `pool_fraction` of the parent network's hash rate; the parent chain
   never reorganises;
 * a start-up history of TARGET_LOOKBEHIND shares (mined with the real generator,
-  paying the miners in proportion to their hash rate) so that the retarget starts
-  in equilibrium; every node loads it from its store and verifies it;
+  paying an address of its own that the payout figures leave out) so that the
+  retarget starts in equilibrium; every node loads it from its store and verifies it;
 * churn: each node leaves at `churn` times per hour and comes back after an
   exponential pause (mean 10 min), restarting from its store; a quarter of the
   comebacks are new nodes with an empty store.
@@ -167,18 +167,19 @@ class Simulation:
         honest = hash_shares(scenario.hashrate, honest_count, self.rng)
         fractions = [fraction for _, fraction in adversaries] + [share * (1 - adversary_total) for share in honest]
         total_rate = 2**256 / (EQUILIBRIUM_TARGET * self.net.SHARE_PERIOD)
-        addresses = make_addresses(self.net, scenario.nodes, kind='p2pkh', seed=b'sim%d' % scenario.seed)
+        addresses = make_addresses(self.net, scenario.nodes + 1, kind='p2pkh', seed=b'sim%d' % scenario.seed)
+        self.history_address = addresses[-1]
         self.nodes = [SimNode(self, index, fraction * total_rate, addresses[index])
                       for index, fraction in enumerate(fractions)]
         self.fractions = {node.address: fraction for node, fraction in zip(self.nodes, fractions)}
         for node, (kind, fraction) in zip(self.nodes, adversaries):
             node.adversary = Adversary(kind, fraction, self.net.SHARE_PERIOD)
-        history = self._history(fractions)
+        history = self._history()
         for node in self.nodes:
             for share in history:
                 node.store.shares[share.hash] = share
 
-    def _history(self, fractions: list[float]) -> list[Share]:
+    def _history(self) -> list[Share]:
         """TARGET_LOOKBEHIND shares before the start, as the pool's hash rate finds them at MAX_TARGET
         (the only pool target below that height), so that the retarget continues at equilibrium."""
         net = self.net
@@ -188,10 +189,9 @@ class Simulation:
         shares: list[Share] = []
         previous = None
         for index in range(count):
-            payee = self.rng.choices(self.nodes, weights=fractions)[0]
             timestamp = int(START_TIME - (count - index) * spacing)
             share_data = {'previous_share_hash': previous, 'coinbase': b'\x03' + index.to_bytes(3, 'little'),
-                          'nonce': index, 'address': payee.address, 'subsidy': self.subsidy, 'donation': 0,
+                          'nonce': index, 'address': self.history_address, 'subsidy': self.subsidy, 'donation': 0,
                           'stale_info': None, 'desired_version': voting_version(35)}
             plan = generate.plan_share(tracker, net, generate.ShareTerms(
                 share_data, self.block_target, timestamp, 2**256 - 1, known_txs={}, version=35))
@@ -288,7 +288,7 @@ class Simulation:
             node.learn_block(share.hash, height)
 
     def shares_arrived(self, node: SimNode, shares: list[Share]) -> None:
-        self.record.arrived(shares)
+        self.record.arrived(node, shares)
 
     def _sample(self) -> None:
         self.record.sample()
