@@ -61,8 +61,12 @@ class LitecoinPool:
         for node in self.nodes:
             node.stop(timeout=20)
 
-    def mine_until(self, condition, timeout, what, getwork=True):
-        """Both scrypt miners until `condition()` is truthy (checked every half second)."""
+    def mine_until(self, condition, timeout, what, getwork=True, operator_miner=False):
+        """Both scrypt miners until `condition()` is truthy (checked every half second).
+
+        `operator_miner`: also a stratum miner on each node whose username is no address, so that
+        its shares pay that node's operator (`-a`: legacy on A, bech32 on B).
+        """
         stop = threading.Event()
         scale = self.net.PARENT.DUMB_SCRYPT_DIFF
         stratum = StratumMiner('127.0.0.1', self.a.worker_port, self.addresses['stratum'] + EASIEST_SHARES,
@@ -72,6 +76,11 @@ class LitecoinPool:
                                  pow_func='scrypt')
         if getwork:
             miners.append(threading.Thread(target=self._getwork_loop, args=(getworker, stop), daemon=True))
+        extra = []
+        for node in (self.a, self.b) if operator_miner else ():
+            extra.append(StratumMiner('127.0.0.1', node.worker_port, 'no-address' + EASIEST_SHARES,
+                                      pow_func='scrypt', difficulty_scale=scale).connect())
+            miners.append(threading.Thread(target=self._stratum_loop, args=(extra[-1], stop), daemon=True))
         for thread in miners:
             thread.start()
         try:
@@ -82,7 +91,8 @@ class LitecoinPool:
             stop.set()
             for thread in miners:
                 thread.join(30)
-            stratum.close()
+            for miner in [stratum] + extra:
+                miner.close()
             self.stratum_submissions += stratum.submissions
             self.getwork_submissions += getworker.submissions
 

@@ -2,7 +2,8 @@
 
 Node A works for litecoind `first`, node B for `second` (peered with each other); A's
 operator address is legacy, B's bech32. A stratum scrypt CPU miner on A pays a P2SH-segwit
-username, a getwork scrypt miner on B a bech32 one. On litecoin regtest nearly every share
+username, a getwork scrypt miner on B a bech32 one, and a miner on each node with a username
+that is no address pays that node's operator. On litecoin regtest nearly every share
 is also a block (block target 2**255), so the parent chain grows with the sharechain.
 
 The test runs on the session's litecoind pair, whose chain only grows: it must stay below
@@ -37,8 +38,9 @@ def test_before_mweb_miners_find_shares_and_blocks_pay_the_sharechain_exactly(lt
             scripts = {out['scriptPubKey']['hex'] for out in block['tx'][0]['vout']}
             paid |= {name for name, address in pool.addresses.items()
                      if _script_hex(address, pool.net) in scripts}
-        return paid >= {'stratum', 'getwork', 'operator_a'} and paid
-    pool.mine_until(paid_everyone_on_v35, 240, 'version-35 blocks paying the legacy, P2SH and bech32 payees')
+        return paid >= {'stratum', 'getwork', 'operator_a', 'operator_b'} and paid
+    pool.mine_until(paid_everyone_on_v35, 240, 'version-35 blocks paying the legacy, P2SH and bech32 payees',
+                    operator_miner=True)
 
     assert any(result is True for result, _ in pool.stratum_submissions)
     assert any(result is True for result, _, _ in pool.getwork_submissions)
