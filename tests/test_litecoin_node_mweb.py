@@ -5,6 +5,8 @@ Runs after tests/test_litecoin_node.py (file order): the chain crosses MWEB acti
 then a block found through the node with a peg-in waiting is an MWEB block; then both nodes
 agree on the best share, verified each other's shares, and A restarts on the activated chain.
 """
+import re
+
 import pytest
 
 from node_processes import wait_until
@@ -67,6 +69,12 @@ def test_two_nodes_agree_and_verify_each_other_and_a_restart_loads_the_chain(ltc
         theirs = [pool.share(node, share_hash) for share_hash in other.get('/web/my_share_hashes')]
         known = [share for share in theirs if share is not None]
         assert known and all(share['local']['verified'] for share in known)
+    # B assembled blocks from A's shares out of its own template (with the HogEx and MWEB data
+    # once active) and sent them to its litecoind, which already had them from A's side or not
+    console = pool.b.console()
+    from_peer = set(re.findall(r'GOT BLOCK FROM PEER! ([0-9a-f]{64})', console))
+    submitted = set(re.findall(r'Block ([0-9a-f]{64}) submitted to bitcoind over RPC: (?:accepted|duplicate)', console))
+    assert from_peer & submitted, 'no block from a peer share was assembled and submitted by B'
     pool.a.stop()
     pool.start_node(pool.a)
     wait_until(lambda: pool.share(pool.a, best) is not None, 30, 'A to load its chain after the restart')
