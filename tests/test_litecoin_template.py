@@ -1,5 +1,7 @@
-"""Litecoin Core templates and MWEB blocks without a daemon: the answers measured on litecoind
-0.21.2.1 (tests/vectors/litecoin_mweb.json) parsed, and the measured block rebuilt byte for byte."""
+"""Litecoin Core without a daemon: the answers measured on litecoind 0.21.2.1
+(tests/vectors/litecoin_mweb.json) parsed and the measured MWEB block rebuilt byte for byte,
+rules learned from the refusal, the one-line upgrade message, and the legacy stand-in that
+lets version-17 shares pay a node whose `-a` is bech32."""
 import json
 from pathlib import Path
 
@@ -103,3 +105,53 @@ def test_source_learns_the_required_rules_and_keeps_them(reactor):
     assert template is not None and template.hogex is not None
     assert [request.get('rules') for request in requests] == [['segwit'], ['segwit', 'mweb'], ['segwit', 'mweb']]
     assert source.contact is True
+
+
+def test_an_old_litecoin_core_is_told_to_upgrade_in_one_line(reactor):
+    """Litecoin Core 0.18.1 (version 180100) on litecoin mainnet: one line, naming 0.21.2."""
+    genesis = '12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2'
+    handlers = {
+        'getnetworkinfo': lambda: {'version': 180100},
+        'getblockchaininfo': lambda: {'chain': 'main', 'blocks': 1, 'headers': 1, 'initialblockdownload': False,
+                                      'softforks': {name: {} for name in ('bip65', 'csv', 'segwit')}},
+        'getblockhash': lambda height: genesis,
+        'getblockheader': lambda block_hash: {'height': 0},
+    }
+    with JsonRpcTestServer(handlers) as server:
+        client = rpc.RpcClient('127.0.0.1', server.port, server.user, server.password)
+        with pytest.raises(rpc.BitcoindCheckError) as caught:
+            run_in_reactor(rpc.check_bitcoind, client, load_network('litecoin'))
+    message = str(caught.value)
+    assert '\n' not in message
+    assert message.endswith('is too old (version 180100): Litecoin Core too old for MWEB blocks: '
+                            'upgrade to Litecoin Core 0.21.2 or newer')
+
+
+class WalletDouble:
+    """`call` like RpcClient: getnewaddress answers `address` (recording its arguments)."""
+
+    def __init__(self, address):
+        self.address, self.calls = address, []
+
+    def call(self, method, *params):
+        from twisted.internet import defer
+        self.calls.append((method, params))
+        return defer.succeed(self.address)
+
+
+def test_a_bech32_operator_address_gets_a_legacy_stand_in_for_version_17():
+    from p2pool.app.payout import resolve_v17_fallback
+    from p2pool.work.username import PayeeResolver, parse_username
+    net = load_network('litecoin_regtest')
+    legacy = 'mk6CK7KFy8sFFya2A2mBkR2J9ks4avFkCd'          # measured: getnewaddress "" legacy
+    bech32 = 'rltc1qg638a06x3u3tcwm2ede5fp0v3gj6vwgywetlx6'  # measured: getnewaddress "" bech32
+    wallet = WalletDouble(legacy)
+    results = []
+    resolve_v17_fallback(wallet, net, bech32).addCallback(results.append)
+    assert results == [legacy] and wallet.calls == [('getnewaddress', ('p2pool', 'legacy'))]
+    resolve_v17_fallback(WalletDouble(legacy), net, legacy).addCallback(results.append)
+    assert results[-1] is None      # a legacy -a needs no stand-in
+    resolver = PayeeResolver(net.PARENT, bech32, early_address=legacy)
+    assert resolver.payee(parse_username('not-an-address'), 17) == legacy
+    assert resolver.payee(parse_username('not-an-address'), 35) == bech32
+    assert resolver.payee(parse_username(bech32), 35) == bech32
