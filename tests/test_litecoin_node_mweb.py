@@ -62,7 +62,10 @@ def test_two_nodes_agree_and_verify_each_other_and_a_restart_loads_the_chain(ltc
     def agreed():
         bests = {node.best_share_hash() for node in pool.nodes}
         return bests.pop() if len(bests) == 1 and None not in bests else None
-    pool.mine_until(agreed, 90, 'both nodes to agree on the best share')
+    def both_found_shares_and_agreed():
+        # each node's miners must have a share of their own for the other to verify
+        return all(node.get('/web/my_share_hashes') for node in pool.nodes) and agreed()
+    pool.mine_until(both_found_shares_and_agreed, 90, 'miners of both nodes to find shares and the nodes to agree')
     best = wait_until(agreed, 30, 'both nodes to agree after the miners stopped')
     # each node verified the shares the other one's miners found
     for node, other in ((pool.a, pool.b), (pool.b, pool.a)):
