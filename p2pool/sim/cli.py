@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     add('--max-conns', type=int, default=40)
     add('--work-delay-ms', type=float, default=50.0, help='new work to the miner')
     add('--block-propagation-ms', type=float, default=2000.0, help='median parent-block propagation')
-    add('--pool-fraction', type=float, default=0.01, help="the pool's share of the parent's hash rate")
+    add('--pool-fraction', type=float, default=0.01,
+        help="the pool's share of the parent's hash rate (1: every share is a block, as on regtest)")
     add('--share-period', type=float, default=None, help="override the network's SHARE_PERIOD")
     add('--sweep', default=None, metavar='OPTION=V1,V2,...',
         help='run once per value of one option (%s)' % ', '.join(sorted(SWEEPABLE)))
@@ -62,6 +63,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         raise ValueError('--hours must be positive')
     if args.latency_ms < 0 or args.latency_spread < 0 or args.bandwidth_mbit <= 0 or not 0 <= args.loss < 1:
         raise ValueError('latency, spread and loss must not be negative, bandwidth must be positive, loss < 1')
+    if not 0 < args.pool_fraction <= 1:
+        raise ValueError('--pool-fraction must lie in (0, 1]; 1 makes every share a block, as on regtest')
     if args.share_period is not None and args.share_period < 1:
         raise ValueError('--share-period must be at least 1 second')
     return Scenario(net=args.net, nodes=args.nodes, hours=args.hours, latency_ms=args.latency_ms,

@@ -132,8 +132,12 @@ class Simulation:
         self.progress = progress
         self.net = simulation_network(scenario.net, scenario.share_period)
         period = self.net.SHARE_PERIOD
-        self.block_target = int(EQUILIBRIUM_TARGET * scenario.pool_fraction * period
-                                / self.net.PARENT.BLOCK_PERIOD)
+        if scenario.pool_fraction >= 1:
+            # the pool is the whole parent network (a regtest chain): every share is a block
+            self.block_target = SIM_MAX_TARGET
+        else:
+            self.block_target = int(EQUILIBRIUM_TARGET * scenario.pool_fraction * period
+                                    / self.net.PARENT.BLOCK_PERIOD)
         self.block_bits = target_to_bits(self.block_target)
         self.subsidy = DEFAULT_SUBSIDY
         self.clock = VirtualClock(START_TIME)
@@ -246,6 +250,8 @@ class Simulation:
 
     def _next_parent_block(self) -> None:
         rate = (1 - self.scenario.pool_fraction) / self.net.PARENT.BLOCK_PERIOD
+        if rate <= 0:
+            return  # nobody else mines the parent chain
         self.clock.callLater(self.rng.expovariate(rate), self._parent_block)
 
     def _parent_block(self) -> None:
