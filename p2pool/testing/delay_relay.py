@@ -18,6 +18,8 @@ from twisted.internet import protocol
 class _Side(protocol.Protocol):
     """One end of a relayed connection; `other` is the far end (None until it connects)."""
 
+    transport: Any = None   # a TCP transport (zope's ITransport declares write() without self)
+
     def __init__(self, relay: DelayRelay) -> None:
         self.relay = relay
         self.other: _Side | None = None
