@@ -5,7 +5,8 @@ regtest bitcoind and one CPU miner each (p2pool/work/cpuminer.py), every P2Pool 
 going through a DelayRelay (p2pool/testing/delay_relay.py) that holds every byte
 200 ms in each direction; node i dials nodes i+1 and i+2 (a ring with chords) and
 nothing else (--outgoing-conns 0, no advertising). The real stale rate is
-sum(orphan + dead) / sum(total) over the nodes' /local_stats. (b) `p2pool simulate
+sum(orphan + dead) / sum(total) over the nodes' /local_stats, counted from
+SETTLE_SECONDS after the miners start to the end. (b) `p2pool simulate
 --net bsv_regtest --nodes 6 --latency-ms 200 --latency-spread 0 --pool-fraction 1`
 for the same time (every share a block, as on regtest). The figure is
 simulated / real; the goal is 0.67 to 1.5.
@@ -24,7 +25,10 @@ from common import call_in_reactor, measured_once, reactor_in_thread  # noqa: E4
 
 NODES = 6
 DELAY = 0.2
-MINING_SECONDS = 180.0
+MINING_SECONDS = 240.0
+#: a fresh regtest chain starts at MAX_TARGET and its retarget needs a few dozen shares to reach
+#: SHARE_PERIOD; the real stale rate is counted after this (the simulator starts in equilibrium)
+SETTLE_SECONDS = 80.0
 
 
 def _get(port, path):
@@ -33,6 +37,16 @@ def _get(port, path):
             return json.loads(reply.read())
     except (OSError, ValueError):
         return None
+
+
+def _counts(worker_ports):
+    """(shares, orphan + dead shares) of all nodes' miners so far."""
+    total = stale = 0
+    for port in worker_ports:
+        shares = (_get(port, 'local_stats') or {}).get('shares') or {}
+        total += shares.get('total', 0)
+        stale += shares.get('orphan', 0) + shares.get('dead', 0)
+    return total, stale
 
 
 def real_stale_rate():
@@ -74,13 +88,12 @@ def real_stale_rate():
             children.append(subprocess.Popen(
                 [sys.executable, '-m', 'p2pool.work.cpuminer', '127.0.0.1:%d' % worker_ports[i], addresses[i],
                  str(MINING_SECONDS)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        time.sleep(MINING_SECONDS + 10)
-        total = stale = 0
-        for port in worker_ports:
-            shares = (_get(port, 'local_stats') or {}).get('shares') or {}
-            total += shares.get('total', 0)
-            stale += shares.get('orphan', 0) + shares.get('dead', 0)
-        return {'shares': total, 'stale': stale, 'rate': stale / total if total else None}
+        time.sleep(SETTLE_SECONDS)
+        started, before = time.monotonic(), _counts(worker_ports)
+        time.sleep(MINING_SECONDS - SETTLE_SECONDS - 5)
+        seconds, after = time.monotonic() - started, _counts(worker_ports)
+        total, stale = after[0] - before[0], after[1] - before[1]
+        return {'shares': total, 'stale': stale, 'rate': stale / total if total else None, 'seconds': seconds}
     finally:
         for child in children:
             if child.poll() is None:
@@ -95,7 +108,8 @@ def real_stale_rate():
 
 def simulated_stale_rate():
     from p2pool.sim.world import Scenario, Simulation
-    figures = Simulation(Scenario(net='bsv_regtest', nodes=NODES, hours=MINING_SECONDS / 3600, latency_ms=DELAY * 1000,
+    figures = Simulation(Scenario(net='bsv_regtest', nodes=NODES, hours=(MINING_SECONDS - SETTLE_SECONDS) / 3600,
+                                  latency_ms=DELAY * 1000,
                                   latency_spread=0.0, pool_fraction=1.0, block_propagation_ms=100.0,
                                   outgoing_conns=2)).run()
     return {'shares': figures['shares'], 'rate': figures['stale_rate']}
