@@ -158,7 +158,19 @@ def test_miners_stay_connected_through_a_takeover(node_factory, regtest_node):
         cpu.close()
         raw.close()
     assert not errors, errors                      # no disconnect: the miner's socket never failed
-    new.stop()
+    # sessions also survive a plain restart (kept in the store at shutdown)
+    raw_session = (raw.session_id, raw.extranonce1, raw.difficulty)
+    assert new.stop() == 0
+    again = NodeProcess(old.bitcoind, old.datadir, name='restarted', address=address, p2p_port=p2p_port,
+                        worker_port=worker_port)
+    again.starts = 200
+    try:
+        again.start().wait_ready()
+        resumed = RawStratum(again.worker_port, address + '.raw').start(session_id=raw_session[0])
+        assert (resumed.session_id, resumed.extranonce1) == raw_session[:2]
+        resumed.close()
+    finally:
+        again.stop()
 
 
 def test_kill_9_of_the_new_process_mid_takeover_leaves_the_old_one_serving(node_factory, regtest_node,
