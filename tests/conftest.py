@@ -33,6 +33,21 @@ def bitcoind_bin():
     pytest.fail(f'the regtest bitcoind is not available: {problem}', pytrace=False)
 
 
+def _running(network, what):
+    """Start `network` for a fixture: a one-line failure if it does not start, stopped by PID afterwards."""
+    problem = None
+    try:
+        network.start()
+    except regtest.RegtestError as error:
+        problem = str(error)
+    if problem:
+        pytest.fail(f'starting {what} failed: {problem}', pytrace=False)
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
 @pytest.fixture(scope='session')
 def regtest_pair(bitcoind_bin, tmp_path_factory):
     """Two peered nodes with a mature chain, shared by the whole session.
@@ -40,18 +55,8 @@ def regtest_pair(bitcoind_bin, tmp_path_factory):
     Tests use `regtest_pair.first`; the chain only grows, so read heights and tips
     instead of assuming them.  Tests that stop nodes should use `fresh_bitcoind`.
     """
-    network = regtest.RegtestNetwork(bitcoind_bin, root_dir=tmp_path_factory.mktemp('regtest-pair'))
-    problem = None
-    try:
-        network.start()
-    except regtest.RegtestError as error:
-        problem = str(error)
-    if problem:
-        pytest.fail(f'starting the regtest pair failed: {problem}', pytrace=False)
-    try:
-        yield network
-    finally:
-        network.stop()
+    yield from _running(regtest.RegtestNetwork(bitcoind_bin, root_dir=tmp_path_factory.mktemp('regtest-pair')),
+                        'the regtest pair')
 
 
 @pytest.fixture
@@ -110,19 +115,8 @@ def litecoind_pair(litecoind_bin, tmp_path_factory):
     The chain only grows: tests that need it before MWEB activation (height 432) run
     before the one that activates it (tests/test_litecoin_node.py keeps that order).
     """
-    network = regtest_litecoin.LitecoinRegtestNetwork(
-        litecoind_bin, root_dir=tmp_path_factory.mktemp('litecoind-pair'))
-    problem = None
-    try:
-        network.start()
-    except regtest.RegtestError as error:
-        problem = str(error)
-    if problem:
-        pytest.fail(f'starting the litecoind pair failed: {problem}', pytrace=False)
-    try:
-        yield network
-    finally:
-        network.stop()
+    yield from _running(regtest_litecoin.LitecoinRegtestNetwork(
+        litecoind_bin, root_dir=tmp_path_factory.mktemp('litecoind-pair')), 'the litecoind pair')
 
 
 @pytest.fixture
