@@ -1,10 +1,11 @@
 """bitcoind failover (issue 11, item 3): a node with a primary and a fallback regtest bitcoind.
 
-The session's `regtest_pair` gives the primary (`first`) and the fallback
-(`second`, peered with it); a third bitcoind peers with `second` so that `second`
-still serves templates (Bitcoin SV only serves them with a peer) once `first` is
-killed. A Stratum miner works on the node throughout; on bsv_regtest nearly every
-pseudoshare is also a block, so blocks keep being found.
+The test starts three bitcoinds of its own (never the session's shared pair: a node killed
+with kill -9 may come back with a chain its peers call an invalid fork, and Bitcoin SV then
+refuses wallet calls in "safe mode"): the primary (`first`), the fallback (`second`, peered
+with it) and a third peered with `second`, so that `second` still serves templates (Bitcoin
+SV only serves them with a peer) once `first` is killed. A Stratum miner works on the node
+throughout; on bsv_regtest nearly every pseudoshare is also a block, so blocks keep being found.
 """
 import os
 import signal
@@ -44,25 +45,26 @@ def prevhash_of(job):
     return b''.join(raw[i:i + 4][::-1] for i in range(0, 32, 4))[::-1].hex()
 
 
-def restore_primary(pair):
-    """Start the killed primary and hand it the fallback's blocks (it lost what it had not flushed)
-    rather than wait for the two to find each other again."""
-    first, second = pair.first, pair.second
-    first.start()
+def restore_primary(first, second):
+    """Start the killed primary, peered with the fallback, and hand it the fallback's blocks (it
+    lost what it had not flushed) rather than wait for the two to find each other again."""
+    first.start(connect_to=second)
     for number in range(first.rpc('getblockcount') + 1, second.rpc('getblockcount') + 1):
         first.rpc('submitblock', second.rpc('getblock', second.rpc('getblockhash', number), 0))
-    pair.wait_peered(60)
+    wait_until(lambda: first.rpc('getconnectioncount') > 0, 60, 'the restarted primary to peer')
 
 
 def daemons(node):
     return {d['name']: d for d in node.get_or_none('/web/bitcoinds') or []}
 
 
-def test_work_moves_to_the_fallback_within_five_seconds_and_back(regtest_pair, bitcoind_factory, node_factory):
-    pair = regtest_pair.ensure_running()
-    first, second = pair.first, pair.second
+def test_work_moves_to_the_fallback_within_five_seconds_and_back(bitcoind_factory, node_factory):
+    first = bitcoind_factory()
+    first.mine(101)                    # out of initial block download, with coins to spare
+    second = bitcoind_factory(connect_to=first)
     third = bitcoind_factory(connect_to=second)
-    wait_until(lambda: third.rpc('getbestblockhash') == second.rpc('getbestblockhash'), 60, 'the third to sync')
+    wait_until(lambda: first.rpc('getbestblockhash') == second.rpc('getbestblockhash')
+               == third.rpc('getbestblockhash'), 60, 'the three bitcoinds to sync')
     p2p_port, worker_port = ports_below_ephemeral(2)
     node = node_factory(first, name='failover', extra_args=['--bitcoind-fallback', fallback_url(second)],
                         p2p_port=p2p_port, worker_port=worker_port)
@@ -112,7 +114,7 @@ def test_work_moves_to_the_fallback_within_five_seconds_and_back(regtest_pair, b
             return block['height'] > height and coinbase['vout'][-1]['scriptPubKey']['hex'].startswith('6a28')
         wait_until(found_block, 30, 'a block found by our miner on the fallback')
 
-        restore_primary(pair)
+        restore_primary(first, second)
         wait_until(lambda: daemons(node).get('bitcoind', {}).get('status') == 'active', 60,
                    'the primary to be used again')
         with_metrics = _metrics(node)
@@ -120,8 +122,6 @@ def test_work_moves_to_the_fallback_within_five_seconds_and_back(regtest_pair, b
         assert 'p2pool_bitcoind_up{daemon="fallback 1"' in with_metrics
         assert 'bitcoind: bitcoind 127.0.0.1:%d' % first.rpc_port in node.console()
     finally:
-        if not first.running:          # the session's pair must be whole again for the tests after this one
-            restore_primary(pair)
         stop.set()
         thread.join(30)
         miner.close()
