@@ -24,9 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
-from common import measured_once, percentile  # noqa: E402  (bench/ is not a package)
+from common import cached_wires, measured_once, percentile  # noqa: E402  (bench/ is not a package)
 
-from p2pool.bitcoin.serialize import VarStr  # noqa: E402
 from p2pool.config import load_network  # noqa: E402
 from p2pool.sharechain import verify  # noqa: E402
 from p2pool.sharechain.share import Share  # noqa: E402
@@ -50,22 +49,8 @@ def _cache_path(net):
 
 
 def chain_wire(net):
-    path = _cache_path(net)
-    if os.path.exists(path):
-        with open(path, 'rb') as file:
-            blob = file.read()
-        wires, pos = [], 0
-        while pos < len(blob):
-            wire, pos = VarStr.read(blob, pos)
-            wires.append(wire)
-        return wires
-    shares = testchain.mine_chain(net, 2 * net.CHAIN_LENGTH, addresses=testchain.make_addresses(net, PAYEES),
-                                  block_target=BLOCK_TARGET)
-    wires = [share.to_wire() for share in shares]
-    with open(path + '.tmp', 'wb') as file:
-        file.write(b''.join(VarStr.pack(wire) for wire in wires))
-    os.replace(path + '.tmp', path)
-    return wires
+    return cached_wires(_cache_path(net), lambda: testchain.mine_chain(
+        net, 2 * net.CHAIN_LENGTH, addresses=testchain.make_addresses(net, PAYEES), block_target=BLOCK_TARGET))
 
 
 def ltc_verify_shares_per_s():

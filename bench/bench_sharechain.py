@@ -19,8 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cached_wires  # noqa: E402  (bench/ is not a package)
 
-from p2pool.bitcoin.serialize import VarStr  # noqa: E402
 from p2pool.config import load_network  # noqa: E402
 from p2pool.sharechain import generate, verify  # noqa: E402
 from p2pool.testing import testchain
@@ -50,23 +51,8 @@ def _cache_path(net):
 def chain_wire(net=None):
     """Wire bytes of the benchmark chain, oldest first (mined and cached on first use)."""
     net = net or bench_network()
-    path = _cache_path(net)
-    if os.path.exists(path):
-        with open(path, 'rb') as file:
-            blob = file.read()
-        wires, pos = [], 0
-        while pos < len(blob):
-            wire, pos = VarStr.read(blob, pos)
-            wires.append(wire)
-        return wires
-    shares = testchain.mine_chain(net, chain_length(net), addresses=testchain.make_addresses(net, PAYEES),
-                                  block_target=BLOCK_TARGET)
-    wires = [share.to_wire() for share in shares]
-    temporary = path + '.tmp'
-    with open(temporary, 'wb') as file:
-        file.write(b''.join(VarStr.pack(wire) for wire in wires))
-    os.replace(temporary, path)
-    return wires
+    return cached_wires(_cache_path(net), lambda: testchain.mine_chain(
+        net, chain_length(net), addresses=testchain.make_addresses(net, PAYEES), block_target=BLOCK_TARGET))
 
 
 def load_chain(net, wires):

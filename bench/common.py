@@ -50,3 +50,21 @@ def call_in_reactor(fn, *args, **kwargs):
     """Run fn in the reactor thread and wait for its result (or its Deferred's)."""
     from twisted.internet.threads import blockingCallFromThread
     return blockingCallFromThread(reactor_in_thread(), fn, *args, **kwargs)
+
+
+def cached_wires(path, mine):
+    """Wire bytes of a benchmark chain cached at `path` (VarStr records); `mine()` makes the shares once."""
+    from p2pool.bitcoin.serialize import VarStr
+    if os.path.exists(path):
+        with open(path, 'rb') as file:
+            blob = file.read()
+        wires, pos = [], 0
+        while pos < len(blob):
+            wire, pos = VarStr.read(blob, pos)
+            wires.append(wire)
+        return wires
+    wires = [share.to_wire() for share in mine()]
+    with open(path + '.tmp', 'wb') as file:
+        file.write(b''.join(VarStr.pack(wire) for wire in wires))
+    os.replace(path + '.tmp', path)
+    return wires

@@ -15,6 +15,8 @@ import os
 import socket
 import time
 
+import pytest
+
 from p2pool.config import load_network
 from p2pool.sharechain.chain import ShareChain
 from p2pool.p2p import messages
@@ -65,6 +67,21 @@ def start_node(shares=(), **kwargs):
 
 def stop_node(node):
     run_in_reactor(node.stop)
+
+
+@pytest.fixture
+def nodes(reactor):
+    """Call it to start nodes (start_node's arguments); all still running are stopped after the test."""
+    started = []
+
+    def start(*args, **kwargs):
+        node = start_node(*args, **kwargs)
+        started.append(node)
+        return node
+    yield start
+    for node in started:
+        if node.running:
+            stop_node(node)
 
 
 def endpoint(node, host='127.0.0.1'):

@@ -12,24 +12,11 @@ import pytest
 from p2pool.p2p import messages
 from p2pool.p2p.protocol import PeerSettings
 from p2pool.sharechain.tracker import Tracker
-from p2p_helpers import NET, RawClient, best, endpoint, frame, mine, start_node, stop_node
+from p2p_helpers import NET, RawClient, best, endpoint, frame, mine
+from p2p_helpers import nodes  # noqa: F401 (fixture)
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
 
 TIMEOUT = 20
-
-
-@pytest.fixture
-def nodes(reactor):
-    started = []
-
-    def start(*args, **kwargs):
-        node = start_node(*args, **kwargs)
-        started.append(node)
-        return node
-    yield start
-    for node in started:
-        if node.running:
-            stop_node(node)
 
 
 def _ipv6_loopback():

@@ -13,8 +13,9 @@ from p2pool.p2p import messages
 from p2pool.p2p.addrstore import LOOPBACK_HOSTS
 from p2pool.store.sharestore import ShareStore
 from p2pool.sharechain.tracker import Tracker
-from p2p_helpers import (NET, RawClient, best, copies, endpoint, frame, mine, start_node, stop_node,
+from p2p_helpers import (NET, RawClient, best, copies, endpoint, frame, mine, stop_node,
                          tweaked_share, version_frame)
+from p2p_helpers import nodes  # noqa: F401 (fixture)
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
 
 TIMEOUT = 30
@@ -25,20 +26,6 @@ def chain():
     """A miner's tracker and a complete chain of CHAIN_LENGTH + 30 shares."""
     tracker = Tracker()
     return tracker, mine(NET.CHAIN_LENGTH + 30, tracker=tracker)
-
-
-@pytest.fixture
-def nodes(reactor):
-    started = []
-
-    def start(*args, **kwargs):
-        node = start_node(*args, **kwargs)
-        started.append(node)
-        return node
-    yield start
-    for node in started:
-        if node.running:
-            stop_node(node)
 
 
 def converged(nodes, share_hash):
