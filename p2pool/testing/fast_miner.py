@@ -63,8 +63,15 @@ class FastStratumMiner(StratumMiner):
             else:
                 self.outcomes['stale (result false)'] += 1
 
-    def run(self, seconds, drain_seconds=5.0) -> dict[str, Any]:
-        """Mine for `seconds`, then wait up to `drain_seconds` for the outstanding replies."""
+    def run(self, seconds, drain_seconds=5.0, max_outstanding=None) -> dict[str, Any]:
+        """Mine for `seconds`, then wait up to `drain_seconds` for the outstanding replies.
+
+        `max_outstanding`: at most this many submissions in flight (None: no limit). Without a
+        limit a miner faster than the node builds a backlog at the node, and every submission
+        in it is a block, so each one waits behind that many newer jobs: past the node's
+        MAX_JOBS kept per connection it is "Job not found". A limit keeps what the run measures
+        about stale work, not about how fast this machine's node processes a flood.
+        """
         deadline = time.monotonic() + seconds
         hashes = submitted = 0
         job: Any = None
@@ -75,6 +82,9 @@ class FastStratumMiner(StratumMiner):
         started = time.monotonic()
         while time.monotonic() < deadline:
             self._take_replies()
+            if max_outstanding is not None and len(self.outstanding) >= max_outstanding:
+                select.select([self.sock], [], [], 0.05)
+                continue
             latest = self.job
             # cpuminer's loop: a clean notify interrupts the scan; other new work is taken up
             # once the scan returns, after a solution or at the end of the nonce range
