@@ -10,6 +10,7 @@ import re
 import pytest
 
 from node_processes import wait_until
+from p2pool.bitcoin.mweb import spent_txids
 from p2pool.testing.regtest_litecoin import MWEB_ACTIVATION_HEIGHT
 from p2pool.work.cpuminer import StratumMiner
 
@@ -54,6 +55,12 @@ def test_node_serves_work_across_mweb_activation_and_mines_an_mweb_block(ltc_poo
     assert first.mweb_active()
     assert first.rpc('gettransaction', peg_in)['confirmations'] >= 1
     assert block['mweb']['num_kernels'] >= 1
+    # the HogEx (last) spends outputs of this block's peg-ins: why a block that ends with it must
+    # keep them (p2pool/bitcoin/mweb.py), read by our parser as by litecoind
+    hogex = block['tx'][-1]
+    spent = {tx_in['txid'] for tx_in in hogex['vin'] if 'txid' in tx_in}
+    assert spent & {tx['txid'] for tx in block['tx'][:-1]}
+    assert {'%064x' % txid for txid in spent_txids(bytes.fromhex(hogex['hex']))} == spent
 
 
 def test_two_nodes_agree_and_verify_each_other_and_a_restart_loads_the_chain(ltc_pool):

@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from p2pool.bitcoin import data
 from p2pool.bitcoin import serialize as s
 from p2pool.bitcoin.hashes import hash256
+from p2pool.bitcoin.mweb import spent_txids
 from p2pool.bitcoin.events import Event
 from p2pool.bitcoin.rpc import METHOD_NOT_FOUND, RpcBadReply, RpcClient, RpcError, RpcFailure, gbt_rules
 
@@ -63,10 +64,13 @@ class TemplateError(ValueError):
 @dataclass(frozen=True)
 class FinalTransaction:
     """A transaction that must end the block unchanged (Litecoin's HogEx): bytes as received,
-    txid and wtxid (integers) as the template gives them."""
+    txid and wtxid (integers) as the template gives them, and the txids its inputs spend (a
+    HogEx spends the previous HogEx's output and every peg-in output of its block, so the
+    peg-in transactions must stay in any block that ends with it)."""
     raw: bytes
     txid: int
     wtxid: int
+    spends: frozenset[int] = frozenset()
 
 
 def is_mweb_flagged(raw: bytes) -> bool:
@@ -111,6 +115,8 @@ class Template:
     raw_transactions: list[bytes] = field(default_factory=list, repr=False)  # bytes as received
     mweb: bytes | None = None  # Litecoin MWEB extension block as the template sends it, else None
     hogex: FinalTransaction | None = None  # the MWEB integrating transaction, last in every block
+    #: per transaction, the indices (into `transactions`) of the ones it spends from (`depends`)
+    transaction_depends: list[tuple[int, ...]] = field(default_factory=list, repr=False)
 
     @property
     def final_txids(self) -> list[tuple[int, int]]:
@@ -144,6 +150,16 @@ def _int(result: Mapping[str, Any], key: str, default: int | None = None) -> int
     return value
 
 
+def _depends(entry: Mapping[str, Any], index: int) -> tuple[int, ...]:
+    """The 0-based indices of the earlier transactions entry `index` spends from (BIP 22 `depends`
+    counts from 1)."""
+    depends = entry.get('depends', [])
+    if not isinstance(depends, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= index for d in depends):
+        raise TemplateError('template transaction %d has a bad depends list %r' % (index, depends))
+    return tuple(d - 1 for d in depends)
+
+
 def _coinbaseflags(result: Mapping[str, Any]) -> bytes:
     try:
         if 'coinbaseflags' in result:
@@ -167,6 +183,7 @@ def parse_template(result: Any, now: float | None = None, height: int | None = N
     keys: list[int] = []
     fees: list[int | None] = []
     raw_list: list[bytes] = []
+    depends: list[tuple[int, ...]] = []
     hogex: FinalTransaction | None = None
     entries = result.get('transactions', [])
     if not isinstance(entries, list):
@@ -183,7 +200,11 @@ def parse_template(result: Any, now: float | None = None, height: int | None = N
         if is_mweb_flagged(raw):
             if index != len(entries) - 1:
                 raise TemplateError('MWEB-flagged transaction %d is not the last of the template' % index)
-            hogex = FinalTransaction(raw, _hex_int(entry, 'txid'), _hex_int(entry, 'hash'))
+            try:
+                spends = spent_txids(raw)
+            except ValueError as e:
+                raise TemplateError('the HogEx (template transaction %d) %s' % (index, e)) from None
+            hogex = FinalTransaction(raw, _hex_int(entry, 'txid'), _hex_int(entry, 'hash'), spends)
             continue
         try:
             tx = data.tx_type.unpack(raw)
@@ -192,6 +213,7 @@ def parse_template(result: Any, now: float | None = None, height: int | None = N
         fee = entry.get('fee')
         if fee is not None and (isinstance(fee, bool) or not isinstance(fee, int)):
             raise TemplateError('template transaction %d has a non-integer fee %r' % (index, fee))
+        depends.append(_depends(entry, index))
         transactions.append(tx)
         raw_list.append(raw)
         keys.append(hash256(raw))
@@ -236,6 +258,7 @@ def parse_template(result: Any, now: float | None = None, height: int | None = N
         raw_transactions=raw_list,
         mweb=mweb,
         hogex=hogex,
+        transaction_depends=depends,
     )
 
 

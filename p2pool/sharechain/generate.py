@@ -158,6 +158,17 @@ def _first_seen(tracker: ShareTracker, previous_share_hash: int | None, height: 
     return first_seen
 
 
+def stripped_size_budget(net: Net, gentx_size: int = DEFAULT_GENTX_SIZE,
+                         gentx_weight: int = DEFAULT_GENTX_WEIGHT) -> int:
+    """The most stripped bytes of template transactions a share's block carries beside its
+    header and gentx (§11.2): within BLOCK_MAX_SIZE with 500 bytes to spare and within
+    BLOCK_MAX_WEIGHT with 2000 to spare, a transaction's weight counted as 4 x its stripped
+    size ([jt] quirk: "size" + 3 x stripped with size = stripped)."""
+    size: int = net.BLOCK_MAX_SIZE - 80 - gentx_size - 500
+    weight: int = net.BLOCK_MAX_WEIGHT - 4 * 80 - gentx_weight - 2000
+    return min(size, weight // 4)
+
+
 def select_transactions(tracker: ShareTracker, previous_share_hash: int | None, height: int,
                         desired_txs: DesiredTxs, known_txs: KnownTxs | None, version: int, net: Net,
                         gentx_size: int = DEFAULT_GENTX_SIZE,
@@ -169,19 +180,17 @@ def select_transactions(tracker: ShareTracker, previous_share_hash: int | None, 
     other_tx_keys: list[int] = []
     new_hashes: list[int] = []
     refs: list[int] = []
-    stripped_total = weight_total = 0
+    budget = stripped_size_budget(net, gentx_size, gentx_weight)
+    stripped_total = 0
     for key, _fee in desired_txs:
         if known_txs is not None:
             tx = known_txs.get(key)
             if tx is None:
                 raise GenerateError('desired transaction %064x is not known' % key)
             stripped = len(bitcoin_data.tx_id_type.pack(tx))
-            weight = 4 * stripped       # [jt] quirk: "size" + 3*stripped with size = stripped
-            if (stripped_total + stripped + 80 + gentx_size + 500 > net.BLOCK_MAX_SIZE
-                    or weight_total + weight + 4 * 80 + gentx_weight + 2000 > net.BLOCK_MAX_WEIGHT):
+            if stripped_total + stripped > budget:
                 break
             stripped_total += stripped
-            weight_total += weight
         if referencing:
             ref = first_seen.get(key)
             if ref is None:

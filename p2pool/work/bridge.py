@@ -56,11 +56,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from p2pool.bitcoin import data as bitcoin_data
+from p2pool.bitcoin import mweb
 from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.script import coinbase_script
 from p2pool.events import Event
 from p2pool.sharechain import stats
-from p2pool.sharechain.generate import GenerateError, generate_transaction
+from p2pool.sharechain.generate import GenerateError, generate_transaction, stripped_size_budget
 from p2pool.sharechain.share import INITIAL_VERSION, voting_version
 from p2pool.sharechain.voting import choose_share_version
 from p2pool.work import targets
@@ -208,6 +209,7 @@ class WorkBridge:
         self._cache: OrderedDict[Any, Any] = OrderedDict()
         self._next_extranonce1 = 0
         self._work_key = None
+        self._fit: tuple[Any, list[tuple[int, int | None]], int] | None = None   # template, block_transactions, count
         self._addr_rates_memo: tuple[Any, dict[Any, Any]] = (None, {})
         # statistics key (`address.worker`, as the rate monitors) -> difficulty of its last work's
         # share target; the oldest entries go beyond MAX_DIFFICULTY_ENTRIES
@@ -363,7 +365,7 @@ class WorkBridge:
             }
             share_info, gentx, other_tx_keys, get_share = generate_transaction(
                 tracker, share_data, template.block_target, int(now + 0.5), request.desired_share_target,
-                _EMPTY_LINK, list(zip(template.transaction_keys, template.transaction_fees)), net,
+                _EMPTY_LINK, self.block_transactions(template), net,
                 known_txs=dict(zip(template.transaction_keys, template.transactions)), last_txout_nonce=0,
                 base_subsidy=net.PARENT.subsidy(template.height), version=version,
                 final_txids=getattr(template, 'final_txids', ()))
@@ -386,6 +388,26 @@ class WorkBridge:
         base = BaseWork(self, record, template, share_info, other_tx_keys, get_share, commitment, segwit)
         base.share_version = version        # work.handover rebuilds get_share from it after a takeover
         return base
+
+    def block_transactions(self, template) -> list[tuple[int, int | None]]:
+        """(key, fee) of the template's transactions a share offers, in template order: all of
+        them (a share takes the prefix that leaves room for its gentx), except that an MWEB
+        template whose transactions do not fit gives up others than its peg-ins and what they
+        spend from (p2pool.bitcoin.mweb). Worked out once per template."""
+        if self._fit is None or self._fit[0] is not template or self._fit[2] != len(template.transactions):
+            fit = mweb.template_fit(template, stripped_size_budget(self.net))
+            count = len(template.transactions)
+            indices = list(range(count)) if fit is None else fit
+            if fit is None:
+                log.error('the MWEB peg-ins of the block template at height %d do not fit beside the payout '
+                          'transaction: a block found now would be rejected (lower blockmaxweight in '
+                          'litecoin.conf)', template.height)
+            elif len(indices) < count:
+                log.info('block template at height %d: %d of its %d transactions left out to make room for the '
+                         'payouts, its MWEB peg-ins kept', template.height, count - len(indices), count)
+            keys, fees = template.transaction_keys, template.transaction_fees
+            self._fit = (template, [(keys[i], fees[i]) for i in indices], count)
+        return self._fit[1]
 
     # --- solutions (§8) ----------------------------------------------------------------
 
