@@ -7,7 +7,7 @@ and from an installed package.
 """
 import os
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 
 def data_tree(top):
@@ -18,6 +18,13 @@ def data_tree(top):
             pairs.append((os.path.join('share', 'p2pool', folder),
                           [os.path.join(folder, name) for name in sorted(files)]))
     return pairs
+
+
+# The scrypt proof of work in C (p2pool/bitcoin/hashes.py uses it when it is importable). Optional: where it
+# cannot be compiled (no compiler, no Python headers) the install goes on and hashlib.scrypt does the work.
+SCRYPT_ACCELERATOR = Extension(
+    'p2pool.bitcoin._scrypt', ['p2pool/bitcoin/_scrypt.c'], optional=True,
+    extra_compile_args=[] if os.name == 'nt' else ['-O3'])
 
 
 setup(
@@ -38,6 +45,7 @@ setup(
     ],
     python_requires='>=3.11',
     packages=find_packages(include=['p2pool', 'p2pool.*']),
+    ext_modules=[SCRYPT_ACCELERATOR],
     install_requires=[
         'Twisted>=22.10',
         'python-bitcoinrpc>=1.0',
