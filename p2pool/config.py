@@ -38,7 +38,7 @@ import re
 import tomllib
 
 from p2pool.app import resources
-from p2pool.bitcoin.hashes import POW_FUNCTIONS
+from p2pool.bitcoin.hashes import POW_FUNCTIONS, pow_hashes
 
 # The fixed P2PK donation output present in every P2Pool block
 # (serialization.md §6.6); identical on every network.
@@ -272,6 +272,10 @@ class ParentNetwork:
     def pow_hash(self, header) -> int:
         """Proof-of-work hash of a serialized 80-byte header, as an integer."""
         return POW_FUNCTIONS[self.POW_FUNC](header)
+
+    def pow_hashes(self, headers) -> list[int]:
+        """pow_hash of each header, in order; a batch of scrypt headers is hashed on several threads."""
+        return pow_hashes(self.POW_FUNC, headers)
 
     def conf_file_path(self, system=None, environ=None, home=None) -> str:
         """Default location of the daemon's config file (the original's CONF_FILE_FUNC).

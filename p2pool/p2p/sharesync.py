@@ -88,17 +88,13 @@ class ShareSync:
         Raises Misbehaviour(INVALID_SHARE) for shares no honest peer sends (bad
         target or PoW, obsolete type) and DecodeError for undecodable ones.
         """
-        shares = []
-        for wrapper in wrappers:
-            if wrapper['type'] < LOWEST_SUPPORTED_VERSION:
-                continue
-            try:
-                shares.append(self.chain.parse_share(wrapper, peer_addr=peer.addr))
-            except ShareMisbehaviour as e:
-                raise Misbehaviour(INVALID_SHARE, str(e)) from None
-            except ShareDecodeError as e:
-                raise messages.DecodeError('share: %s' % e) from None
-        return shares
+        records = [wrapper for wrapper in wrappers if wrapper['type'] >= LOWEST_SUPPORTED_VERSION]
+        try:
+            return self.chain.parse_shares(records, peer_addr=peer.addr)   # a batch: its PoW on all cores
+        except ShareMisbehaviour as e:
+            raise Misbehaviour(INVALID_SHARE, str(e)) from None
+        except ShareDecodeError as e:
+            raise messages.DecodeError('share: %s' % e) from None
 
     def handle_shares(self, peer, wrappers) -> None:
         shares = self.parse_shares(peer, wrappers)

@@ -8,7 +8,7 @@ sockets, so tests drive it directly.
     chain = ShareChain(net, store, clock=time.time)
     chain.load()                                  # shares back from SQLite
     chain.best_share_hash.changed.watch(relay)    # p2p relays, work refreshes
-    chain.add_shares(shares, peer_addr)           # from peers or local miners
+    chain.add_shares(shares, peer_addr)           # from peers (chain.parse_shares) or local miners
     chain.think()                                 # after new work, and every 5 s via prune()
 
 Other rooms talk to it only through the attributes and events documented in
@@ -21,6 +21,7 @@ from typing import Any
 
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target
+from p2pool.bitcoin.hashes import THREADED_POW_FUNCS
 from p2pool.bitcoin.txpool import KnownTxPool
 from p2pool.events import Event, Variable
 from p2pool.sharechain import share as share_module
@@ -148,11 +149,39 @@ class ShareChain:
 
     def parse_share(self, wrapper: bytes | dict[str, Any], peer_addr: Any = None) -> Share:
         """A Share from wire bytes or a {type, contents} record; ShareDecodeError/ShareMisbehaviour on bad input."""
+        return self._decode(wrapper, self.clock(), peer_addr, None)
+
+    def parse_shares(self, wrappers: Sequence[bytes | dict[str, Any]], peer_addr: Any = None) -> list[Share]:
+        """parse_share of each record, in order; raises what the first bad record raises, as that loop would.
+
+        On a parent with a slow proof of work (scrypt) the records are decoded first and their headers
+        hashed together afterwards, on one thread per CPU (p2pool.bitcoin.hashes.pow_hashes): a download
+        reply of hundreds of shares costs the hashing of one share per core at a time.
+        """
+        parent = self.net.PARENT
+        if getattr(parent, 'POW_FUNC', 'sha256d') not in THREADED_POW_FUNCS:
+            return [self.parse_share(wrapper, peer_addr) for wrapper in wrappers]
         now = self.clock()
+        shares: list[Share] = []
+        failure: share_module.ShareDecodeError | None = None
+        for wrapper in wrappers:
+            try:
+                shares.append(self._decode(wrapper, now, peer_addr, share_module.POW_HASHED_LATER))
+            except share_module.ShareDecodeError as e:
+                failure = e  # raised after the PoW of the shares before it: a bad PoW there comes first
+                break
+        for share, pow_hash in zip(shares, parent.pow_hashes([share.header_bytes for share in shares])):
+            share.accept_pow_hash(pow_hash)
+        if failure is not None:
+            raise failure
+        return shares
+
+    def _decode(self, wrapper: bytes | dict[str, Any], now: float, peer_addr: Any,
+                known_pow_hash: int | None) -> Share:
         if isinstance(wrapper, dict):
             return share_module.share_from_type_and_contents(
-                self.net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr)
-        return share_module.Share.from_wire(self.net, bytes(wrapper), now, peer_addr)
+                self.net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr, known_pow_hash)
+        return share_module.Share.from_wire(self.net, bytes(wrapper), now, peer_addr, known_pow_hash)
 
     # --- loading ------------------------------------------------------------------
 

@@ -256,6 +256,10 @@ _HEADER = struct.Struct('<I32s32sIII')
 _HARDFORK_NETWORK, _HARDFORK_ABSHEIGHT = 'bitcoin', 3927800
 
 
+#: known_pow_hash of a share whose PoW the caller hashes afterwards and gives to Share.accept_pow_hash
+POW_HASHED_LATER = -1
+
+
 class Share:
     """One decoded share; build with Share.from_wire or share_from_type_and_contents.
 
@@ -413,9 +417,6 @@ class Share:
                        'merkle_root': merkle_root, 'timestamp': min_header['timestamp'],
                        'bits': min_header['bits'], 'nonce': min_header['nonce']}
         self.hash = hash256(header_bytes)
-        # known_pow_hash: this node's own record of the PoW of this very header (its store), so that
-        # a restart on a scrypt network does not hash every share again
-        self.pow_hash = net.PARENT.pow_hash(header_bytes) if known_pow_hash is None else known_pow_hash
 
         target = self.target = bits_to_target(info['bits'])
         self.max_target = bits_to_target(info['max_bits'])
@@ -423,7 +424,17 @@ class Share:
         self.min_work = target_to_average_attempts(self.max_target)
         if target > net.MAX_TARGET:
             raise ShareMisbehaviour('share target invalid')
-        if self.pow_hash > target:
+        if known_pow_hash != POW_HASHED_LATER:
+            # known_pow_hash: this node's own record of the PoW of this very header (its store), so that
+            # a restart on a scrypt network does not hash every share again
+            self.accept_pow_hash(net.PARENT.pow_hash(header_bytes) if known_pow_hash is None else known_pow_hash)
+
+    def accept_pow_hash(self, pow_hash: int) -> None:
+        """Set the proof-of-work hash of header_bytes; ShareMisbehaviour if it misses the share target.
+        Only for a share built with known_pow_hash=POW_HASHED_LATER (the batch parser hashes the
+        headers of a whole batch together)."""
+        self.pow_hash = pow_hash
+        if pow_hash > self.target:
             raise ShareMisbehaviour('share PoW invalid')
 
     # --- serialization ----------------------------------------------------

@@ -59,6 +59,10 @@ class SimShareChain(ShareChain):
                                     peer_addr)
         return super().parse_share(wrapper, peer_addr)
 
+    def parse_shares(self, wrappers: Any, peer_addr: Any = None) -> list[Share]:
+        # one by one through the cache, which hashes a share once for all the nodes of the run
+        return [self.parse_share(wrapper, peer_addr) for wrapper in wrappers]
+
 
 class SimNode:
     """A node of the simulation; `start()` / `stop()` for churn (restarts load the store)."""

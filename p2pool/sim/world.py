@@ -88,6 +88,9 @@ class ScaledPowParent(ParentNetwork):
     def pow_hash(self, header: bytes) -> int:
         return int(POW_FUNCTIONS[self.POW_FUNC](header)) >> POW_SHIFT
 
+    def pow_hashes(self, headers: Any) -> list[int]:
+        return [pow_hash >> POW_SHIFT for pow_hash in super().pow_hashes(headers)]
+
 
 def simulation_network(name: str, share_period: float | None = None) -> Any:
     """The network file's constants with the simulator's scaled proof of work (module docstring)."""
