@@ -376,6 +376,7 @@ static void scrypt_records(const uint8_t *records, size_t size, size_t count, ui
     HmacKey keys[2];
     uint8_t blocks[2][128];
     size_t i = 0;
+    (void)core;                 /* without SSE2 there is only the portable core */
 #ifdef HAVE_SSE2
     for (; core == CORE_BEST && i + 2 <= count; i += 2) {
         int k;
