@@ -158,7 +158,7 @@ class NodeRunner:
 
     @defer.inlineCallbacks
     def start(self) -> Generator[defer.Deferred[Any], Any, None]:
-        from p2pool.bitcoin import conf
+        from p2pool.bitcoin import conf, hashes
         from p2pool.app.bitcoinds import bitcoind_group
         from p2pool.bitcoin.rpc import BitcoindCheckError, check_bitcoind
         from p2pool.sharechain.chain import ShareChain
@@ -169,6 +169,10 @@ class NodeRunner:
         args, net = self.args, self.net
         log.info('p2pool %s starting on %s, data in %s', _version(), net.NAME, self.datadir)
         self._raise_file_limit()
+        if net.PARENT.POW_FUNC == 'scrypt' and hashes.SCRYPT_IMPLEMENTATION == 'hashlib':
+            log.warning('scrypt proof of work by hashlib: the C accelerator (p2pool/bitcoin/_scrypt.c) was not built; '
+                        'reinstall with a C compiler and the Python headers (Debian: build-essential python3-dev) '
+                        'to hash the proof of work of shares several times faster')
         if net.PARENT.CHAIN == 'regtest':
             log.info('regtest: blocks need about 2 hashes, so nearly every share is a block and work changes '
                      'with every share; high stale and dead rates and a near-zero network hash rate are '
