@@ -23,6 +23,7 @@ from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.hashes import hash256
 from p2pool.sharechain.generate import share_from_solved_header
 from p2pool.work.bridge import BaseWork, WorkRecord
+from p2pool.work.jobs import Job, with_superseded
 from p2pool.work.sessions import StratumSession, restore_vardiff, vardiff_state
 from p2pool.work.username import parse_username
 
@@ -116,14 +117,14 @@ def restore_base(bridge: Any, state: dict[str, Any]) -> BaseWork:
 def export_connection(connection: Any, bases: dict[int, dict[str, Any]], current_counter: int) -> dict[str, Any]:
     """The state of one frozen StratumProtocol; its jobs' BaseWorks are added to `bases` (by id)."""
     jobs = []
-    for job_id, job in connection.jobs.items():
+    for job_id, job, superseded in with_superseded(connection.jobs):
         if not _transferable(job.base):
             continue
         key = id(job.base)
         if key not in bases:
             bases[key] = export_base(job.base, current_counter)
         entry = {'id': job_id, 'base': str(key), 'target': job.target, 'issued': job.issued,
-                 'superseded': job.superseded}
+                 'superseded': superseded}
         if replace(job.base.record, share_target=job.record.share_target) == job.record:
             entry['share_target'] = job.record.share_target      # the usual case: the base's record but this
         else:
@@ -162,7 +163,6 @@ def restore_bases(bridge: Any, states: dict[str, dict[str, Any]]) -> dict[str, B
 
 def restore_connection(protocol: Any, entry: dict[str, Any], bases: dict[str, BaseWork]) -> None:
     """Put a handed-over state into a fresh StratumProtocol (before it is connected)."""
-    from p2pool.work.stratum import Job
     protocol.extranonce1 = bytes.fromhex(entry['extranonce1'])
     session = entry.get('session')
     if session is not None:
@@ -184,3 +184,4 @@ def restore_connection(protocol: Any, entry: dict[str, Any], bases: dict[str, Ba
         else:
             record = replace(base.record, share_target=int(job['share_target']))
         protocol.jobs[job['id']] = Job(record, base, int(job['target']), float(job['issued']), job.get('superseded'))
+        protocol.last_block = record.previous_block

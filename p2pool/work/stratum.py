@@ -33,7 +33,7 @@ import logging
 import math
 import random
 import time
-from collections import OrderedDict, namedtuple
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import protocol
@@ -46,30 +46,24 @@ from p2pool.bitcoin.data import difficulty_to_target
 from p2pool.util.untrusted import shown
 from p2pool.work import jsonrpc
 from p2pool.work.bridge import WorkRefused, WorkUnavailable, ntime_acceptable
-from p2pool.work.notify import Fanout, notify_bytes, notify_fragment, write_now  # noqa: F401 (notify_fragment re-exported)
+from p2pool.work.jobs import JOB_LIFETIME, MAX_JOBS, STALE_GRACE_SECONDS, Job, prune, superseded
+from p2pool.work.notify import Fanout, direct_sender, notify_bytes, write_now
 from p2pool.work.sessions import SessionBook, restore_vardiff, vardiff_state
 from p2pool.work.targets import Vardiff
 from p2pool.work.username import parse_username
 
 log = logging.getLogger(__name__)
 
+__all__ = ['JOB_LIFETIME', 'MAX_JOBS', 'STALE_GRACE_SECONDS', 'Job', 'StratumFactory', 'StratumProtocol']
+
 MAX_LINE = 16 * 1024
-JOB_LIFETIME = 300.0
-MAX_JOBS = 500
 HANDSHAKE_TIMEOUT = 20.0   # from the first byte to both mining.subscribe and mining.authorize
 IDLE_TIMEOUT = 1800.0
 SLOW_READER_TIMEOUT = 30.0
 MAX_BAD_MESSAGES = 20
 VERSION_ROLLING_MASK = 0x1fffe000
-
-#: seconds after a newer job replaced a job during which a valid pseudoshare of the older job is
-#: still answered `true` (counted as dead work): where new work comes many times a second (on a
-#: regtest chain every share is a block, and every block is new work) a fast miner's submissions
-#: are always a job behind, and refusing them all would refuse nearly everything it does
-STALE_GRACE_SECONDS = 10.0
-
-# superseded: when a newer job replaced this one on the connection (None: still the newest)
-Job = namedtuple('Job', 'record base target issued superseded', defaults=(None,))
+#: how often a new-work event also drops the jobs over JOB_LIFETIME (a submission on one is refused anyway)
+PRUNE_INTERVAL = 30.0
 
 
 def _error(code, message):
@@ -122,7 +116,9 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
         self.connected_at = None
         self.vardiff = Vardiff(factory.share_rate, factory.net.PARENT.SANE_TARGET_RANGE)
         self.version_mask = None
-        self.jobs: OrderedDict[Any, Any] = OrderedDict()
+        self.jobs: dict[str, Any] = {}     # job id -> jobs.Job, oldest first
+        self.last_block: int | None = None     # the parent block of the newest job (clean_jobs when it changes)
+        self.direct_send: Callable[[bytes], int] | None = None    # notify.direct_sender, from connectionMade on
         self.bad_messages = 0
         self._slow_timer = None
         self.callLater = factory.reactor.callLater  # type: ignore[method-assign]  # TimeoutMixin's clock
@@ -132,6 +128,7 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def connectionMade(self) -> None:
         self.connected_at = self.factory.clock()     # `p2pool ctl workers`
         self.factory.connections.add(self)
+        self.direct_send = direct_sender(self.transport)
         self.transport.registerProducer(self, True)
         self.setTimeout(self.factory.handshake_timeout)
 
@@ -324,7 +321,9 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
                   'bits': record.bits, 'nonce': nonce}
         result = job.base.solve(header, nonce8, self.vardiff.acceptance_target(job.target, now),
                                 self.username.user)
-        replaced = job.superseded if job.superseded is not None else now
+        replaced = superseded(self.jobs, job_id, job)
+        if replaced is None:
+            replaced = now
         accepted = result.on_time or (result.pseudoshare == 'accepted' and now - replaced <= STALE_GRACE_SECONDS)
         # §4.3: every submission that reached the solution handler counts for vardiff
         after = self.send_work if self.vardiff.record_submission(now, record.min_share_target) else None
@@ -354,42 +353,36 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
     def _scrypt_factor(self):
         return self.factory.net.PARENT.DUMB_SCRYPT_DIFF
 
-    def send_work(self, fanout=None) -> None:
+    def send_work(self) -> None:
         """set_difficulty then notify with a fresh job; refusals close the connection.
 
         clean_jobs is true only when the parent block changed (or for the first job): new work
         on the same block (a new sharechain head, a new difficulty) does not make the miner
         throw away what it is hashing, and what it finds on the older job is still taken
-        within STALE_GRACE_SECONDS.
-
-        `fanout` is the new-work event's notify.Fanout: work shared by username, bytes sent at
-        once (the state the session saves does not change then); otherwise the bridge is asked
-        and the session saved."""
+        within STALE_GRACE_SECONDS. (A new-work event does the same for every connection at
+        once in notify.Fanout.send, without saving the session: its state does not change then.)"""
         if not self.subscribed or self.username is None or not self.connected or self.transport.disconnecting:
             return
         try:
-            record, base = (fanout.work if fanout is not None else self.bridge.get_stratum_work)(self.username)
+            record, base = self.bridge.get_stratum_work(self.username)
         except (WorkRefused, WorkUnavailable) as e:
-            log.info('no work for Stratum client %s (%s); disconnecting', self._peer(), e)
-            self.transport.loseConnection()
+            self.refuse_work(e)
             return
         now = self.factory.clock()
         target = self.vardiff.job_target(record.share_target, record.min_share_target, record.block_target)
-        job_id = str(next(self.factory.job_ids))
-        jobs = self.jobs
-        newest = next(reversed(jobs), None)
-        clean = newest is None or jobs[newest].record.previous_block != record.previous_block
-        if newest is not None:
-            jobs[newest] = jobs[newest]._replace(superseded=now)
-        jobs[job_id] = Job(record, base, target, now)
-        while jobs and (len(jobs) > MAX_JOBS or now - next(iter(jobs.values())).issued > JOB_LIFETIME):
-            jobs.popitem(last=False)
-        data = notify_bytes(base, record, target, job_id, clean, self._scrypt_factor())
-        if fanout is None:
-            self.save_session()
-            write_now(self.transport, data)
-        else:
-            fanout.write(self.transport, data)
+        number = str(next(self.factory.job_numbers))
+        self.jobs[number] = Job(record, base, target, now)
+        prune(self.jobs, now)
+        clean = self.last_block != record.previous_block
+        self.last_block = record.previous_block
+        self.save_session()
+        write_now(self.transport, notify_bytes(base, record, target, number, clean, self._scrypt_factor()),
+                  self.direct_send)
+
+    def refuse_work(self, error: Exception) -> None:
+        """The bridge has no work for this connection's username: it is closed."""
+        log.info('no work for Stratum client %s (%s); disconnecting', self._peer(), error)
+        self.transport.loseConnection()
 
 
 class StratumFactory(protocol.Factory):
@@ -406,7 +399,9 @@ class StratumFactory(protocol.Factory):
         self.slow_reader_timeout, self.max_bad_messages = slow_reader_timeout, max_bad_messages
         self.clock, self.reactor = clock, reactor
         self.connections: set[Any] = set()
-        self.job_ids = itertools.count(random.getrandbits(63))   # unique per node run, unguessable start
+        # job ids (jobs.py): one per single job or new-work event, unique per node run, unguessable start
+        self.job_numbers = itertools.count(random.getrandbits(63))
+        self._prune_due = 0.0
         self.sessions = sessions if sessions is not None else SessionBook(clock=clock)
         bridge.new_work.watch(self._new_work)
 
@@ -414,13 +409,16 @@ class StratumFactory(protocol.Factory):
         return StratumProtocol(self, addr)
 
     def _new_work(self, counter) -> None:
-        fanout = Fanout(self.bridge.get_stratum_work)
+        now = self.clock()
+        prune_old = now >= self._prune_due
+        if prune_old:
+            self._prune_due = now + PRUNE_INTERVAL
+        fanout = Fanout(self.bridge.get_stratum_work, next(self.job_numbers), now, self.net.PARENT.DUMB_SCRYPT_DIFF,
+                        prune_old)
         collecting = gc.isenabled()
         gc.disable()   # a full collection over 10,000 connections' objects must not stall the fan-out
         try:
-            for connection in list(self.connections):
-                connection.send_work(fanout)
+            fanout.send(list(self.connections))
         finally:
-            fanout.flush()
             if collecting:
                 gc.enable()

@@ -137,6 +137,15 @@ def pseudoshare_target(net, fixed_target, hash_rate, block_target, subsidy, min_
     return clip(target, low, high)
 
 
+def fixed_target_floor(block_target, min_share_target) -> int:
+    """The easiest a fixed (+D) pseudoshare target gets: the job target is max(fixed, this).
+
+    The spec's max(fixed, block target): never hide a block behind a pseudoshare target.
+    Where blocks are easier than shares (regtest) the share target bounds it instead, or
+    every hash would come back as a pseudoshare."""
+    return min(block_target, min_share_target)
+
+
 class Vardiff:
     """The pseudoshare target of one Stratum connection (§4.3, [jt]).
 
@@ -174,10 +183,7 @@ class Vardiff:
     def job_target(self, share_target, min_share_target, block_target) -> int:
         """The target of the next job, from the work record's share_target and min_share_target."""
         if self.fixed_target is not None:
-            # the spec's max(fixed, block target): never hide a block behind a pseudoshare target.
-            # Where blocks are easier than shares (regtest) the share target bounds it instead,
-            # or every hash would come back as a pseudoshare.
-            return max(self.fixed_target, min(block_target, min_share_target))
+            return max(self.fixed_target, fixed_target_floor(block_target, min_share_target))
         if self.target is None:
             self.target = self.suggested_target if self.suggested_target is not None else share_target
         target = self.target
