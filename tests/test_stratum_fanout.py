@@ -239,3 +239,30 @@ def test_stale_grace_runs_from_when_the_next_job_came(node):
     node.clock.now = start + 5 + STALE_GRACE_SECONDS + 1
     assert submit(node, connection, first) is False
     assert submit(node, connection, second) is True
+
+
+def test_expired_jobs_go_after_a_new_work_event(node):
+    connection = connect(node, node.address)
+    first = next(iter(connection.jobs))
+    node.clock.now += jobs_module.JOB_LIFETIME + 1
+    node.bridge.bump('new share')
+    assert first in connection.jobs            # the sends come first
+    node.factory.reactor.advance(0)
+    assert first not in connection.jobs and len(connection.jobs) == 1
+
+
+def test_a_fault_in_one_usernames_work_leaves_the_others_served(node, caplog):
+    broken, fine = connect(node, node.address + '.broken'), connect(node, node.address)
+    original = node.bridge.get_stratum_work
+
+    def work(username):
+        if username.raw.endswith('.broken'):
+            raise KeyError('a bug')
+        return original(username)
+    node.bridge.get_stratum_work = work
+    broken.transport.clear()
+    fine.transport.clear()
+    node.bridge.bump('new share')
+    assert len(notifications(fine)) == 1
+    assert broken.transport.value() == b'' and not broken.transport.disconnecting
+    assert 'Stratum work for %s.broken failed' % node.address in caplog.text

@@ -17,6 +17,7 @@ A connection that is not yet subscribed and authorized, or is closing, is left o
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,8 +25,12 @@ from typing import Any
 from twisted.internet.tcp import Connection
 
 from p2pool.bitcoin.data import target_to_difficulty
-from p2pool.work.jobs import MAX_JOBS, Job, prune, trim
+from p2pool.util.untrusted import shown
+from p2pool.work.bridge import WorkRefused, WorkUnavailable
+from p2pool.work.jobs import MAX_JOBS, Job, trim
 from p2pool.work.targets import fixed_target_floor
+
+log = logging.getLogger(__name__)
 
 
 def notify_fragment(record: Any) -> str:
@@ -115,19 +120,21 @@ class Fanout:
 
     The connections are StratumProtocols; what is read and written of them here: username,
     subscribed, connected, transport, vardiff, jobs, last_block (the parent block of its newest
-    job: clean_jobs when it changes), direct_send, refuse_work.
-    `prune_old`: also drop jobs over their lifetime (done every so often, not every time)."""
+    job: clean_jobs when it changes), direct_send, refuse_work. Jobs beyond MAX_JOBS go at once;
+    the expired ones are StratumFactory's to drop, after the sends."""
 
-    def __init__(self, get_work: Callable[[Any], Any], number: int, now: float, difficulty_factor: float,
-                 prune_old: bool = False) -> None:
-        self.get_work, self.now, self.difficulty_factor, self.prune_old = get_work, now, difficulty_factor, prune_old
+    def __init__(self, get_work: Callable[[Any], Any], number: int, now: float, difficulty_factor: float) -> None:
+        self.get_work, self.now, self.difficulty_factor = get_work, now, difficulty_factor
         self.job_id = str(number)
         self.works: dict[str, _UserWork] = {}
 
     def work(self, username: Any) -> _UserWork:
         try:
             found = self.get_work(username)
-        except Exception as e:   # WorkRefused/WorkUnavailable: every connection of the username hears it
+        except (WorkRefused, WorkUnavailable) as e:     # every connection of the username hears it
+            found = e
+        except Exception as e:     # a fault of ours: said once, and the others still get their work
+            log.exception('Stratum work for %s failed', shown(username.raw))
             found = e
         work = self.works[username.raw] = _UserWork(found)
         return work
@@ -141,7 +148,7 @@ class Fanout:
         return entry
 
     def send(self, connections: Iterable[Any]) -> None:
-        works, job_id, now, prune_old = self.works, self.job_id, self.now, self.prune_old
+        works, job_id = self.works, self.job_id
         for connection in connections:
             username = connection.username
             if username is None or not connection.subscribed or not connection.connected:
@@ -153,7 +160,8 @@ class Fanout:
             if work is None:
                 work = self.work(username)
             if work.refusal is not None:
-                connection.refuse_work(work.refusal)
+                if isinstance(work.refusal, (WorkRefused, WorkUnavailable)):
+                    connection.refuse_work(work.refusal)
                 continue
             vardiff = connection.vardiff
             fixed = vardiff.fixed_target
@@ -167,9 +175,7 @@ class Fanout:
                 entry = self.entry(work, target)
             jobs = connection.jobs
             jobs[job_id] = entry[0]
-            if prune_old:
-                prune(jobs, now)
-            elif len(jobs) > MAX_JOBS:
+            if len(jobs) > MAX_JOBS:
                 trim(jobs)
             if connection.last_block == work.block:
                 data = entry[1]

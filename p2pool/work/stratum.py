@@ -370,13 +370,13 @@ class StratumProtocol(LineOnlyReceiver, TimeoutMixin):
             return
         now = self.factory.clock()
         target = self.vardiff.job_target(record.share_target, record.min_share_target, record.block_target)
-        number = str(next(self.factory.job_numbers))
-        self.jobs[number] = Job(record, base, target, now)
+        job_id = str(next(self.factory.job_numbers))
+        self.jobs[job_id] = Job(record, base, target, now)
         prune(self.jobs, now)
         clean = self.last_block != record.previous_block
         self.last_block = record.previous_block
         self.save_session()
-        write_now(self.transport, notify_bytes(base, record, target, number, clean, self._scrypt_factor()),
+        write_now(self.transport, notify_bytes(base, record, target, job_id, clean, self._scrypt_factor()),
                   self.direct_send)
 
     def refuse_work(self, error: Exception) -> None:
@@ -410,11 +410,7 @@ class StratumFactory(protocol.Factory):
 
     def _new_work(self, counter) -> None:
         now = self.clock()
-        prune_old = now >= self._prune_due
-        if prune_old:
-            self._prune_due = now + PRUNE_INTERVAL
-        fanout = Fanout(self.bridge.get_stratum_work, next(self.job_numbers), now, self.net.PARENT.DUMB_SCRYPT_DIFF,
-                        prune_old)
+        fanout = Fanout(self.bridge.get_stratum_work, next(self.job_numbers), now, self.net.PARENT.DUMB_SCRYPT_DIFF)
         collecting = gc.isenabled()
         gc.disable()   # a full collection over 10,000 connections' objects must not stall the fan-out
         try:
@@ -422,3 +418,12 @@ class StratumFactory(protocol.Factory):
         finally:
             if collecting:
                 gc.enable()
+        if now >= self._prune_due:      # after the sends: no miner waits for this
+            self._prune_due = now + PRUNE_INTERVAL
+            self.reactor.callLater(0, self.prune_jobs)
+
+    def prune_jobs(self) -> None:
+        """Drop every connection's jobs over JOB_LIFETIME (new-work events drop those beyond MAX_JOBS)."""
+        now = self.clock()
+        for connection in list(self.connections):
+            prune(connection.jobs, now)
