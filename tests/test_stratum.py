@@ -371,3 +371,11 @@ def test_any_input_gets_json_answers(lines):
     for message in transport.value().splitlines():
         decoded = json.loads(message)
         assert 'method' in decoded or ('result' in decoded and 'error' in decoded)
+
+
+def test_a_worker_port_connection_is_sent_to_directly(served):
+    """Through the worker port's switch the transport is Twisted's TCP one, whose write buffer the
+    fan-out can see (notify.direct_sender): its notifies go straight to the socket."""
+    served.new_miner()
+    connections = list(served.server.stratum.connections)
+    assert connections and all(connection.direct_send is not None for connection in connections)
