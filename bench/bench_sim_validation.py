@@ -1,23 +1,38 @@
 """sim_vs_real_stale_ratio: the simulator against real node processes (issue 14 §5).
 
-The same scenario twice: (a) 6 real `p2pool` processes on bsv_regtest with one real
-regtest bitcoind and one CPU miner each (p2pool/work/cpuminer.py), every P2Pool link
-going through a DelayRelay (p2pool/testing/delay_relay.py) that holds every byte
-200 ms in each direction; node i dials nodes i+1 and i+2 (a ring with chords) and
-nothing else (--outgoing-conns 0, no advertising). The real stale rate is
-sum(orphan + dead) / sum(total) over the nodes' /local_stats, counted from
-SETTLE_SECONDS after the miners start to the end. (b) `p2pool simulate
---net bsv_regtest --nodes 6 --latency-ms 200 --latency-spread 0 --pool-fraction 1`
-for the same time (every share a block, as on regtest). The figure is
-simulated / real; the goal is 0.67 to 1.5.
+The same scenario twice, simulated stale rate over real stale rate (the goal: 0.67 to 1.5):
+
+(a) real (simvalid_real.py): 6 `p2pool` processes on bsv_regtest, one shared regtest
+    bitcoind, one CPU miner per node paced at HASH_RATE_PER_MINER, links through 200 ms
+    DelayRelays in a ring with chords (node i dials i+1 and i+2), the nodes starting from
+    an equilibrium history whose last share is stamped when the miners start; counted
+    from SETTLE_SECONDS after the miners start (only the retarget's reaction to the real
+    miners' luck) for the rest of MINING_SECONDS;
+(b) simulated: `p2pool simulate --net bsv_regtest --nodes 6 --latency-ms 200
+    --latency-spread 0 --pool-fraction 1 --topology ring2 --work-delay-ms W
+    --block-propagation-ms B` for SIM_SEEDS seeds of SIM_SECONDS each, pooled; the
+    simulator starts from its own equilibrium history (world.py).
+
+Matched: SHARE_PERIOD and the retarget (both at equilibrium: the real pool's share interval
+is printed next to the simulated one), topology, link latency, share target (the real miners
+log in as ADDRESS/0: shares at the pool's minimum target, as the simulator mines), the stale
+definition (both count a node's own shares that are not in the best chain, split into dead
+and orphan as /local_stats splits them) and the work delay: the real run measures, per block
+and node, the time from bitcoind taking the block to the node's Stratum job on it (long
+poll, template, new work, notify; simvalid_real.Observer); its mean plus half the paced
+miner's 5-ms batch is the simulator's --work-delay-ms, and --block-propagation-ms is
+BLOCK_PROPAGATION_MS (all nodes share one bitcoind: the long poll is inside that measured
+delay already). The simulator does not model the time a real node takes to
+build, send, verify and adopt a share (zero there; on this machine tens of ms per hop, more
+under load): the real run measures it too (from bitcoind taking a share to the second job on
+it at a node one hop away: 200 ms + that time + the work delay), and the figure's simulation
+gets it as part of the link latency (LATENCY = 200 ms + the measured excess); the simulation
+with the bare 200 ms is printed beside it.
+Printed with the figure: both stale rates, their share counts and intervals, the real run's
+dead shares and load average.
 """
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
@@ -25,107 +40,69 @@ from common import call_in_reactor, measured_once, reactor_in_thread  # noqa: E4
 
 NODES = 6
 DELAY = 0.2
-MINING_SECONDS = 240.0
-#: a fresh regtest chain starts at MAX_TARGET and its retarget needs a few dozen shares to reach
-#: SHARE_PERIOD; the real stale rate is counted after this (the simulator starts in equilibrium)
-SETTLE_SECONDS = 80.0
-
-
-def _get(port, path):
-    try:
-        with urllib.request.urlopen('http://127.0.0.1:%d/%s' % (port, path), timeout=5) as reply:
-            return json.loads(reply.read())
-    except (OSError, ValueError):
-        return None
-
-
-def _counts(worker_ports):
-    """(shares, orphan + dead shares) of all nodes' miners so far."""
-    total = stale = 0
-    for port in worker_ports:
-        shares = (_get(port, 'local_stats') or {}).get('shares') or {}
-        total += shares.get('total', 0)
-        stale += shares.get('orphan', 0) + shares.get('dead', 0)
-    return total, stale
+HASH_RATE_PER_MINER = 10000.0
+MINING_SECONDS = 350.0
+SETTLE_SECONDS = 20.0
+SIM_SEEDS = 6
+SIM_SECONDS = 600.0
+BLOCK_PROPAGATION_MS = 1.0
+MINER_BATCH_MS = 5.0     # p2pool.work.cpuminer.PACED_BATCH_SECONDS: new work waits half a batch on average
 
 
 def real_stale_rate():
-    from p2pool.testing import regtest
-    from p2pool.testing.delay_relay import DelayRelay
-    root = tempfile.mkdtemp(prefix='p2pool-simval-')
-    bitcoind = regtest.RegtestBitcoind().start(datadir=os.path.join(root, 'bitcoind'))
-    children = []
-    try:
-        bitcoind.mine(101)
-        ports = regtest.free_ports(2 * NODES)
-        p2p_ports, worker_ports = ports[:NODES], ports[NODES:]
-        reactor = reactor_in_thread()
-        relay_ports = {}
-        for i in range(NODES):
-            for step in (1, 2):
-                j = (i + step) % NODES
-                relay = DelayRelay(p2p_ports[j], DELAY, reactor)
-                relay_ports[(i, j)] = call_in_reactor(relay.listen)
-        addresses = [bitcoind.rpc('getnewaddress') for _ in range(NODES)]
-        for i in range(NODES):
-            folder = os.path.join(root, 'node%d' % i)
-            os.makedirs(folder)
-            args = [sys.executable, '-m', 'p2pool.app.main', '--net', 'bsv_regtest', '--datadir', folder,
-                    '--p2pool-port', str(p2p_ports[i]), '-w', '127.0.0.1:%d' % worker_ports[i], '--disable-upnp',
-                    '--disable-advertise', '--outgoing-conns', '0', '-a', addresses[i]]
-            for step in (1, 2):
-                args += ['-n', '127.0.0.1:%d' % relay_ports[(i, (i + step) % NODES)]]
-            args += bitcoind.cli_args()
-            log = open(os.path.join(folder, 'console.log'), 'w')
-            children.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        deadline = time.monotonic() + 120
-        while any(_get(port, 'uptime') is None for port in worker_ports):
-            if time.monotonic() > deadline:
-                raise RuntimeError('the nodes did not start; see %s' % root)
-            time.sleep(0.5)
-        time.sleep(10)   # connections through the relays
-        for i in range(NODES):
-            children.append(subprocess.Popen(
-                [sys.executable, '-m', 'p2pool.work.cpuminer', '127.0.0.1:%d' % worker_ports[i], addresses[i],
-                 str(MINING_SECONDS)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        time.sleep(SETTLE_SECONDS)
-        started, before = time.monotonic(), _counts(worker_ports)
-        time.sleep(MINING_SECONDS - SETTLE_SECONDS - 5)
-        seconds, after = time.monotonic() - started, _counts(worker_ports)
-        total, stale = after[0] - before[0], after[1] - before[1]
-        return {'shares': total, 'stale': stale, 'rate': stale / total if total else None, 'seconds': seconds}
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        bitcoind.close()
+    import simvalid_real
+    return simvalid_real.run(HASH_RATE_PER_MINER, MINING_SECONDS, SETTLE_SECONDS, call_in_reactor,
+                             reactor_in_thread())
 
 
-def simulated_stale_rate():
+def simulated_stale_rate(latency_ms, work_delay_ms, seeds=SIM_SEEDS, seconds=SIM_SECONDS):
     from p2pool.sim.world import Scenario, Simulation
-    figures = Simulation(Scenario(net='bsv_regtest', nodes=NODES, hours=(MINING_SECONDS - SETTLE_SECONDS) / 3600,
-                                  latency_ms=DELAY * 1000,
-                                  latency_spread=0.0, pool_fraction=1.0, block_propagation_ms=100.0,
-                                  outgoing_conns=2)).run()
-    return {'shares': figures['shares'], 'rate': figures['stale_rate']}
+    runs = []
+    for seed in range(1, seeds + 1):
+        simulation = Simulation(Scenario(
+            net='bsv_regtest', nodes=NODES, hours=seconds / 3600, latency_ms=latency_ms, latency_spread=0.0,
+            pool_fraction=1.0, topology='ring2', work_delay_ms=work_delay_ms,
+            block_propagation_ms=BLOCK_PROPAGATION_MS, seed=seed))
+        figures = simulation.run()
+        dead_found = sum(1 for entry in simulation.record.shares.values() if entry[2])
+        runs.append({'seed': seed, 'shares': figures['shares'], 'stale_rate': figures['stale_rate'],
+                     'orphan_rate': figures['orphan_rate'], 'doa_rate': figures['doa_rate'],
+                     'dead_found': dead_found})
+    shares = sum(run['shares'] for run in runs)
+    stale = sum(round(run['stale_rate'] * run['shares']) for run in runs)
+    dead = sum(round(run['doa_rate'] * run['shares']) for run in runs)
+    return {'latency_ms': round(latency_ms, 1), 'work_delay_ms': round(work_delay_ms, 1), 'shares': shares, 'stale': stale, 'dead': dead, 'rate': stale / shares if shares else None,
+            'interval_s': round(seeds * seconds / shares, 3) if shares else None,
+            'dead_found': sum(run['dead_found'] for run in runs),
+            'per_seed': [run['stale_rate'] for run in runs]}
 
 
 def _both():
-    return {'real': real_stale_rate(), 'simulated': simulated_stale_rate()}
+    real = real_stale_rate()
+    work_delay = real['work_delay_ms']['mean'] + MINER_BATCH_MS / 2
+    one_hop = real['share_to_work_ms']['1']['mean']
+    processing = max(0.0, one_hop - DELAY * 1000 - work_delay)
+    return {'real': real, 'simulated': simulated_stale_rate(DELAY * 1000 + processing, work_delay),
+            'bare_latency': simulated_stale_rate(DELAY * 1000, work_delay)}
 
 
 def sim_vs_real_stale_ratio():
     result = measured_once('sim-validation', _both)
-    real, simulated = result['real']['rate'], result['simulated']['rate']
-    print('real %s, simulated %s' % (result['real'], result['simulated']), file=sys.stderr)
-    if not real:
+    real, simulated = result['real'], result['simulated']
+    print('real: %s/%s = %.1f %% stale (%s orphan, %s dead; %s DOA found in the logs), one share per %s s '
+          'over %s s; work delay %s ms; share to work by hops %s ms; load %s -> %s' % (
+              real['stale'], real['shares'], 100 * (real['rate'] or 0), real['orphan'], real['dead'],
+              real['doa_logged'], real['interval_s'], real['seconds'], real['work_delay_ms'],
+              real['share_to_work_ms'], real['load']['start'], real['load']['end']), file=sys.stderr)
+    for label, run in (('simulated', simulated), ('simulated, bare 200 ms links', result['bare_latency'])):
+        print('%s: %s/%s = %.1f %% stale (%s dead; %s DOA found), one share per %s s, latency %s ms, '
+              'work delay %s ms; per seed %s; ratio %.3f' % (
+                  label, run['stale'], run['shares'], 100 * (run['rate'] or 0), run['dead'], run['dead_found'],
+                  run['interval_s'], run['latency_ms'], run['work_delay_ms'], run['per_seed'],
+                  run['rate'] / real['rate'] if real['rate'] else float('nan')), file=sys.stderr)
+    if not real['rate']:
         return float('nan'), 'ratio'
-    return simulated / real, 'ratio'
+    return simulated['rate'] / real['rate'], 'ratio'
 
 
 BENCHMARKS = {'sim_vs_real_stale_ratio': sim_vs_real_stale_ratio}

@@ -95,3 +95,37 @@ def test_churned_nodes_come_back_from_their_store_and_follow_the_chain():
     majority = max(set(bests), key=bests.count)
     assert bests.count(majority) >= len(online) - 1   # one may still be downloading after its return
     assert figures['stale_rate'] < 0.2
+
+
+def test_a_ring_topology_keeps_the_fixed_peers_and_stale_counts_match_the_nodes_accounting(capsys):
+    sim = Simulation(Scenario(nodes=6, hours=0.1, share_period=10, latency_ms=300, topology='ring2', seed=2))
+    figures = sim.run()
+    for node in sim.nodes:
+        neighbours = {(node.index + step) % 6 for step in (-2, -1, 1, 2)}
+        assert {peer.host for peer in node.p2p.peers.values()} == {sim.host_of(i) for i in neighbours}
+    # stale = own shares not in the best chain, as each node's /local_stats counts them (dead or orphan)
+    counts = [node.chain.stale.counts(node.chain.best_share_hash.value) for node in sim.nodes]
+    assert sum(c.total for c in counts) == figures['shares'] > 20
+    assert sum(c.orphans + c.doas for c in counts) == round(figures['stale_rate'] * figures['shares'])
+    for bad in ('ring3', 'mesh'):
+        assert cli.main(['--nodes', '6', '--hours', '0.01', '--topology', bad]) == 2
+        assert capsys.readouterr().err.startswith('p2pool simulate: ')
+
+
+def test_an_equilibrium_chain_comes_down_to_the_share_period_of_its_hash_rate():
+    # the start the validation bench's real nodes load (bench/simvalid_real.py)
+    from p2pool.config import load_network
+    from p2pool.sharechain.generate import pool_target
+    from p2pool.sharechain.tracker import Tracker
+    from p2pool.testing.testchain import EQUILIBRIUM_TAIL, equilibrium_chain, make_addresses
+    net = load_network('bsv_regtest')
+    hash_rate = 3000.0
+    shares = equilibrium_chain(net, hash_rate, 1_800_000_000, make_addresses(net, 1)[0], 0x207fffff, 0x1234)
+    assert shares[0].target >= net.MAX_TARGET // 2 and shares[-1].timestamp == 1_800_000_000
+    tracker = Tracker()
+    for share in shares:
+        tracker.add(share)
+    seconds_per_share = 2**256 / pool_target(tracker, shares[-1].hash, len(shares), net) / hash_rate
+    assert abs(seconds_per_share / net.SHARE_PERIOD - 1) < 0.15
+    tail = shares[-EQUILIBRIUM_TAIL:]
+    assert (tail[-1].timestamp - tail[0].timestamp) / (len(tail) - 1) == pytest.approx(net.SHARE_PERIOD, rel=0.2)

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         help='withhold:0.1, selfish:0.4 or flood:0.05 (repeatable)')
     add('--churn', type=float, default=0.0, help='departures per node per hour')
     add('--outgoing-conns', type=int, default=6)
+    add('--topology', default='random',
+        help='random (peer selection with --outgoing-conns) or ringK: node i keeps nodes i+1 ... i+K (`-n`)')
     add('--max-conns', type=int, default=40)
     add('--work-delay-ms', type=float, default=50.0, help='new work to the miner')
     add('--block-propagation-ms', type=float, default=2000.0, help='median parent-block propagation')
@@ -72,7 +74,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
                     seed=args.seed, hashrate=args.hashrate, adversaries=tuple(args.adversary), churn=args.churn,
                     outgoing_conns=args.outgoing_conns, max_conns=args.max_conns,
                     work_delay_ms=args.work_delay_ms, block_propagation_ms=args.block_propagation_ms,
-                    pool_fraction=args.pool_fraction, share_period=args.share_period)
+                    pool_fraction=args.pool_fraction, share_period=args.share_period, topology=args.topology)
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:

@@ -2,9 +2,12 @@
 
 * shares / blocks: shares the miners found after the start (history excluded) and
   the pool's blocks among them;
-* orphan_rate / doa_rate: over honest nodes' shares. DOA: found on work older
-  than the node's newest (node.py); orphan: not DOA and not in the final best
-  chain of an honest reference node;
+* orphan_rate / doa_rate: over honest nodes' shares, the shares that are not in
+  the final best chain of an honest reference node, split as a node's
+  /local_stats splits them (sharechain/stats.py StaleAccounting): dead (found on
+  work older than the node's newest, node.py) or orphan (the others). A dead share
+  that still made it into the chain is paid and counts as neither; stale_rate is
+  their sum;
 * propagation_p50_ms / propagation_p99_ms: per honest share of the final best
   chain, the time from its creation until every honest node online at that
   moment had it in its tracker (shares some node never received are left out);
@@ -121,7 +124,7 @@ class Recorder:
                 main = {share.hash for share in tracker.get_chain(best, tracker.get_height(best))}
         honest = [(share_hash, entry) for share_hash, entry in self.shares.items()
                   if nodes[entry[0]].adversary is None]
-        doa = sum(1 for _, entry in honest if entry[2])
+        doa = sum(1 for share_hash, entry in honest if entry[2] and share_hash not in main)
         orphans = sum(1 for share_hash, entry in honest if not entry[2] and share_hash not in main)
         delays = [(entry[3] - entry[0]) * 1000 for share_hash, entry in self.arrivals.items()
                   if entry[3] is not None and share_hash in main]

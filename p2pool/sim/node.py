@@ -95,7 +95,8 @@ class SimNode:
                                            rel_height=self.rel_height)
         chain.load()
         config = NodeConfig(port=world.net.P2P_PORT, max_incoming=scenario.max_conns,
-                            outgoing_target=world.outgoing_target, use_bootstrap=False)
+                            outgoing_target=world.outgoing_target, use_bootstrap=False,
+                            fixed_peers=world.fixed_peers(self.index), advertise=not world.ring)
         p2p = self.p2p = P2PNode(chain, None, config, reactor=NodeReactor(world.network, self.host),
                                  rng=random.Random(self.rng.getrandbits(64)))
         p2p.connections = OrderedSet()  # type: ignore[assignment]
@@ -229,6 +230,8 @@ class SimNode:
 
     def publish_local(self, share: Any, doa: bool) -> None:
         assert self.chain is not None
+        # as the work bridge does: the stale accounting knows the node's own shares (stale_info)
+        self.chain.stale.record_local_share(share.hash, doa)
         self.chain.add_local_share(share, doa)
 
     def make_share(self, previous_hash: int | None, tip: int) -> Share | None:

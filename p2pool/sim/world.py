@@ -79,6 +79,7 @@ class Scenario:
     block_propagation_ms: float = 2000.0
     pool_fraction: float = 0.01
     share_period: float | None = None    # override the network's SHARE_PERIOD
+    topology: str = 'random'             # 'random' (peer selection) or 'ringK' (node i keeps i+1..i+K)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -129,6 +130,18 @@ def hash_shares(spec: str, count: int, rng: random.Random) -> list[float]:
     return [value / total for value in raw]
 
 
+def ring_size(topology: str, nodes: int) -> int:
+    """0 for 'random'; K for 'ringK' (node i dials nodes i+1 ... i+K and no others)."""
+    if topology == 'random':
+        return 0
+    if topology.startswith('ring') and topology[4:].isdigit():
+        size = int(topology[4:])
+        if 1 <= size <= (nodes - 1) // 2:
+            return size
+        raise ValueError('--topology ringK needs 1 <= K <= (nodes - 1) / 2, here at most %d' % ((nodes - 1) // 2))
+    raise ValueError('unknown topology %r (random, or ringK: node i dials nodes i+1 ... i+K)' % topology)
+
+
 class Simulation:
     def __init__(self, scenario: Scenario, progress: Callable[[float], None] | None = None) -> None:
         self.scenario = scenario
@@ -156,6 +169,9 @@ class Simulation:
         # the real dialler keeps dialling peers that are already connected to it (it does not
         # count an incoming connection as one to that host) and the duplicates are refused
         self.outgoing_target = min(scenario.outgoing_conns, (scenario.nodes - 1) // 2) or 1
+        self.ring = ring_size(scenario.topology, scenario.nodes)
+        if self.ring:
+            self.outgoing_target = 0   # only the fixed peers, as `-n` with --outgoing-conns 0
         self._build_nodes()
 
     # --- set-up ----------------------------------------------------------------------------
@@ -210,7 +226,14 @@ class Simulation:
         self.record.history = {share.hash for share in shares}
         return shares
 
+    def fixed_peers(self, index: int) -> tuple[tuple[str, int], ...]:
+        """The peers node `index` dials and keeps (`-n`): the next `ring` nodes of a ring topology."""
+        count = len(self.nodes)
+        return tuple((self.host_of((index + step) % count), self.net.P2P_PORT) for step in range(1, self.ring + 1))
+
     def bootstrap_addresses(self, index: int, rng: random.Random) -> list[tuple[str, int]]:
+        if self.ring:
+            return []   # a fixed topology: no other addresses to dial
         others = [i for i in range(len(self.nodes)) if i != index]
         return [(self.host_of(i), self.net.P2P_PORT) for i in rng.sample(others, min(BOOTSTRAP_PEERS, len(others)))]
 

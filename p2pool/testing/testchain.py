@@ -8,6 +8,10 @@ and a brute-force header nonce search, paying a rotating set of addresses:
     net = easy_network(load_network('bitcoin'))
     shares = mine_chain(net, 500, addresses=make_addresses(net, 20))
 
+`equilibrium_chain` mines a chain whose retarget has come down from MAX_TARGET to the
+target at which a given hash rate makes one share per SHARE_PERIOD, for nodes that are to
+start where a running pool would be (bench/simvalid_real.py).
+
 Everything is deterministic for given arguments (no clock, no randomness).
 """
 import dataclasses
@@ -18,6 +22,7 @@ from typing import Any
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin.data import bits_to_target, calculate_merkle_link, target_to_bits, tx_key
 from p2pool.bitcoin.hashes import hash160_bytes
+from p2pool.config import ParentNetwork
 from p2pool.sharechain import generate
 from p2pool.sharechain.share import (
     FIRST_ADDRESS_VERSION, GENTX_BEFORE_REFHASH, prefix_to_hash_link, ref_hash_of, share_from_contents,
@@ -25,6 +30,8 @@ from p2pool.sharechain.share import (
 
 EASY_MAX_TARGET = 2**255 - 1           # half of all hashes meet it
 DEFAULT_START_TIME = 1_700_000_000
+#: shares of an equilibrium chain after the descent, so that the whole TARGET_LOOKBEHIND is in equilibrium
+EQUILIBRIUM_TAIL = 12
 DEFAULT_SUBSIDY = 625000000
 _HEADER = struct.Struct('<I32s32sIII')
 
@@ -172,3 +179,57 @@ def mine_chain(net, count, addresses=None, version=35, tracker=None, previous_ha
             on_share(index, share)
     return shares
 
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _FreePowParent(ParentNetwork):
+    """The parent with a proof of work every header meets: for planning a chain's targets and times."""
+
+    def pow_hash(self, header: bytes) -> int:
+        return 0
+
+
+def _retarget_chain(net: Any, hash_rate: float, base_time: int, address: str, block_bits: int,
+                    previous_block: int, solve: bool = True) -> list[Any]:
+    """equilibrium_chain's shares from `base_time` on (solve=False: a free proof of work, for the times).
+
+    Each timestamp is the previous one plus the time `hash_rate` needs on average for a share
+    at its target (fractions carried over), but at least one second later (version >= 32)."""
+    if not solve:
+        parent = _FreePowParent(**{field.name: getattr(net.PARENT, field.name)
+                                   for field in dataclasses.fields(net.PARENT) if field.init})
+        net = dataclasses.replace(net, PARENT=parent)
+    tracker = _new_tracker()
+    shares: list[Any] = []
+    clock, previous, tail, version = float(base_time), None, 0, 35
+    while tail < EQUILIBRIUM_TAIL:
+        index = len(shares)
+        target = bits_to_target(target_to_bits(generate.pool_target(tracker, previous, index, net)))
+        seconds = (2**256 // (target + 1)) / hash_rate
+        tail += seconds >= 0.9 * net.SHARE_PERIOD
+        clock += seconds
+        timestamp = int(clock) if previous is None else max(int(clock), tracker.items[previous].timestamp + 1)
+        clock = max(clock, timestamp)
+        share_data = {'previous_share_hash': previous, 'coinbase': b'\x03' + index.to_bytes(3, 'little'),
+                      'nonce': index, 'address': address, 'subsidy': net.PARENT.INITIAL_SUBSIDY, 'donation': 0,
+                      'stale_info': None, 'desired_version': voting_version(version)}
+        plan = generate.plan_share(tracker, net, generate.ShareTerms(
+            share_data, bits_to_target(block_bits), timestamp, 2**256 - 1, known_txs={}, version=version))
+        share = solve_plan(plan, block_bits, timestamp, last_txout_nonce=index, previous_block=previous_block)
+        tracker.add(share)
+        shares.append(share)
+        previous = share.hash
+    return shares
+
+
+def equilibrium_chain(net: Any, hash_rate: float, end_time: float, address: str, block_bits: int,
+                      previous_block: int) -> list[Any]:
+    """A chain from MAX_TARGET down to the pool target at which `hash_rate` (hashes/s) makes one
+    share per SHARE_PERIOD, with EQUILIBRIUM_TAIL shares there, the last one stamped `end_time`.
+
+    The timestamps are those the hash rate would give (but at least 1 s apart), so the real
+    retarget comes down at its 10 % per share and then stays. Each share is at the pool target,
+    pays `address` and builds on parent block `previous_block`. Costs about
+    (EQUILIBRIUM_TAIL + 10) x hash_rate x SHARE_PERIOD header hashes."""
+    planned = _retarget_chain(net, hash_rate, 0, address, block_bits, previous_block, solve=False)
+    return _retarget_chain(net, hash_rate, int(end_time) - planned[-1].timestamp, address, block_bits, previous_block)

@@ -15,7 +15,7 @@ scaled by `difficulty_scale` (the network's DUMB_SCRYPT_DIFF, 2**16 on Litecoin)
 
 Both keep every submission's outcome in `submissions` as (result, error), and
 expose the raw request functions so tests can send bad input on purpose.
-Command line: python -m p2pool.work.cpuminer [--getwork] [--scrypt] HOST:PORT USERNAME [SECONDS]
+Command line: python -m p2pool.work.cpuminer [--getwork] [--scrypt] [--hash-rate=H] HOST:PORT USERNAME [SECONDS]
 """
 import base64
 import hashlib
@@ -34,6 +34,7 @@ from p2pool.work.getwork import DATA_PADDING, decode_data, decode_target, swap4
 
 BATCH = 4096                   # hashes between looks at the socket
 SLOW_POW_BATCH = 128           # the same for scrypt, about a tenth of a second
+PACED_BATCH_SECONDS = 0.005    # a paced miner looks at the socket this often (new work is not left waiting)
 _HEADER = struct.Struct('<I32s32sII')
 
 
@@ -227,18 +228,20 @@ class StratumMiner:
         deadline = None if seconds is None else time.monotonic() + seconds
         pacer, hashes, submitted = _Pacer(hash_rate), 0, 0
         job, prefix, nonce = None, None, 0
+        # a paced miner sleeps after each batch: keep a batch short, or new work would wait for the sleep
+        batch = self.batch if not hash_rate else max(16, min(self.batch, int(hash_rate * PACED_BATCH_SECONDS)))
         while (deadline is None or time.monotonic() < deadline) and (
                 max_submissions is None or submitted < max_submissions) and not (stop and stop()):
             self.poll()
             if self.job is None:
                 self.wait_for_job()
-            if self.job is not job or nonce >= 2**32 - self.batch:
+            if self.job is not job or nonce >= 2**32 - batch:
                 job, nonce = self.job, 0
                 self.extranonce2 += 1
                 extranonce2 = struct.pack('<I', self.extranonce2 % 2**32)
                 prefix, target = self.header_prefix(job, extranonce2), self.job_target(job)
-            found = scan(prefix, target, nonce, self.batch, self.pow_func)
-            done = self.batch if found is None else found - nonce + 1
+            found = scan(prefix, target, nonce, batch, self.pow_func)
+            done = batch if found is None else found - nonce + 1
             hashes += done
             pacer.hashed(done)
             nonce += done
@@ -308,7 +311,15 @@ class GetworkMiner:
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     use_getwork, use_scrypt = '--getwork' in args, '--scrypt' in args
-    args = [arg for arg in args if arg not in ('--getwork', '--scrypt')]
+    rates = [arg for arg in args if arg.startswith('--hash-rate=')]
+    args = [arg for arg in args if arg not in ('--getwork', '--scrypt') and arg not in rates]
+    try:
+        hash_rate = float(rates[-1].partition('=')[2]) if rates else None
+    except ValueError:
+        hash_rate = 0.0
+    if hash_rate is not None and hash_rate <= 0:
+        print('--hash-rate takes a positive number of hashes per second', file=sys.stderr)
+        return 2
     # scrypt: Litecoin's proof of work, stratum difficulties in units of 2**16 (DUMB_SCRYPT_DIFF)
     pow_options = {'pow_func': 'scrypt'} if use_scrypt else {}
     if len(args) not in (2, 3):
@@ -316,17 +327,21 @@ def main(argv=None) -> int:
         return 2
     host, _, port = args[0].rpartition(':')
     seconds = float(args[2]) if len(args) == 3 else 60.0
+    hashes = None
     if use_getwork:
         results = GetworkMiner(host or '127.0.0.1', int(port), args[1], **pow_options).mine(
             max_submissions=10**9, seconds=seconds)
     else:
         scale = {'difficulty_scale': 2**16} if use_scrypt else {}
         miner = StratumMiner(host or '127.0.0.1', int(port), args[1], **pow_options, **scale).connect()
-        miner.mine(seconds=seconds)
+        started = time.monotonic()
+        hashes = miner.mine(seconds=seconds, hash_rate=hash_rate)
+        elapsed = time.monotonic() - started
         results = miner.submissions
         miner.close()
     accepted = sum(1 for result in results if result[0] is True)
-    print('%d submissions, %d accepted' % (len(results), accepted))
+    print('%d submissions, %d accepted' % (len(results), accepted)
+          + ('' if hashes is None else ', %d hashes in %.1f s' % (hashes, elapsed)))
     return 0
 
 
