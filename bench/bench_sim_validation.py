@@ -1,35 +1,33 @@
 """sim_vs_real_stale_ratio: the simulator against real node processes (issue 14 §5).
 
-The same scenario twice, simulated stale rate over real stale rate (the goal: 0.67 to 1.5):
+The same scenario twice; the figure is simulated stale rate / real stale rate (goal 0.67-1.5).
 
 (a) real (simvalid_real.py): 6 `p2pool` processes on bsv_regtest, one shared regtest
-    bitcoind, one CPU miner per node paced at HASH_RATE_PER_MINER, links through 200 ms
-    DelayRelays in a ring with chords (node i dials i+1 and i+2), the nodes starting from
-    an equilibrium history whose last share is stamped when the miners start; counted
-    from SETTLE_SECONDS after the miners start (only the retarget's reaction to the real
-    miners' luck) for the rest of MINING_SECONDS;
-(b) simulated: `p2pool simulate --net bsv_regtest --nodes 6 --latency-ms 200
+    bitcoind, one CPU miner per node paced at HASH_RATE_PER_MINER and submitting shares
+    only, links through 200 ms DelayRelays in a ring with chords (node i dials i+1 and
+    i+2), the nodes starting from an equilibrium history whose last share is stamped when
+    the miners start; counted from SETTLE_SECONDS after the miners start to the end of
+    MINING_SECONDS (about 180 shares);
+(b) simulated: `p2pool simulate --net bsv_regtest --nodes 6 --latency-ms L
     --latency-spread 0 --pool-fraction 1 --topology ring2 --work-delay-ms W
-    --block-propagation-ms B` for SIM_SEEDS seeds of SIM_SECONDS each, pooled; the
-    simulator starts from its own equilibrium history (world.py).
+    --block-propagation-ms 1`, SIM_SEEDS seeds of SIM_SECONDS each, pooled (about 2,000
+    shares); it starts from its own equilibrium history (world.py).
 
-Matched: SHARE_PERIOD and the retarget (both at equilibrium: the real pool's share interval
-is printed next to the simulated one), topology, link latency, share target (the real miners
-log in as ADDRESS/0: shares at the pool's minimum target, as the simulator mines), the stale
-definition (both count a node's own shares that are not in the best chain, split into dead
-and orphan as /local_stats splits them) and the work delay: the real run measures, per block
-and node, the time from bitcoind taking the block to the node's Stratum job on it (long
-poll, template, new work, notify; simvalid_real.Observer); its mean plus half the paced
-miner's 5-ms batch is the simulator's --work-delay-ms, and --block-propagation-ms is
-BLOCK_PROPAGATION_MS (all nodes share one bitcoind: the long poll is inside that measured
-delay already). The simulator does not model the time a real node takes to
-build, send, verify and adopt a share (zero there; on this machine tens of ms per hop, more
-under load): the real run measures it too (from bitcoind taking a share to the second job on
-it at a node one hop away: 200 ms + that time + the work delay), and the figure's simulation
-gets it as part of the link latency (LATENCY = 200 ms + the measured excess); the simulation
-with the bare 200 ms is printed beside it.
-Printed with the figure: both stale rates, their share counts and intervals, the real run's
-dead shares and load average.
+Matched: SHARE_PERIOD and the retarget (both run at equilibrium; both share intervals are
+printed), topology, share target (the real miners log in as ADDRESS/0: shares at the pool's
+minimum target, as the simulator mines), the stale definition (a node's own shares that are
+not in the best chain, dead or orphan as /local_stats splits them), and the delays, which
+the real run measures (simvalid_real.Observer):
+* W, the work delay: per block and node, from bitcoind taking the block to the node's
+  Stratum job on it (long poll, template, new work, notify), its mean, plus half the paced
+  miner's 5-ms batch. All nodes share one bitcoind, so the long poll is the block's whole
+  propagation (hence --block-propagation-ms 1);
+* L, the per-hop delay: 200 ms plus what a real node takes to build, send, verify and adopt
+  a share, which the simulator does not model (it relays at once): from bitcoind taking a
+  share to the second job on it at a node one hop away is 200 ms + that + W, so L = that
+  mean - W. The simulation with bare 200-ms links is printed beside the figure.
+Printed with the figure: both stale rates (orphan and dead), share counts, intervals, the
+measured delays and the load average at the start and end of the real window.
 """
 import os
 import sys
@@ -71,7 +69,8 @@ def simulated_stale_rate(latency_ms, work_delay_ms, seeds=SIM_SEEDS, seconds=SIM
     shares = sum(run['shares'] for run in runs)
     stale = sum(round(run['stale_rate'] * run['shares']) for run in runs)
     dead = sum(round(run['doa_rate'] * run['shares']) for run in runs)
-    return {'latency_ms': round(latency_ms, 1), 'work_delay_ms': round(work_delay_ms, 1), 'shares': shares, 'stale': stale, 'dead': dead, 'rate': stale / shares if shares else None,
+    return {'latency_ms': round(latency_ms, 1), 'work_delay_ms': round(work_delay_ms, 1),
+            'shares': shares, 'stale': stale, 'dead': dead, 'rate': stale / shares if shares else None,
             'interval_s': round(seeds * seconds / shares, 3) if shares else None,
             'dead_found': sum(run['dead_found'] for run in runs),
             'per_seed': [run['stale_rate'] for run in runs]}
