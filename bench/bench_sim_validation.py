@@ -78,8 +78,10 @@ def simulated_stale_rate(latency_ms, work_delay_ms, seeds=SIM_SEEDS, seconds=SIM
 
 def _both():
     real = real_stale_rate()
+    one_hop = (real['share_to_work_ms'].get('1') or {}).get('mean')
+    if real['work_delay_ms']['mean'] is None or one_hop is None:
+        raise RuntimeError('the real run measured no delays (no Stratum jobs on its blocks): %r' % (real,))
     work_delay = real['work_delay_ms']['mean'] + MINER_BATCH_MS / 2
-    one_hop = real['share_to_work_ms']['1']['mean']
     processing = max(0.0, one_hop - DELAY * 1000 - work_delay)
     return {'real': real, 'simulated': simulated_stale_rate(DELAY * 1000 + processing, work_delay),
             'bare_latency': simulated_stale_rate(DELAY * 1000, work_delay)}
