@@ -63,6 +63,17 @@ class FakePeer:
     def send(self, command, **fields):
         (self.gossip if command in GOSSIP else self.sent).append((command, fields))
 
+    @property
+    def settings(self):
+        return self.node.settings
+
+    def encode_frames(self, command, **fields):
+        return [(command, fields)]   # a relay's frames, opaque to the node: recorded as sent
+
+    def send_frames(self, frames):
+        for command, fields in frames:
+            self.send(command, **fields)
+
     def send_losing_tx(self, txs):
         self.latency_cache.update(txs)
         self.send('losing_tx', tx_hashes=list(txs))

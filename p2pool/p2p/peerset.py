@@ -31,6 +31,7 @@ full the oldest waiting connection is dropped for the newcomer, so connections
 that never send a version cannot keep real peers out until the handshake timeout.
 """
 import dataclasses
+import functools
 import ipaddress
 import itertools
 import logging
@@ -90,6 +91,7 @@ def config_from_args(args, net) -> NodeConfig:
     )
 
 
+@functools.lru_cache(maxsize=1024, typed=True)
 def _is_loopback(host):
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -217,6 +219,8 @@ class P2PNode:
         nonce = peer.nonce
         if self.peers.get(nonce) is peer:
             del self.peers[nonce]
+            if not peer.incoming:
+                self._wake_dialler()
         if peer.advertise_timer is not None and peer.advertise_timer.active():
             peer.advertise_timer.cancel()
         self.txs.peer_disconnected(peer)
@@ -311,7 +315,7 @@ class P2PNode:
         self.chain.bad_peer.watch(self._bad_peer)
         if self.config.port is not None:
             self._listen()
-        self._every('connect', 1.0, self._connect_some)
+        self._wake_dialler()
         self._every('getaddrs', 20.0, self._ask_for_addresses)
         self._every('save', 60.0, self.addresses.save, exponential=False)
         self._every('bans', 3600.0, lambda: self.bans.forget_old(self.now()), exponential=False)
@@ -491,18 +495,40 @@ class P2PNode:
             delay = max(delay, ban.until - self.now())
         factory.retry_call = self.reactor.callLater(delay, self._dial, factory)
 
+    def _outgoing_count(self) -> int:
+        return sum(1 for peer in self.peers.values() if not peer.incoming)
+
+    def _wake_dialler(self) -> None:
+        """§8: the dialler ticks every Exp(1 s) while there are fewer outgoing peers than the target
+        and sleeps at the target (a tick would do nothing) until an outgoing peer goes away. The
+        ticks are memoryless, so a fresh Exp(1 s) wait on waking is what ticking all along gives;
+        a node with its outgoing peers no longer pays a timer a second."""
+        if self.running and 'connect' not in self._timers:
+            self._timers['connect'] = self.reactor.callLater(self.rng.expovariate(1.0), self._dialler_tick)
+
+    def _dialler_tick(self) -> None:
+        self._timers.pop('connect', None)
+        if not self.running:
+            return
+        try:
+            self._connect_some()
+        except Exception:
+            log.exception('Error in the connect loop of the P2P node')
+        if self._outgoing_count() < self.config.outgoing_target:
+            self._wake_dialler()
+
     def _connect_some(self):
         """§8 outbound: dial one good address when below the outgoing target."""
-        outgoing = sum(1 for peer in self.peers.values() if not peer.incoming)
-        if (outgoing >= self.config.outgoing_target or len(self._pending) >= MAX_PENDING_ATTEMPTS
+        if (self._outgoing_count() >= self.config.outgoing_target or len(self._pending) >= MAX_PENDING_ATTEMPTS
                 or not len(self.addresses)):
             return
         now = self.now()
         connected = {peer.addr for peer in self.connections}
+        pending_groups = {host_group(host) for host, _ in self._pending}
         for entry in self.addresses.get_good_peers(1, now, self.rng):
             addr = (entry.host, entry.port)
             if (addr in connected or addr in self.own_addresses or self.bans.is_banned(entry.host, now)
-                    or any(host_group(host) == host_group(entry.host) for host, _ in self._pending)):
+                    or host_group(entry.host) in pending_groups):
                 continue
             self._dial(_PeerFactory(self, incoming=False, addr=addr))
 

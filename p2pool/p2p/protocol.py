@@ -54,7 +54,8 @@ exception is logged as our own bug and drops the peer without a report.
 
 Toward the node a peer offers: host, port, incoming, version, sub_version,
 services, nonce, announced_best_share_hash, remote_tx_hashes (keys the peer has),
-remembered_txs (what it asked us to keep), send(command, **fields),
+remembered_txs (what it asked us to keep), send(command, **fields), send_frames(frames)
+(frames encoded once for several peers with encode_frames: a relay to many peers),
 send_losing_tx(txs_by_key), lookup_tx(key), request_shares(hashes, parents,
 stops) -> Deferred, misbehaved(kind, reason), disconnect(reason).
 
@@ -500,6 +501,18 @@ class PeerConnection(protocol.Protocol):
             return
         for payload in messages.split_fields(command, fields, self.settings.max_payload_size):
             self._write(command, payload)
+
+    def encode_frames(self, command, **fields) -> list[bytes]:
+        """The frames `send(command, **fields)` writes, for send_frames on any peer with our settings."""
+        return messages.encode_messages(self.settings.prefix, command, fields, self.settings.max_payload_size)
+
+    def send_frames(self, frames) -> None:
+        """Write frames from encode_frames (a message relayed to many peers is encoded once)."""
+        for raw in frames:
+            if self.closing:
+                return
+            self._count_traffic('p2p/out', len(raw))
+            self.transport.write(raw)
 
     def _write(self, command, payload) -> None:
         if self.closing:

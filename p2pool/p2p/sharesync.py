@@ -116,8 +116,9 @@ class ShareSync:
         """Send shares to every peer except the one each came from."""
         for share in shares:
             self.shared_share_hashes.add(share.hash)
+        encoded: dict[Any, list[bytes]] = {}   # the same message to most peers: encoded once
         for peer in list(self.node.peers.values()):
-            self.node.txs.send_shares(peer, [share for share in shares if share.peer_addr != peer.addr])
+            self.node.txs.send_shares(peer, [share for share in shares if share.peer_addr != peer.addr], encoded)
 
     def _share_removed(self, share) -> None:
         self.shared_share_hashes.discard(share.hash)

@@ -163,8 +163,11 @@ class TxRelay:
 
     # --- sending shares -------------------------------------------------------------------
 
-    def send_shares(self, peer, shares) -> bool:
-        """Send `shares` to `peer` with the transactions it lacks; False if they cannot go."""
+    def send_shares(self, peer, shares, encoded=None) -> bool:
+        """Send `shares` to `peer` with the transactions it lacks; False if they cannot go.
+
+        `encoded` (a dict the caller keeps for one relay) holds the `shares` frames already made
+        for other peers with the same settings, so each distinct message is encoded once."""
         if not shares:
             return True
         pool = self.chain.known_txs
@@ -190,7 +193,14 @@ class TxRelay:
             return False
         if txs:
             peer.send('remember_tx', tx_hashes=[], txs=txs)
-        peer.send('shares', shares=[share_wrapper(share) for share in shares])
+        if encoded is None:
+            peer.send('shares', shares=[share_wrapper(share) for share in shares])
+        else:
+            key = (peer.settings.prefix, peer.settings.max_payload_size, tuple(share.hash for share in shares))
+            frames = encoded.get(key)
+            if frames is None:
+                frames = encoded[key] = peer.encode_frames('shares', shares=[share_wrapper(s) for s in shares])
+            peer.send_frames(frames)
         if keys:
             peer.send('forget_tx', tx_hashes=keys)
         return True

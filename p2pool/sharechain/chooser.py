@@ -137,6 +137,29 @@ def _hash_key(share_hash: int | None) -> tuple[int, int]:
 
 # --- the chooser ------------------------------------------------------------------------
 
+class _Memo:
+    """What one think pass found, with what it depended on beyond `now`: the change counts of the
+    tracker and of its verified subset, and the parent-chain heights it read (newest rel_height
+    over each window's blocks)."""
+
+    __slots__ = ('counts', 'heights_read', 'best', 'desired', 'decorated_heads', 'bad_peers',
+                 'punish_aggressively', 'removed')
+
+    def __init__(self, tracker: ShareTracker, heights_read: list[tuple[tuple[int | None, ...], int]],
+                 best: int | None, desired: list[DesiredEntry], decorated_heads: list[tuple[HeadKey, int]],
+                 bad_peers: set[Any], punish_aggressively: bool, removed: list[int]) -> None:
+        self.counts = (tracker.change_count, tracker.verified.change_count)
+        self.heights_read = heights_read
+        self.best, self.desired, self.decorated_heads = best, desired, decorated_heads
+        self.bad_peers, self.punish_aggressively, self.removed = bad_peers, punish_aggressively, removed
+
+    def holds(self, tracker: ShareTracker, rel_height: Callable[[int | None], int]) -> bool:
+        if self.counts != (tracker.change_count, tracker.verified.change_count):
+            return False
+        return all(max((rel_height(block) for block in blocks), default=0) == newest
+                   for blocks, newest in self.heights_read)
+
+
 class Chooser:
     """Keeps the small caches that make repeated think() calls cheap."""
 
@@ -154,6 +177,12 @@ class Chooser:
         self.rng = rng if rng is not None else random.Random()
         self.punish_fn = punish_fn or (lambda share: punishment(
             share, self.tracker, self.net, self.known_tx_sizes, self.gentx_sizes))
+        # a punish_fn of the caller's may read anything: its passes are never remembered
+        self._default_punish = punish_fn is None
+        self._memo: _Memo | None = None
+        self._verify_calls = 0
+        self._heights_read: list[tuple[tuple[int | None, ...], int]] = []
+        self._memo_safe = True
         # window end hash -> previous_block hashes of its oldest sixteenth
         self._window_blocks: dict[int | None, tuple[int | None, ...]] = {}
 
@@ -165,6 +194,7 @@ class Chooser:
             return True
         if share.hash in failed:
             return False
+        self._verify_calls += 1
         if self.verify_fn(share):
             if share.hash not in verified.items:
                 verified.add(share)
@@ -253,6 +283,7 @@ class Chooser:
         end = verified.get_nth_parent_hash(head, chain_length * 15 // 16)
         blocks = self._oldest_sixteenth_blocks(end)
         newest = max((self.rel_height(block) for block in blocks), default=0)
+        self._heights_read.append((blocks, newest))
         # rel_height is <= 0 by definition; clamp so a misbehaving source cannot divide by zero
         periods = max(0 - newest + 1, 1)
         rate: float = verified.get_delta(head, end).work / (periods * self.net.PARENT.BLOCK_PERIOD)
@@ -302,8 +333,36 @@ class Chooser:
     # --- the whole pass ---------------------------------------------------------------
 
     def think(self, now: float) -> ThinkResult:
-        """One evaluation (§3 steps 1-5); returns a ThinkResult."""
+        """One evaluation (§3 steps 1-5); returns a ThinkResult.
+
+        A pass that called no verify_fn and removed nothing is remembered (`_Memo`): until the
+        tracker or its verified subset changes, or a parent-chain height it read moves, the next
+        pass would compute the same, so it is answered from the memo (the 5-second job and the
+        work bridge call think far more often than shares arrive)."""
+        memo = self._memo
+        if memo is None or not memo.holds(self.tracker, self.rel_height):
+            memo = self._evaluate()
+        best, desired = memo.best, memo.desired
+        if best is not None:
+            cutoff = min(now, self.tracker.items[best].timestamp) - DESIRED_MAX_AGE
+        else:
+            cutoff = now - DESIRED_MAX_AGE_NO_BEST
+        wanted: list[tuple[Any, int]] = []
+        seen: set[tuple[Any, int]] = set()
+        for peer_addr, share_hash, timestamp, _target in desired:
+            if timestamp >= cutoff and (peer_addr, share_hash) not in seen:
+                seen.add((peer_addr, share_hash))
+                wanted.append((peer_addr, share_hash))
+        return ThinkResult(best, wanted, memo.decorated_heads, memo.bad_peers, memo.punish_aggressively,
+                           memo.removed)
+
+    def _evaluate(self) -> '_Memo':
+        """The pass itself, up to the `now`-dependent filter of the desired parents."""
         tracker = self.tracker
+        self._memo = None
+        self._verify_calls = 0
+        self._heights_read = []
+        self._memo_safe = self._default_punish
         desired: list[DesiredEntry] = []
         failed: set[int] = set()
         bad = self._verify_heads(desired, failed)
@@ -315,7 +374,10 @@ class Chooser:
         def punish(share_hash: int) -> int:
             value = punish_cache.get(share_hash)
             if value is None:
-                value = punish_cache[share_hash] = self.punish_fn(tracker.items[share_hash])
+                share = tracker.items[share_hash]
+                if share.VERSION < FIRST_ADDRESS_VERSION:
+                    self._memo_safe = False   # its punishment follows the known transactions
+                value = punish_cache[share_hash] = self.punish_fn(share)
             return value
 
         best_tail, any_tail = self._best_tail()
@@ -324,18 +386,11 @@ class Chooser:
         punish_aggressively = bool(traditional) and traditional[-1][0][2] != 0
         if best is not None:
             best = self._apply_punishment(best, punish)
-
-        if best is not None:
-            cutoff = min(now, tracker.items[best].timestamp) - DESIRED_MAX_AGE
-        else:
-            cutoff = now - DESIRED_MAX_AGE_NO_BEST
-        wanted: list[tuple[Any, int]] = []
-        seen: set[tuple[Any, int]] = set()
-        for peer_addr, share_hash, timestamp, _target in desired:
-            if timestamp >= cutoff and (peer_addr, share_hash) not in seen:
-                seen.add((peer_addr, share_hash))
-                wanted.append((peer_addr, share_hash))
-        return ThinkResult(best, wanted, decorated_heads, bad_peers, punish_aggressively, removed)
+        memo = _Memo(tracker, self._heights_read, best, desired, decorated_heads, bad_peers,
+                     punish_aggressively, removed)
+        if self._memo_safe and not self._verify_calls and not removed and not bad:
+            self._memo = memo
+        return memo
 
     def think_and_prune(self, now: float) -> tuple[ThinkResult, list[int]]:
         """The 5-second job (§6): think, prune, think again. Returns (ThinkResult, removed

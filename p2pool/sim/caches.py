@@ -58,7 +58,10 @@ class ShareCache:
         self._checked: dict[int, tuple[Any, int, ShareDecodeError | None]] = {}
         self.parse_hits = self.parse_misses = self.check_hits = self.check_misses = 0
 
-    def parse(self, net: Any, share_type: int, contents: bytes, time_seen: float, peer_addr: Any) -> Share:
+    def parse(self, net: Any, share_type: int, contents: bytes, time_seen: float, peer_addr: Any,
+              known: dict[int, Share] | None = None) -> Share:
+        """The share of a wire record, as the node's parser gives it; a share the node holds already
+        (in `known`, its tracker's items) comes back as its own copy, which the chain then skips."""
         key = (share_type, contents)
         template = self._parsed.get(key)
         if template is None:
@@ -72,6 +75,10 @@ class ShareCache:
             self.parse_hits += 1
         if isinstance(template, ShareDecodeError):
             raise template
+        if known is not None:
+            own = known.get(template.hash)
+            if own is not None:
+                return own
         return clone_share(template, time_seen, peer_addr)
 
     def remember(self, share: Share) -> None:

@@ -56,7 +56,7 @@ class SimShareChain(ShareChain):
     def parse_share(self, wrapper: Any, peer_addr: Any = None) -> Share:
         if isinstance(wrapper, dict):
             return self.cache.parse(self.net, wrapper['type'], bytes(wrapper['contents']), self.clock(),
-                                    peer_addr)
+                                    peer_addr, self.tracker.items)
         return super().parse_share(wrapper, peer_addr)
 
     def parse_shares(self, wrappers: Any, peer_addr: Any = None) -> list[Share]:
