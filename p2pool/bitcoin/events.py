@@ -37,6 +37,8 @@ class Event:
 
     def happened(self, *args: Any) -> None:
         self.times += 1
+        if not self._watchers:
+            return   # the common case of a counter nobody watches (p2p traffic, per message)
         for callback in list(self._watchers):
             try:
                 callback(*args)

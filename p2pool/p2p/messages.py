@@ -226,12 +226,13 @@ class FrameDecoder:
     asked when a header arrives) and the last chunk fed.
     """
 
-    def __init__(self, prefix, max_payload_size=MAX_PAYLOAD_SIZE, payload_limit=None) -> None:
+    def __init__(self, prefix, max_payload_size=MAX_PAYLOAD_SIZE, payload_limit=None, checksum=checksum) -> None:
         if len(prefix) != PREFIX_LENGTH:
             raise ValueError('the network prefix must be %d bytes' % PREFIX_LENGTH)
         self.prefix = bytes(prefix)
         self.max_payload_size = max_payload_size
         self.payload_limit = payload_limit
+        self.checksum = checksum    # payload -> its 4 checksum bytes (a memoised one may be given)
         self._buffer = bytearray()
         self.garbage_bytes = 0  # total skipped so far, for logs
 
@@ -245,6 +246,8 @@ class FrameDecoder:
     def next_event(self) -> Any:
         """The next event the buffered bytes allow, or None when more bytes are needed."""
         buffer = self._buffer
+        if not buffer:
+            return None
         start = buffer.find(self.prefix)
         if start != 0:
             # Keep a tail that may be the beginning of a prefix split across chunks.
@@ -272,7 +275,7 @@ class FrameDecoder:
         payload = bytes(buffer[HEADER_LENGTH:end])
         expected = bytes(buffer[HEADER_LENGTH - 4:HEADER_LENGTH])
         del buffer[:end]
-        if checksum(payload) != expected:
+        if self.checksum(payload) != expected:
             return BadChecksum(command, length)
         return Frame(command, payload)
 

@@ -66,6 +66,7 @@ Message size limits (checked from the frame header, before buffering) and the
 byte budget of `sharereq` answers are in peerlimits.py.
 """
 import dataclasses
+import functools
 import ipaddress
 import itertools
 import logging
@@ -152,6 +153,10 @@ class PeerSettings:
     sharereply_budget: tuple = (4_000_000, 500_000.0)
     # Largest payload accepted per command; sharereply and remember_tx are sized at run time.
     message_size_limits: dict = dataclasses.field(default_factory=lambda: dict(MESSAGE_SIZE_LIMITS))
+    # Frame checksums and payload decoding (pure functions of the payload): the simulator gives
+    # memoised ones shared by all its nodes (p2pool/sim/caches.py); handlers only read the fields.
+    checksum: Any = messages.checksum
+    decode_payload: Any = messages.decode_payload
 
 
 def _address_record(address):
@@ -163,6 +168,12 @@ def _address_record(address):
         host = '0.0.0.0'
     port = getattr(address, 'port', 0)
     return {'services': 0, 'address': host, 'port': port if isinstance(port, int) and 0 <= port < 65536 else 0}
+
+
+@functools.lru_cache(maxsize=64)
+def _fieldless_frames(prefix: bytes, command: str) -> tuple[bytes, ...]:
+    """The frame of a message without fields (ping): the same bytes every time."""
+    return tuple(messages.encode_messages(prefix, command, {}))
 
 
 class PeerConnection(protocol.Protocol):
@@ -202,7 +213,9 @@ class PeerConnection(protocol.Protocol):
         self._replies_expected_until = 0.0   # a sharereply may be large until then
         self.peer_not_reading = False        # our transport's write buffer is full
         self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size,
-                                              payload_limit=lambda command: payload_limit(self, command))
+                                              payload_limit=lambda command: payload_limit(self, command),
+                                              checksum=getattr(settings, 'checksum', messages.checksum))
+        self._decode_payload = getattr(settings, 'decode_payload', messages.decode_payload)
 
     def __repr__(self) -> str:
         return '<Peer %s:%s%s>' % (self.host, self.port, ' in' if self.incoming else '')
@@ -320,7 +333,7 @@ class PeerConnection(protocol.Protocol):
         try:
             if not self._allow('messages'):
                 return
-            fields = messages.decode_payload(command, payload)
+            fields = self._decode_payload(command, payload)
             getattr(self, '_got_' + command)(**fields)
         except Misbehaviour as e:
             self.misbehaved(e.kind, e.reason)
@@ -364,7 +377,7 @@ class PeerConnection(protocol.Protocol):
         self._ping()
 
     def _ping(self) -> None:
-        self.send('ping')
+        self.send_frames(_fieldless_frames(self.settings.prefix, 'ping'))
         self._ping_timer = self.clock.callLater(
             self.rng.expovariate(1 / self.settings.ping_interval_mean), self._ping)
 

@@ -16,8 +16,15 @@ functions of data every node agrees on, so the simulator computes them once:
   runs on that node. Shares of VERSION < 34 (their validity depends on the
   node's transactions) are never cached.
 
+* frames: the checksum of a payload and its decoded fields are functions of the
+  payload bytes. A share relayed by every node reaches every node once per
+  connection in the same payload, so `WireCache` checks and decodes each distinct
+  payload once (every node's PeerSettings carry its `checksum` and
+  `decode_payload`; the handlers only read decoded fields).
+
 Every node still runs its own tracker, chooser, verified set, PPLNS windows,
-stale accounting, relay and download loop on its own copies.
+stale accounting, relay and download loop on its own copies, and every message
+still goes through each receiving node's framing, rate limits and handlers.
 
 MemoryShareStore is the simulator's stand-in for p2pool/store/sharestore.py
 (SQLite): the same `pending` / `flush` / `load_shares` contract the ShareChain
@@ -28,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from p2pool.p2p import messages
 from p2pool.sharechain import verify
 from p2pool.sharechain.share import FIRST_ADDRESS_VERSION, Share, ShareDecodeError, share_from_type_and_contents
 
@@ -114,6 +122,45 @@ class ShareCache:
             raise failure
         share.naughty = naughty
         return gentx
+
+
+class WireCache:
+    """Frame checksums and decoded payloads shared by every connection of one simulation
+    (module docstring); the oldest entries go first beyond MAX_ENTRIES."""
+
+    MAX_ENTRIES = 4096
+    MAX_PAYLOAD = 256 * 1024    # larger payloads (long sharereplies) are rare: never remembered
+
+    def __init__(self) -> None:
+        self._checksums: dict[bytes, bytes] = {}
+        self._decoded: dict[tuple[str, bytes], dict[str, Any]] = {}
+        self.hits = self.misses = 0
+
+    def checksum(self, payload: bytes) -> bytes:
+        found = self._checksums.get(payload)
+        if found is None:
+            found = messages.checksum(payload)
+            if len(payload) <= self.MAX_PAYLOAD:
+                _remember(self._checksums, payload, found, self.MAX_ENTRIES)
+        return found
+
+    def decode_payload(self, command: str, payload: bytes) -> dict[str, Any]:
+        key = (command, payload)
+        found = self._decoded.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        self.misses += 1
+        found = messages.decode_payload(command, payload)   # a DecodeError is raised, not remembered
+        if len(payload) <= self.MAX_PAYLOAD:
+            _remember(self._decoded, key, found, self.MAX_ENTRIES)
+        return found
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(memo) >= limit:
+        del memo[next(iter(memo))]
+    memo[key] = value
 
 
 class _Pending:

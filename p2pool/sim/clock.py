@@ -9,6 +9,10 @@ buckets and `task.deferLater` run on it unchanged. It is a binary heap, not
 `DelayedCall.reset` to a later time (every received message resets a peer's idle
 timer) only records the new time; the stale heap entry re-queues the call when
 it comes up, so resets cost O(1).
+
+`deliver_at(when, func, arg)` queues a call that is never cancelled nor reset (the
+links' byte deliveries, most of all events) without a DelayedCall: a heap entry
+of its own, run in the same time order (FIFO on ties) as every other call.
 """
 from __future__ import annotations
 
@@ -66,7 +70,8 @@ class VirtualClock:
         self.now = start
         self.pending = 0
         self.executed = 0
-        self._heap: list[tuple[float, int, DelayedCall]] = []
+        # (time, sequence, DelayedCall, _CALL) or (time, sequence, function, its one argument)
+        self._heap: list[tuple[float, int, Any, Any]] = []
         self._seq = itertools.count()
 
     def seconds(self) -> float:
@@ -77,24 +82,39 @@ class VirtualClock:
         return self.now
 
     def callLater(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
-        call = DelayedCall(self, self.now + max(delay, 0.0), func, args, kw)
-        heapq.heappush(self._heap, (call.time, next(self._seq), call))
+        when = self.now + delay if delay > 0 else self.now
+        call = DelayedCall(self, when, func, args, kw)
+        heapq.heappush(self._heap, (when, next(self._seq), call, _CALL))
         self.pending += 1
         return call
 
+    def deliver_at(self, when: float, func: Callable[[Any], Any], arg: Any) -> None:
+        """func(arg) at `when` (not before now); it cannot be cancelled (module docstring)."""
+        heapq.heappush(self._heap, (when if when > self.now else self.now, next(self._seq), func, arg))
+        self.pending += 1
+
     def requeue(self, call: DelayedCall) -> None:
         call.queued_time = call.time
-        heapq.heappush(self._heap, (call.time, next(self._seq), call))
+        heapq.heappush(self._heap, (call.time, next(self._seq), call, _CALL))
 
     def run_until(self, end: float) -> None:
         heap, pop, push, seq = self._heap, heapq.heappop, heapq.heappush, self._seq
         while heap and heap[0][0] <= end:
-            when, _, call = pop(heap)
+            when, _, call, arg = pop(heap)
+            if arg is not _CALL:   # a deliver_at entry: call is the function
+                self.now = when
+                self.pending -= 1
+                self.executed += 1
+                try:
+                    call(arg)
+                except Exception:
+                    log.exception('simulated call %r failed', call)
+                continue
             if call.called or call.cancelled or when != call.queued_time:
                 continue  # done already, or an entry left behind by an earlier reset
             if call.time > when:  # reset to a later time while queued: queue it again
                 call.queued_time = call.time
-                push(heap, (call.time, next(seq), call))
+                push(heap, (call.time, next(seq), call, _CALL))
                 continue
             self.now = when
             call.called = True
@@ -105,3 +125,7 @@ class VirtualClock:
             except Exception:  # as the reactor does: log the failed call and go on
                 log.exception('simulated call %r failed', call.func)
         self.now = max(self.now, end)
+
+
+#: the fourth element of a DelayedCall's heap entry
+_CALL: Any = object()

@@ -73,9 +73,12 @@ class Endpoint:
     def write(self, data: bytes) -> None:
         if self.closed or self.other is None:
             return
-        arrival = max(self.network.arrival(self, len(data)), self._last_arrival)
+        network = self.network
+        arrival = network.arrival(self, len(data))
+        if arrival < self._last_arrival:
+            arrival = self._last_arrival
         self._last_arrival = arrival
-        self.network.clock.callLater(arrival - self.network.clock.now, self.other.deliver, data)
+        network.clock.deliver_at(arrival, self.other.deliver, data)
 
     def writeSequence(self, chunks: list[bytes]) -> None:
         self.write(b''.join(chunks))
@@ -160,11 +163,14 @@ class SimNetwork:
         """When `size` bytes written now by `endpoint` reach the other side."""
         now = self.clock.now
         self.bytes_sent += size
-        start = max(now, self._uplink_free.get(endpoint.host, 0.0))
-        sent = start + size / self.model.bandwidth
+        model = self.model
+        start = self._uplink_free.get(endpoint.host, 0.0)
+        if start < now:
+            start = now
+        sent = start + size / model.bandwidth
         self._uplink_free[endpoint.host] = sent
         delay = endpoint.one_way
-        if self.model.loss and self._rng.random() < self.model.loss:
+        if model.loss and self._rng.random() < model.loss:
             delay += max(MIN_RTO, 4 * endpoint.one_way)
         return sent + delay
 

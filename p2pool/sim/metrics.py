@@ -160,7 +160,8 @@ class Recorder:
             figures['adversaries'] = adversaries
         figures['events'] = world.clock.executed
         figures['cache'] = {'parse_hits': world.cache.parse_hits, 'parse_misses': world.cache.parse_misses,
-                            'check_hits': world.cache.check_hits, 'check_misses': world.cache.check_misses}
+                            'check_hits': world.cache.check_hits, 'check_misses': world.cache.check_misses,
+                            'decode_hits': world.wire.hits, 'decode_misses': world.wire.misses}
         return figures
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from p2pool.bitcoin.data import bits_to_target, target_to_bits
 from p2pool.p2p.peerset import NodeConfig, P2PNode
+from p2pool.p2p.protocol import PeerSettings
 from p2pool.sharechain import generate, voting
 from p2pool.sharechain.chain import ShareChain
 from p2pool.sharechain.share import Share, voting_version
@@ -97,7 +98,10 @@ class SimNode:
         config = NodeConfig(port=world.net.P2P_PORT, max_incoming=scenario.max_conns,
                             outgoing_target=world.outgoing_target, use_bootstrap=False,
                             fixed_peers=world.fixed_peers(self.index), advertise=not world.ring)
-        p2p = self.p2p = P2PNode(chain, None, config, reactor=NodeReactor(world.network, self.host),
+        settings = PeerSettings(prefix=world.net.PREFIX, pow_func=world.net.PARENT.pow_hash,
+                                checksum=world.wire.checksum, decode_payload=world.wire.decode_payload)
+        p2p = self.p2p = P2PNode(chain, None, config, settings=settings,
+                                 reactor=NodeReactor(world.network, self.host),
                                  rng=random.Random(self.rng.getrandbits(64)))
         p2p.connections = OrderedSet()  # type: ignore[assignment]
         build_peer = p2p._build_peer

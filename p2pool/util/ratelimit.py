@@ -41,10 +41,17 @@ class TokenBucket:
 
     def take(self, cost: float = 1) -> bool:
         """Consume `cost` tokens and return True, or take nothing and return False."""
-        self._refill()
-        if cost <= self.tokens:
-            self.tokens -= cost
+        # _refill inlined: every message a peer sends is charged here
+        now = self.clock.seconds()
+        elapsed = now - self._updated
+        self._updated = now
+        tokens = self.tokens
+        if elapsed > 0:
+            tokens = min(self.capacity, tokens + elapsed * self.rate)
+        if cost <= tokens:
+            self.tokens = tokens - cost
             return True
+        self.tokens = tokens
         return False
 
     def __repr__(self) -> str:
