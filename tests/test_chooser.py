@@ -399,3 +399,52 @@ def test_syncing_node_with_real_shares():
     assert result.best_hash == shares[-1].hash and result.desired == []
     assert tracker.verified.get_height(shares[-1].hash) == length
     assert removed == [share.hash for share in shares[:300 - (2 * length + 9)]]
+
+
+# --- the think memo ----------------------------------------------------------------------------
+
+def _random_forest(rng):
+    forest = Forest()
+    trunk = forest.chain(None, rng.randrange(2, CHAIN_LENGTH + 8), verified=rng.random() < 0.5,
+                         block=rng.randrange(3))
+    for _ in range(rng.randrange(4)):
+        forest.chain(trunk[rng.randrange(len(trunk))], rng.randrange(1, 4), verified=rng.random() < 0.3,
+                     time_seen=rng.randrange(100), peer=('10.0.0.%d' % rng.randrange(3), 9333))
+    for _ in range(rng.randrange(3)):           # chains whose parents are missing
+        forest.chain(10**9 + rng.randrange(10**6), rng.randrange(1, CHAIN_LENGTH + 4),
+                     peer=('10.0.1.1', 9333))
+    return forest
+
+
+def _same_choice(a, b):
+    return (a.best_hash == b.best_hash and a.decorated_heads == b.decorated_heads
+            and a.punish_aggressively == b.punish_aggressively
+            and sorted(h for _, h in a.desired) == sorted(h for _, h in b.desired))
+
+
+@pytest.mark.parametrize('seed', range(40))
+def test_a_remembered_pass_answers_as_a_fresh_pass_would(seed):
+    rng = random.Random(seed)
+    forest = _random_forest(rng)
+    bad = {h for h in forest.tracker.items if rng.random() < 0.05}
+    rel_heights = {block: -rng.randrange(3) for block in range(3)}
+    chooser = chooser_for(forest, FakeVerifier(bad=bad), rel_heights=rel_heights)
+    chooser.think(now=10**6)
+    if chooser._memo is None:
+        return   # a failed verification or a removal: the next pass starts over anyway
+    remembered = chooser.think(now=10**6)
+    fresh_verifier = FakeVerifier(bad=bad)
+    fresh = chooser_for(forest, fresh_verifier, rel_heights=rel_heights).think(now=10**6)
+    assert fresh_verifier.calls == []          # the remembered pass left nothing to verify
+    assert _same_choice(remembered, fresh)
+
+
+def test_the_memo_is_dropped_when_shares_or_parent_heights_change():
+    forest, a, b = two_full_chains()
+    rel_heights = {'old-a': -2, 'old-b': -5}
+    chooser = chooser_for(forest, rel_heights=rel_heights)
+    assert chooser.think(now=10**6).best_hash == a[-1]
+    rel_heights.update({'old-a': -5, 'old-b': -2})   # a new parent block changes the tail scores
+    assert chooser.think(now=10**6).best_hash == b[-1]
+    newer = forest.chain(a[-1], 2, verified=True, work=10**6)
+    assert chooser.think(now=10**6).best_hash == newer[-1]

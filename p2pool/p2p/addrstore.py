@@ -148,11 +148,13 @@ class AddressStore:
         if count <= 0 or not self._entries:
             return []
 
+        log_, random_ = math.log, rng.random
+
         def key(item):
             _addr, (_services, first_seen, last_seen) = item
-            lifetime = math.log(max(3600.0, last_seen - first_seen))
-            silence = math.log(max(3600.0, now - last_seen))
-            return -lifetime / silence * rng.expovariate(1)
+            lifetime = log_(max(3600.0, last_seen - first_seen))
+            silence = log_(max(3600.0, now - last_seen))
+            return lifetime / silence * log_(1.0 - random_())   # -lifetime/silence * Exp(1), inlined
 
         best = heapq.nsmallest(count, self._entries.items(), key=key)
         return [AddressEntry(host, port, *entry) for (host, port), entry in best]

@@ -253,9 +253,12 @@ class Chooser:
             height, last = tracker.get_height_and_last(verified_last)
             want = max(chain_length - verified_height, 0)
             can = max(height - 1 - chain_length, 0) if last is not None else height
+            calls = self._verify_calls
             for share in tracker.get_chain(verified_last, min(want, can)):
                 if not self._attempt_verify(share, failed):
                     break
+            if last is not None and self._verify_calls != calls:
+                self._memo_safe = False   # a next pass would go on further down and want other parents
             if verified_height < chain_length and last is not None:
                 desired.append(self._desired_entry(verified, head, verified_height, verified_last, last))
 
@@ -335,10 +338,15 @@ class Chooser:
     def think(self, now: float) -> ThinkResult:
         """One evaluation (§3 steps 1-5); returns a ThinkResult.
 
-        A pass that called no verify_fn and removed nothing is remembered (`_Memo`): until the
-        tracker or its verified subset changes, or a parent-chain height it read moves, the next
-        pass would compute the same, so it is answered from the memo (the 5-second job and the
-        work bridge call think far more often than shares arrive)."""
+        A pass in which no verification failed and nothing was removed is remembered (`_Memo`):
+        until the tracker or its verified subset changes, or a parent-chain height it read moves,
+        the next pass would compute the same, so it is answered from the memo (the 5-second job
+        and the work bridge call think far more often than shares arrive). A pass whose
+        verifications succeeded leaves a state in which the next pass verifies nothing: step 1
+        verified each head it tried, step 3 went down as far as its budget allows, so a next
+        pass tries only the share it stopped at. Not remembered: a step 3 that verified on a
+        chain with missing parents (its desired entry would move), and punishments of
+        VERSION < 34 shares (they follow the known transactions)."""
         memo = self._memo
         if memo is None or not memo.holds(self.tracker, self.rel_height):
             memo = self._evaluate()
@@ -388,7 +396,7 @@ class Chooser:
             best = self._apply_punishment(best, punish)
         memo = _Memo(tracker, self._heights_read, best, desired, decorated_heads, bad_peers,
                      punish_aggressively, removed)
-        if self._memo_safe and not self._verify_calls and not removed and not bad:
+        if self._memo_safe and not failed and not removed:
             self._memo = memo
         return memo
 
@@ -436,7 +444,8 @@ def prune(tracker: ShareTracker, decorated_heads: list[tuple[HeadKey, int]], now
             removed.append(head)
 
     keep_height = 2 * net.CHAIN_LENGTH + 10
-    for _ in range(PRUNE_PASSES):
+    # no chain reaches keep_height with fewer shares than that in all (until a node holds that many)
+    for _ in range(PRUNE_PASSES if len(items) >= keep_height else 0):
         doomed = []
         for tail, heads in tracker.tails.items():
             if min(tracker.get_height(head) for head in heads) >= keep_height:
