@@ -21,6 +21,7 @@ OversizedFrame, OverLimitFrame, SkippedGarbage). It never raises on any input an
 more than one frame's worth of bytes: the length field is checked against the
 maximum payload size before the payload is waited for.
 """
+import functools
 from collections import namedtuple
 from typing import Any
 
@@ -191,6 +192,12 @@ def encode_messages(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE) 
     """The frames that carry `fields`, split as the spec's senders do; see split_fields."""
     return [frame(prefix, command, payload, max_payload_size)
             for payload in split_fields(command, fields, max_payload_size)]
+
+
+@functools.lru_cache(maxsize=64)
+def fieldless_frames(prefix, command) -> tuple[bytes, ...]:
+    """The frames of a message without fields (ping): the same bytes every time, made once."""
+    return tuple(encode_messages(prefix, command, {}))
 
 
 # --- receiving ------------------------------------------------------------------------

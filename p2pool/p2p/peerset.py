@@ -216,10 +216,10 @@ class P2PNode:
         return True
 
     def peer_disconnected(self, peer) -> None:
-        nonce = peer.nonce
+        nonce, outgoing = peer.nonce, not peer.incoming
         if self.peers.get(nonce) is peer:
             del self.peers[nonce]
-            if not peer.incoming:
+            if outgoing:
                 self._wake_dialler()
         if peer.advertise_timer is not None and peer.advertise_timer.active():
             peer.advertise_timer.cancel()

@@ -66,7 +66,6 @@ Message size limits (checked from the frame header, before buffering) and the
 byte budget of `sharereq` answers are in peerlimits.py.
 """
 import dataclasses
-import functools
 import ipaddress
 import itertools
 import logging
@@ -168,12 +167,6 @@ def _address_record(address):
         host = '0.0.0.0'
     port = getattr(address, 'port', 0)
     return {'services': 0, 'address': host, 'port': port if isinstance(port, int) and 0 <= port < 65536 else 0}
-
-
-@functools.lru_cache(maxsize=64)
-def _fieldless_frames(prefix: bytes, command: str) -> tuple[bytes, ...]:
-    """The frame of a message without fields (ping): the same bytes every time."""
-    return tuple(messages.encode_messages(prefix, command, {}))
 
 
 class PeerConnection(protocol.Protocol):
@@ -377,7 +370,7 @@ class PeerConnection(protocol.Protocol):
         self._ping()
 
     def _ping(self) -> None:
-        self.send_frames(_fieldless_frames(self.settings.prefix, 'ping'))
+        self.send_frames(messages.fieldless_frames(self.settings.prefix, 'ping'))
         self._ping_timer = self.clock.callLater(
             self.rng.expovariate(1 / self.settings.ping_interval_mean), self._ping)
 
