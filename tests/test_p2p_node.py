@@ -417,6 +417,23 @@ def test_outgoing_connections_go_to_good_unbanned_addresses():
     assert len(node._pending) == len(dialled)
 
 
+def test_the_dialler_sleeps_at_its_outgoing_target_and_wakes_when_an_outgoing_peer_leaves():
+    node = make_node(outgoing_target=1)
+    assert 'connect' in node._timers                      # below the target: ticking
+    node.addresses.got_addr(('10.0.0.9', 9333), 0, node.now())
+    outgoing = connect(node, host='10.0.0.2')
+    node.reactor.advance(60)
+    assert 'connect' not in node._timers                  # at the target: no timer a second
+    incoming = connect(node, host='10.0.0.3', incoming=True)
+    node.peer_disconnected(incoming)
+    assert 'connect' not in node._timers                  # an incoming peer does not count
+    dialled = len(node.reactor.tcpClients)
+    node.peer_disconnected(outgoing)
+    for _ in range(60):
+        node.reactor.advance(1)
+    assert len(node.reactor.tcpClients) > dialled        # woke and dialled
+
+
 def test_fixed_peers_are_redialled_with_backoff():
     node = make_node(fixed_peers=[('10.0.0.8', 9333)])
     assert [c[:2] for c in node.reactor.tcpClients] == [('10.0.0.8', 9333)]

@@ -581,3 +581,13 @@ def test_loopback_idle_peers_time_out(loopback):
     wait_for(lambda: server_node.disconnected and client_node.disconnected)
     closed = [p.close_reason for p in server_node.disconnected + client_node.disconnected]
     assert 'idle timeout' in closed and server_node.reports == client_node.reports == []
+
+
+def test_frames_encoded_once_go_out_as_send_would_write_them():
+    h = Harness()
+    h.handshake()
+    h.peer.send('addrme', port=9333)
+    sent = h.transport.value()
+    h.transport.clear()
+    h.peer.send_frames(h.peer.encode_frames('addrme', port=9333))
+    assert h.transport.value() == sent and h.sent() == [('addrme', {'port': 9333})]
