@@ -81,7 +81,7 @@ def test_golden_shares_decode_verify_and_pay_to_the_satoshi(network, version):
         assert share.payout_address == record['address']
         assert share.new_transaction_hashes == [int(key, 16) for key in record['new_transaction_hashes']]
         tracker.add(share)
-        gentx = verify.check_share(tracker, share, now=share.timestamp)
+        gentx = verify.check_share(tracker, share, now=share.timestamp).tx()
         assert _gentx_record(gentx) == record['gentx']
         merkle_root = bitcoin_data.check_merkle_link(bitcoin_data.txid(gentx), share.merkle_link)
         assert merkle_root == share.header['merkle_root']
@@ -126,7 +126,7 @@ def _mine_chain(network, version, block_bits, subsidy):
             coinbase=b'\x03' + (2_500_000 + index).to_bytes(3, 'little') + b'/golden/')
         tracker.add(share)
         previous = share.hash
-        gentx = verify.check_share(tracker, share, now=share.timestamp)
+        gentx = verify.check_share(tracker, share, now=share.timestamp).tx()
         records.append({
             'wire': share.to_wire().hex(),
             'hash': '%064x' % share.hash, 'pow_hash': '%064x' % share.pow_hash, 'address': address,

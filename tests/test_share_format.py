@@ -112,7 +112,7 @@ def test_gentx_hash_matches_the_real_gentx(btc_chain):
     from p2pool.sharechain import verify
     for share in btc_chain:
         tracker.add(share)
-        gentx = verify.check_share(tracker, share, now=share.timestamp)
+        gentx = verify.check_share(tracker, share, now=share.timestamp).tx()
         assert bitcoin_data.txid(gentx) == share.gentx_hash
         stripped = bitcoin_data.tx_id_type.pack(gentx)
         assert stripped[-44:-12] == share.ref_hash.to_bytes(32, 'little')

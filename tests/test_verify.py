@@ -72,8 +72,10 @@ def test_generated_chains_verify(net, version):
     for share in shares:
         copy_ = Share.from_wire(net, share.to_wire())
         loaded.add(copy_)
-        gentx = verify.check_share(loaded, copy_, now=copy_.timestamp)
-        assert bitcoin_data.txid(gentx) == copy_.gentx_hash and copy_.naughty == 0
+        regenerated = verify.check_share(loaded, copy_, now=copy_.timestamp)
+        gentx = regenerated.tx()
+        assert bitcoin_data.txid(gentx) == regenerated.txid == copy_.gentx_hash and copy_.naughty == 0
+        assert bitcoin_data.tx_id_type.pack(gentx) == regenerated.stripped
 
 
 def test_v17_references_resolve(v17_chain):

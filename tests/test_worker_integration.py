@@ -22,7 +22,7 @@ import pytest
 from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.address import address_to_script, donation_address
 from p2pool.config import load_network
-from p2pool.sharechain import generate, pplns, verify
+from p2pool.sharechain import outputs, pplns, verify
 from p2pool.sharechain.stats import StaleAccounting
 from p2pool.testing.testchain import make_addresses
 from p2pool.sharechain.tracker import Tracker
@@ -153,7 +153,7 @@ def test_mining_through_the_node(worker_node):
         block_hex = env.regtest.rpc('getblock', '%064x' % target_share.hash, 0)
         block = bitcoin_data.block_type.unpack(bytes.fromhex(block_hex))
         coinbase = block['txs'][0]
-        gentx = run_in_reactor(verify.check_share, env.tracker, target_share, time.time())
+        gentx = run_in_reactor(verify.check_share, env.tracker, target_share, time.time()).tx()
         assert bitcoin_data.txid(coinbase) == bitcoin_data.txid(gentx) == target_share.gentx_hash
         assert coinbase['tx_outs'] == gentx['tx_outs']
         prev = env.tracker.items[target_share.previous_hash]
@@ -162,7 +162,7 @@ def test_mining_through_the_node(worker_node):
                                                         env.net.REAL_CHAIN_LENGTH) - 1),
             pplns.pplns_desired_weight(bitcoin_data.bits_to_target(target_share.header['bits']), env.net))
         donation = donation_address(env.net.PARENT)
-        amounts = generate.compute_amounts(weights, total, target_share.subsidy, target_share.payout_address,
+        amounts = outputs.compute_amounts(weights, total, target_share.subsidy, target_share.payout_address,
                                            donation)
         paid = {out['script']: out['value'] for out in coinbase['tx_outs'][:-2]}   # before donation, OP_RETURN
         for address in (stratum_address, getwork_address):

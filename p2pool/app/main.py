@@ -263,7 +263,7 @@ class NodeRunner:
         if template is None or template.previous_block != share.header['previous_block']:
             return
         try:
-            gentx = check_share(self.chain.tracker, share, self.chain.clock())
+            gentx = check_share(self.chain.tracker, share, self.chain.clock()).tx()
         except Exception as e:  # verified a moment ago; a failure here only means no assembly
             log.debug('cannot regenerate the gentx of share %064x: %s', share.hash, e)
             return

@@ -259,8 +259,8 @@ class ShareChain:
     def verify_share(self, share: Share) -> bool:
         try:
             check = self.check_share or verify.check_share
-            gentx = check(self.tracker, share, self.clock(), fee_cache=self.known_txs.fees,
-                          block_height=self.block_height)
+            regenerated = check(self.tracker, share, self.clock(), fee_cache=self.known_txs.fees,
+                                block_height=self.block_height)
         except share_module.ShareDecodeError as e:  # ShareInvalid and ShareMisbehaviour derive from it
             log.warning('Share %064x from %s failed verification: %s', share.hash,
                         share.peer_addr or 'this node', e)
@@ -271,9 +271,9 @@ class ShareChain:
             self.verification_failures[share.hash] = '%s: %s' % (type(e).__name__, e)
             return False
         if share.VERSION < share_module.FIRST_ADDRESS_VERSION:
-            stripped_size = len(bitcoin_data.tx_id_type.pack(gentx))
+            stripped_size = len(regenerated.stripped)
             self.gentx_sizes[share.hash] = (
-                stripped_size, len(bitcoin_data.tx_type.pack(gentx)) + 3 * stripped_size)
+                stripped_size, len(bitcoin_data.tx_type.pack(regenerated.tx())) + 3 * stripped_size)
         if self.store is not None:
             self.store.pending.mark_verified([share.hash])
         new_minimum = voting.updated_minimum_protocol_version(

@@ -11,12 +11,10 @@ Payee keys are [jt] address strings. The tracker is read through
 `tracker.items`, `get_height_and_last`, `get_nth_parent_hash` and
 `get_min_work` (sharechain.md §1).
 
-Module caches (payee output scripts, the previous output order used as a
-sorting head start) only speed things up; no result depends on them.
+The payee outputs (amounts, order, bytes) come from p2pool.sharechain.outputs.
 """
-import bisect
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +23,10 @@ from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_bits
 from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.serialize import VarInt, VarStr
-from p2pool.sharechain import pplns, voting
+from p2pool.sharechain import outputs, pplns, voting
 from p2pool.sharechain.share import (
     FIRST_ADDRESS_VERSION, GENTX_BEFORE_REFHASH, Net, Record, Share, ShareDecodeError, ShareTracker,
-    address_for_pubkey_hash, is_segwit_layout, padding_for_version, payout_script_for, prefix_to_hash_link,
+    address_for_pubkey_hash, is_segwit_layout, padding_for_version, prefix_to_hash_link,
     ref_hash_of, share_from_contents)
 
 #: (tx key, fee or None when unknown) of the transactions a share wants to include
@@ -41,7 +39,6 @@ class GenerateError(ValueError):
     """Work (or a share being re-derived) that cannot be generated."""
 
 
-MAX_OUTPUT_KEYS = 4000          # dests kept after sorting, donation included (§11.6)
 FAR_SHARE_DISTANCE = 99
 TX_REFERENCE_DEPTH = 100
 DEFAULT_GENTX_SIZE, DEFAULT_GENTX_WEIGHT = 50000, 200000
@@ -53,8 +50,6 @@ _SEQUENCE = b'\xff\xff\xff\xff'
 _LOCK_TIME = b'\x00\x00\x00\x00'
 _U64 = struct.Struct('<Q')
 _donation_addresses: dict[int, str] = {}
-_script_books: dict[tuple[Any, ...], '_ScriptBook'] = {}
-_previous_orders: dict[str, list[str]] = {}    # donation key -> output order of the last call (a sorting head start)
 
 
 def clip(value: int, low: int, high: int) -> int:
@@ -66,38 +61,6 @@ def _donation_address(parent: Any) -> str:
     if address is None:
         address = _donation_addresses[parent.ADDRESS_VERSION] = bitcoin_address.donation_address(parent)
     return address
-
-
-class _ScriptBook:
-    """Output scripts of payee keys for one parent network and padding rule (cached)."""
-
-    __slots__ = ('parent', 'padding', 'raw', 'packed')
-
-    def __init__(self, parent: Any, padding: bool) -> None:
-        self.parent, self.padding = parent, padding
-        self.raw: dict[str, bytes] = {}
-        self.packed: dict[str, bytes] = {}
-
-    def add(self, keys: Iterable[str]) -> None:
-        if len(self.raw) > 200000:
-            self.raw.clear()
-            self.packed.clear()
-        for key in keys:
-            if key not in self.raw:
-                try:
-                    script = payout_script_for(key, self.parent, self.padding)
-                except bitcoin_address.AddressError as e:
-                    raise GenerateError('cannot pay %r: %s' % (key, e)) from None
-                self.raw[key], self.packed[key] = script, VarStr.pack(script)
-
-
-def _script_book(parent: Any, padding: bool) -> _ScriptBook:
-    cache_key = (parent.ADDRESS_VERSION, getattr(parent, 'ADDRESS_P2SH_VERSION', None),
-                 getattr(parent, 'HUMAN_READABLE_PART', None), getattr(parent, 'SYMBOL', None), padding)
-    book = _script_books.get(cache_key)
-    if book is None:
-        book = _script_books[cache_key] = _ScriptBook(parent, padding)
-    return book
 
 
 # --- §11.1 retarget -----------------------------------------------------------
@@ -201,43 +164,6 @@ def select_transactions(tracker: ShareTracker, previous_share_hash: int | None, 
     return other_tx_keys, new_hashes, refs
 
 
-# --- §11.5/§11.6 amounts and outputs ------------------------------------------
-
-def compute_amounts(weights: Mapping[str, int], total: int, subsidy: int, finder: str,
-                    donation: str) -> dict[str, int]:
-    """{payee: amount}: 199/200 pro rata, 1/200 to the finder, the rest to the donation key."""
-    if total:
-        denominator = 200 * total
-        numerator = subsidy * 199
-        amounts = {key: numerator * weight // denominator for key, weight in weights.items()}
-    else:
-        amounts = {}
-    amounts[finder] = amounts.get(finder, 0) + subsidy // 200
-    amounts[donation] = amounts.get(donation, 0) + subsidy - sum(amounts.values())
-    if sum(amounts.values()) != subsidy or min(amounts.values()) < 0:
-        raise GenerateError('payout amounts do not add up to the subsidy')
-    return amounts
-
-
-def order_payouts(amounts: Mapping[str, int], donation: str) -> list[tuple[int, str]]:
-    """[(amount, key)] of the paid payees in output order (donation excluded, zero amounts dropped).
-
-    Sorted by (amount, key) ascending and cut to the largest 3999 (§11.6). The
-    sort starts from the previous call's order: consecutive shares pay almost
-    the same amounts, and the sort is much faster on nearly sorted input.
-    """
-    previous: Sequence[str] = _previous_orders.get(donation, ())
-    pairs = [(amounts[key], key) for key in previous if key in amounts]
-    if len(pairs) != len(amounts) - 1:
-        known = set(previous)
-        pairs += [(amount, key) for key, amount in amounts.items() if key not in known and key != donation]
-    pairs.sort()
-    _previous_orders[donation] = [key for _, key in pairs]
-    if len(pairs) >= MAX_OUTPUT_KEYS:
-        pairs = pairs[len(pairs) - (MAX_OUTPUT_KEYS - 1):]
-    return pairs[bisect.bisect_left(pairs, (1,)):]
-
-
 # --- the plan ----------------------------------------------------------------
 
 class SharePlan:
@@ -257,7 +183,7 @@ class SharePlan:
     outputs_head: bytes
     outputs_bytes: bytes
     coinbase: bytes
-    scripts: _ScriptBook
+    scripts: outputs.ScriptBook
 
     def stripped_gentx(self, ref_hash: int, last_txout_nonce: int) -> tuple[bytes, int]:
         """(stripped gentx bytes, txid)."""
@@ -432,20 +358,15 @@ def plan_share(tracker: ShareTracker, net: Net, terms: ShareTerms) -> SharePlan:
     weights, total, _ = pplns.get_cumulative_weights(
         tracker, prev.previous_hash if prev is not None else None,
         max(0, min(height, net.REAL_CHAIN_LENGTH) - 1), pplns.pplns_desired_weight(block_target, net))
-    donation = _donation_address(net.PARENT)
-    amounts = compute_amounts(weights, total, subsidy, payee_key, donation)
-    payouts = order_payouts(amounts, donation)
-    book = _script_book(net.PARENT, padding_for_version(version))
+    book = outputs.script_book(net.PARENT, padding_for_version(version))
+    try:
+        paid = outputs.payee_outputs(weights, total, subsidy, payee_key, _donation_address(net.PARENT), book)
+    except outputs.OutputError as e:
+        raise GenerateError(str(e)) from None
     plan = SharePlan()
     plan.version, plan.net, plan.share_info, plan.other_tx_keys = version, net, share_info, other_tx_keys
-    plan.segwit, plan.payouts, plan.donation_amount = segwit, payouts, amounts[donation]
-    plan.coinbase, plan.scripts = share_data['coinbase'], book
-    packed, pack_u64 = book.packed, _U64.pack
-    try:
-        plan.outputs_bytes = b''.join([pack_u64(amount) + packed[key] for amount, key in payouts])
-    except KeyError:
-        book.add([key for _, key in payouts])
-        plan.outputs_bytes = b''.join([pack_u64(amount) + packed[key] for amount, key in payouts])
+    plan.segwit, plan.payouts, plan.donation_amount = segwit, paid.payouts, paid.donation_amount
+    plan.coinbase, plan.scripts, plan.outputs_bytes = share_data['coinbase'], book, paid.serialized
     if segwit:
         assert segwit_data is not None, 'given, or built from known_txs above'
         commitment = bitcoin_data.witness_commitment_hash(segwit_data['wtxid_merkle_root'])

@@ -2,7 +2,9 @@
 
 check_share(tracker, share, now, ...) re-derives the share with the generator and
 raises ShareInvalid / ShareMisbehaviour (both ban the sending peer) when it does
-not match; on success it returns the regenerated gentx and records the share's
+not match; on success it returns the regenerated gentx (a RegeneratedGentx: its
+bytes and txid, the transaction dict only on demand, since a syncing node checks
+thousands of shares and needs the dict of almost none) and records the share's
 `naughty` level. The version votes a share is checked against (§13) are counted
 in p2pool.sharechain.voting.
 
@@ -18,12 +20,27 @@ from p2pool.sharechain.share import (
     FIRST_ADDRESS_VERSION, SHARE_VERSIONS, Net, Share, ShareInvalid, ShareMisbehaviour, ShareTracker)
 from p2pool.sharechain.voting import SUCCESSION_PERCENT, vote_window_counts
 
-__all__ = ['check_share', 'ShareInvalid', 'ShareMisbehaviour']
+__all__ = ['check_share', 'RegeneratedGentx', 'ShareInvalid', 'ShareMisbehaviour']
 
 MAX_FUTURE_SECONDS = 600
 MAX_NAUGHTY = 6
 
 # --- §12 full validation ---------------------------------------------------------
+
+
+class RegeneratedGentx:
+    """The generation transaction of a valid share as check_share rebuilt it."""
+
+    __slots__ = ('plan', 'ref_hash', 'last_txout_nonce', 'stripped', 'txid')
+
+    def __init__(self, plan: generate.SharePlan, ref_hash: int, last_txout_nonce: int, stripped: bytes,
+                 txid: int) -> None:
+        self.plan, self.ref_hash, self.last_txout_nonce = plan, ref_hash, last_txout_nonce
+        self.stripped, self.txid = stripped, txid   # the stripped serialization and its hash
+
+    def tx(self) -> bitcoin_data.Tx:
+        """The gentx as a transaction dict (p2pool.bitcoin.data layout), built on each call."""
+        return self.plan.gentx(self.ref_hash, self.last_txout_nonce)
 
 
 #: parent-chain block hash -> its height, or None when unknown
@@ -72,10 +89,10 @@ def _referenced_tx_keys(tracker: ShareTracker, share: Share) -> list[int]:
 
 
 def check_share(tracker: ShareTracker, share: Share, now: float, fee_cache: Mapping[int, int] | None = None,
-                block_height: BlockHeight | None = None) -> bitcoin_data.Tx:
+                block_height: BlockHeight | None = None) -> RegeneratedGentx:
     """Fully validate `share` against its ancestors in `tracker` (shares.md §12).
 
-    Returns the regenerated gentx (a transaction dict). `fee_cache` (tx key ->
+    Returns the regenerated gentx. `fee_cache` (tx key ->
     fee) and `block_height` (parent-chain block hash -> height or None) feed the
     naughty-share rule (§14); without them only inherited naughtiness is
     recorded. Validity never depends on which transactions this node knows.
@@ -105,7 +122,7 @@ def check_share(tracker: ShareTracker, share: Share, now: float, fee_cache: Mapp
         if regenerated[field] != value:
             raise ShareInvalid('share_info invalid: %s' % field)
     # share_info matched byte for byte, so the ref_hash computed at decode applies.
-    _, txid = plan.stripped_gentx(share.ref_hash, share.last_txout_nonce)
+    stripped, txid = plan.stripped_gentx(share.ref_hash, share.last_txout_nonce)
     if txid != share.gentx_hash:
         raise ShareInvalid("gentx doesn't match hash_link")
     if share.VERSION < FIRST_ADDRESS_VERSION:
@@ -114,7 +131,7 @@ def check_share(tracker: ShareTracker, share: Share, now: float, fee_cache: Mapp
             raise ShareInvalid('merkle_link and other_tx_hashes do not match')
 
     share.naughty = _naughtiness(share, prev, other_tx_keys, fee_cache, block_height)
-    return plan.gentx(share.ref_hash, share.last_txout_nonce)
+    return RegeneratedGentx(plan, share.ref_hash, share.last_txout_nonce, stripped, txid)
 
 
 def _naughtiness(share: Share, prev: Share | None, other_tx_keys: list[int], fee_cache: Mapping[int, int] | None,
