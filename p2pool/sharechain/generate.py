@@ -177,7 +177,7 @@ class SharePlan:
     share_info: Record
     other_tx_keys: list[int]
     segwit: bool
-    payouts: list[tuple[int, str]]
+    payouts: list[outputs.Entry]     # (amount, key, packed script, struct code) in output order
     donation_amount: int
     commitment_script: bytes | None
     outputs_head: bytes
@@ -202,7 +202,7 @@ class SharePlan:
         if self.segwit:
             outs.append({'value': 0, 'script': self.commitment_script})
         raw = self.scripts.raw
-        outs.extend([{'value': amount, 'script': raw[key]} for amount, key in self.payouts])
+        outs.extend([{'value': amount, 'script': raw[key]} for amount, key, _, _ in self.payouts])
         outs.append({'value': self.donation_amount, 'script': DONATION_SCRIPT})
         outs.append({'value': 0, 'script': b'\x6a\x28' + ref_hash.to_bytes(32, 'little')
                      + _U64.pack(last_txout_nonce)})

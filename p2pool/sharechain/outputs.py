@@ -7,12 +7,12 @@ go, because check_share runs it for every share of a syncing chain with up to
 tests/test_outputs.py checks on random weights and amounts that the two agree.
 
 Payee keys are [jt] address strings; the donation key is the parent network's
-donation address. Module caches (payee scripts, the previous output order) only
-speed things up; no result depends on them.
+donation address. The caches (payee scripts, the previous output order, both in
+a ScriptBook) only speed things up; no result depends on them.
 """
 import bisect
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -23,10 +23,8 @@ from p2pool.sharechain.share import payout_script_for
 
 MAX_OUTPUT_KEYS = 4000          # dests kept after sorting, donation included (§11.6)
 FINDER_SHARE = 200              # the finder gets subsidy // 200, the payees 199/200 pro rata
-_U64 = struct.Struct('<Q')
-_amount_of, _key_of = itemgetter(0), itemgetter(1)
+_amount_of, _script_of, _code_of = itemgetter(0), itemgetter(2), itemgetter(3)
 _script_books: dict[tuple[Any, ...], 'ScriptBook'] = {}
-_previous_orders: dict[str, list[str]] = {}    # donation key -> keys in the last output order (a sorting head start)
 
 
 class OutputError(ValueError):
@@ -62,15 +60,21 @@ def order_payouts(amounts: Mapping[str, int], donation: str) -> list[tuple[int, 
 
 # --- output scripts -----------------------------------------------------------
 
-class ScriptBook:
-    """Output scripts of payee keys for one parent network and padding rule (cached)."""
+#: (amount, key, packed script, struct code of the tx_out): payee_outputs' working rows
+Entry = tuple[int, str, bytes, str]
 
-    __slots__ = ('parent', 'padding', 'raw', 'packed')
+
+class ScriptBook:
+    """Output scripts of payee keys for one parent network and padding rule (cached), and the
+    last output order payee_outputs made with them."""
+
+    __slots__ = ('parent', 'padding', 'raw', 'packed', 'last_order')
 
     def __init__(self, parent: Any, padding: bool) -> None:
         self.parent, self.padding = parent, padding
         self.raw: dict[str, bytes] = {}
         self.packed: dict[str, bytes] = {}     # VarStr-packed: the script as it appears in a tx_out
+        self.last_order: tuple[str, list[Entry]] = ('', [])    # (donation key, entries in output order)
 
     def add(self, keys: Iterable[str]) -> None:
         if len(self.raw) > 200000:
@@ -84,13 +88,11 @@ class ScriptBook:
                     raise OutputError('cannot pay %r: %s' % (key, e)) from None
                 self.raw[key], self.packed[key] = script, VarStr.pack(script)
 
-    def packed_scripts(self, keys: Sequence[str]) -> list[bytes]:
-        """The packed scripts of `keys`, in that order; OutputError for a key that cannot be paid."""
-        try:
-            return list(map(self.packed.__getitem__, keys))
-        except KeyError:
-            self.add(keys)
-            return list(map(self.packed.__getitem__, keys))
+    def entries(self, amounts: Iterable[tuple[int, str]]) -> list[Entry]:
+        """Entries for (amount, key) pairs; OutputError for a key that cannot be paid."""
+        pairs = list(amounts)
+        self.add(key for _, key in pairs)
+        return [(amount, key, self.packed[key], 'Q%ds' % len(self.packed[key])) for amount, key in pairs]
 
 
 def script_book(parent: Any, padding: bool) -> ScriptBook:
@@ -104,52 +106,83 @@ def script_book(parent: Any, padding: bool) -> ScriptBook:
 
 # --- the fast path ------------------------------------------------------------
 
+def reciprocal(numerator: int, denominator: int, largest: int) -> tuple[int, int]:
+    """(multiplier, shift) such that value * multiplier >> shift == numerator * value // denominator
+    for every 0 <= value <= largest (numerator >= 0, denominator > 0).
+
+    Why: a multiplication and a shift cost CPython about half a long division, and the
+    amounts take one per payee per share. Why it is exact: with shift = bits(largest) +
+    bits(denominator) and multiplier = ceil(numerator * 2**shift / denominator), value *
+    multiplier / 2**shift exceeds numerator * value / denominator by less than value / 2**shift
+    < 2**-bits(denominator) < 1 / denominator; a fraction with that denominator is at most
+    (denominator - 1) / denominator above its floor, so the floor does not change.
+    """
+    shift = largest.bit_length() + denominator.bit_length()
+    return -(-(numerator << shift) // denominator), shift
+
+
 @dataclass(frozen=True)
 class PayeeOutputs:
-    """payouts: [(amount, key)] as order_payouts gives them; donation_amount: what
-    compute_amounts gives the donation key; serialized: the payouts' tx_outs, packed."""
-    payouts: list[tuple[int, str]]
+    """payouts: [(amount, key, packed script, struct code)] in output order, whose (amount, key)
+    are what order_payouts gives; donation_amount: what compute_amounts gives the donation key;
+    serialized: the payouts' tx_outs, packed."""
+    payouts: list[Entry]
     donation_amount: int
     serialized: bytes
 
 
 def payee_outputs(weights: Mapping[str, int], total: int, subsidy: int, finder: str, donation: str,
                   book: ScriptBook) -> PayeeOutputs:
-    """compute_amounts, order_payouts and the packing of their tx_outs, in a few passes over the payees."""
-    previous = _previous_orders.get(donation, [])
-    pairs: list[tuple[int, str]] = []
-    numerator, denominator = subsidy * (FINDER_SHARE - 1), FINDER_SHARE * total
+    """compute_amounts, order_payouts and the packing of their tx_outs, for non-negative
+    `weights` (PPLNS weights are), in a few passes over the payees."""
+    if subsidy < 0:     # then compute_amounts' amounts are all <= 0, the finder's or the donation's < 0
+        raise OutputError('payout amounts do not add up to the subsidy')
+    last_donation, previous = book.last_order
+    if last_donation != donation:
+        previous = []
+    entries: list[Entry] = []
+    multiplier = shift = 0
     if total:
+        multiplier, shift = reciprocal(subsidy * (FINDER_SHARE - 1), FINDER_SHARE * total,
+                                       max(weights.values(), default=0))
         # The amounts are computed in the previous call's output order: consecutive shares pay
         # nearly the same payees nearly in the same order, and sorting a nearly sorted list costs
         # little more than one pass. `previous` never holds the donation key.
-        pairs = [(numerator * weights[key] // denominator, key) for key in previous if key in weights]
-        if len(pairs) != len(weights) - (donation in weights):     # payees new since the last call
-            known = set(previous)
-            pairs += [(numerator * weight // denominator, key) for key, weight in weights.items()
-                      if key not in known and key != donation]
-        pairs.sort()
+        try:
+            entries = [(weights[key] * multiplier >> shift, key, script, code)
+                       for _, key, script, code in previous]
+        except KeyError:    # a payee of the last call has left the window
+            entries = [(weights[key] * multiplier >> shift, key, script, code)
+                       for _, key, script, code in previous if key in weights]
+        if len(entries) != len(weights) - (donation in weights):     # payees new since the last call
+            known = {key for _, key, _, _ in previous}
+            entries += book.entries((weight * multiplier >> shift, key) for key, weight in weights.items()
+                                    if key not in known and key != donation)
+        entries.sort()
     if finder != donation:     # (the donation key's amount is the rest anyway)
         # The finder's fee is added to its pro-rata amount, which moves it in the order.
         fee = subsidy // FINDER_SHARE
         if total and finder in weights:
-            pro_rata = numerator * weights[finder] // denominator
-            del pairs[bisect.bisect_left(pairs, (pro_rata, finder))]
-            fee += pro_rata
-        bisect.insort(pairs, (fee, finder))
-    amounts = list(map(_amount_of, pairs))
+            pro_rata = weights[finder] * multiplier >> shift
+            _, _, script, code = entries.pop(bisect.bisect_left(entries, (pro_rata, finder)))
+            bisect.insort(entries, (pro_rata + fee, finder, script, code))
+        else:
+            bisect.insort(entries, book.entries([(fee, finder)])[0])
+    amounts = list(map(_amount_of, entries))
     # compute_amounts' sum check holds by construction here: the donation key gets the rest.
     donation_amount = subsidy - sum(amounts)
-    if donation_amount < 0 or (amounts and amounts[0] < 0):
+    if donation_amount < 0:
         raise OutputError('payout amounts do not add up to the subsidy')
-    keys = _previous_orders[donation] = list(map(_key_of, pairs))
+    book.last_order = (donation, entries)
     # order_payouts' cut to the largest MAX_OUTPUT_KEYS - 1, then without the zero amounts
-    start = max(len(pairs) - (MAX_OUTPUT_KEYS - 1), bisect.bisect_left(amounts, 1))
+    start = max(len(entries) - (MAX_OUTPUT_KEYS - 1), bisect.bisect_left(amounts, 1))
     if start:
-        pairs, amounts, keys = pairs[start:], amounts[start:], keys[start:]
-    # tx_out = value (u64) + packed script, for every payee: the values and the scripts are
-    # interleaved by slice assignment so that no Python code runs per payee.
-    parts: list[bytes] = [b''] * (2 * len(pairs))
-    parts[0::2] = map(_U64.pack, amounts)
-    parts[1::2] = book.packed_scripts(keys)
-    return PayeeOutputs(pairs, donation_amount, b''.join(parts))
+        entries, amounts = entries[start:], amounts[start:]
+    # One struct.pack for all the tx_outs (value u64, then the packed script): no Python code
+    # runs per payee. struct caches the compiled format, which changes only with the order of
+    # the script lengths.
+    values_and_scripts: list[int | bytes] = [0] * (2 * len(entries))
+    values_and_scripts[0::2] = amounts
+    values_and_scripts[1::2] = map(_script_of, entries)
+    serialized = struct.pack('<' + ''.join(map(_code_of, entries)), *values_and_scripts)
+    return PayeeOutputs(entries, donation_amount, serialized)
