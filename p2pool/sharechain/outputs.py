@@ -68,18 +68,21 @@ class ScriptBook:
     """Output scripts of payee keys for one parent network and padding rule (cached), and the
     last output order payee_outputs made with them."""
 
-    __slots__ = ('parent', 'padding', 'raw', 'packed', 'last_order')
+    __slots__ = ('parent', 'padding', 'raw', 'packed', 'codes', 'last_order')
 
     def __init__(self, parent: Any, padding: bool) -> None:
         self.parent, self.padding = parent, padding
         self.raw: dict[str, bytes] = {}
         self.packed: dict[str, bytes] = {}     # VarStr-packed: the script as it appears in a tx_out
+        self.codes: set[str] = set()           # the struct codes of the packed scripts' tx_outs
         self.last_order: tuple[str, list[Entry]] = ('', [])    # (donation key, entries in output order)
 
     def add(self, keys: Iterable[str]) -> None:
         if len(self.raw) > 200000:
             self.raw.clear()
             self.packed.clear()
+            self.codes.clear()
+            self.last_order = ('', [])      # its entries may have codes no longer in `codes`
         for key in keys:
             if key not in self.raw:
                 try:
@@ -87,12 +90,18 @@ class ScriptBook:
                 except bitcoin_address.AddressError as e:
                     raise OutputError('cannot pay %r: %s' % (key, e)) from None
                 self.raw[key], self.packed[key] = script, VarStr.pack(script)
+                self.codes.add(_tx_out_code(self.packed[key]))
 
     def entries(self, amounts: Iterable[tuple[int, str]]) -> list[Entry]:
         """Entries for (amount, key) pairs; OutputError for a key that cannot be paid."""
         pairs = list(amounts)
         self.add(key for _, key in pairs)
-        return [(amount, key, self.packed[key], 'Q%ds' % len(self.packed[key])) for amount, key in pairs]
+        return [(amount, key, self.packed[key], _tx_out_code(self.packed[key])) for amount, key in pairs]
+
+
+def _tx_out_code(packed_script: bytes) -> str:
+    """The struct format of a tx_out paying `packed_script`: the u64 value, then the script."""
+    return 'Q%ds' % len(packed_script)
 
 
 def script_book(parent: Any, padding: bool) -> ScriptBook:
@@ -133,8 +142,9 @@ class PayeeOutputs:
 
 def payee_outputs(weights: Mapping[str, int], total: int, subsidy: int, finder: str, donation: str,
                   book: ScriptBook) -> PayeeOutputs:
-    """compute_amounts, order_payouts and the packing of their tx_outs, for non-negative
-    `weights` (PPLNS weights are), in a few passes over the payees."""
+    """compute_amounts, order_payouts and the packing of their tx_outs, in a few passes over the
+    payees, for weights that are non-negative and each at most `total` (PPLNS weights are: total
+    is their sum plus the donated weight)."""
     if subsidy < 0:     # then compute_amounts' amounts are all <= 0, the finder's or the donation's < 0
         raise OutputError('payout amounts do not add up to the subsidy')
     last_donation, previous = book.last_order
@@ -143,8 +153,8 @@ def payee_outputs(weights: Mapping[str, int], total: int, subsidy: int, finder: 
     entries: list[Entry] = []
     multiplier = shift = 0
     if total:
-        multiplier, shift = reciprocal(subsidy * (FINDER_SHARE - 1), FINDER_SHARE * total,
-                                       max(weights.values(), default=0))
+        # (`total` bounds every weight: see the docstring)
+        multiplier, shift = reciprocal(subsidy * (FINDER_SHARE - 1), FINDER_SHARE * total, total)
         # The amounts are computed in the previous call's output order: consecutive shares pay
         # nearly the same payees nearly in the same order, and sorting a nearly sorted list costs
         # little more than one pass. `previous` never holds the donation key.
@@ -180,9 +190,14 @@ def payee_outputs(weights: Mapping[str, int], total: int, subsidy: int, finder: 
         entries, amounts = entries[start:], amounts[start:]
     # One struct.pack for all the tx_outs (value u64, then the packed script): no Python code
     # runs per payee. struct caches the compiled format, which changes only with the order of
-    # the script lengths.
+    # the script lengths, and is the same for every order when all scripts have one length
+    # (e.g. only P2PKH payees, as on every chain of share versions before 34).
     values_and_scripts: list[int | bytes] = [0] * (2 * len(entries))
     values_and_scripts[0::2] = amounts
     values_and_scripts[1::2] = map(_script_of, entries)
-    serialized = struct.pack('<' + ''.join(map(_code_of, entries)), *values_and_scripts)
+    if len(book.codes) == 1:
+        tx_outs_format = '<' + next(iter(book.codes)) * len(entries)
+    else:
+        tx_outs_format = '<' + ''.join(map(_code_of, entries))
+    serialized = struct.pack(tx_outs_format, *values_and_scripts)
     return PayeeOutputs(entries, donation_amount, serialized)
