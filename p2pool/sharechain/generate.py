@@ -23,7 +23,7 @@ from p2pool.bitcoin import data as bitcoin_data
 from p2pool.bitcoin.data import bits_to_target, target_to_average_attempts, target_to_bits
 from p2pool.bitcoin.hashes import hash256
 from p2pool.bitcoin.serialize import VarInt, VarStr
-from p2pool.sharechain import outputs, pplns, voting
+from p2pool.sharechain import ancestry, outputs, pplns, voting
 from p2pool.sharechain.share import (
     FIRST_ADDRESS_VERSION, GENTX_BEFORE_REFHASH, Net, Record, Share, ShareDecodeError, ShareTracker,
     address_for_pubkey_hash, is_segwit_layout, padding_for_version, prefix_to_hash_link,
@@ -72,9 +72,15 @@ def pool_target(tracker: ShareTracker, previous_share_hash: int | None, height: 
         max_target: int = net.MAX_TARGET
         return max_target
     prev = _share_at(tracker, previous_share_hash)
-    far_hash = tracker.get_nth_parent_hash(previous_share_hash, net.TARGET_LOOKBEHIND - 1)
-    # far is an ancestor by construction, so the difference of the cumulative sums is the delta.
-    attempts = tracker.get_min_work(previous_share_hash) - tracker.get_min_work(far_hash)
+    lookbehind = net.TARGET_LOOKBEHIND - 1
+    ancestors = ancestry.recent_ancestors(tracker, previous_share_hash, _ancestry_depth(net))
+    if ancestors is not None:
+        far_hash = ancestors.hashes[lookbehind]
+        attempts = sum(ancestors.min_works[:lookbehind])
+    else:
+        far_hash = tracker.get_nth_parent_hash(previous_share_hash, lookbehind)
+        # far is an ancestor by construction, so the difference of the cumulative sums is the delta.
+        attempts = tracker.get_min_work(previous_share_hash) - tracker.get_min_work(far_hash)
     time_span = prev.timestamp - _share_at(tracker, far_hash).timestamp
     if time_span <= 0:
         time_span = 1
@@ -85,6 +91,20 @@ def pool_target(tracker: ShareTracker, previous_share_hash: int | None, height: 
         pre_target = 2**256 - 1
     pre_target2 = clip(pre_target, prev.max_target * 9 // 10, prev.max_target * 11 // 10)
     return clip(pre_target2, net.MIN_TARGET, net.MAX_TARGET)
+
+
+def _ancestry_depth(net: Net) -> int:
+    """How many ancestors the retarget and far_share_hash rules read."""
+    depth: int = max(net.TARGET_LOOKBEHIND - 1, FAR_SHARE_DISTANCE)
+    return depth
+
+
+def _far_share_hash(tracker: ShareTracker, previous_share_hash: int | None, net: Net) -> int | None:
+    """The FAR_SHARE_DISTANCE-th ancestor (§11.8); TrackerError (a ValueError) when the chain is shorter."""
+    ancestors = ancestry.recent_ancestors(tracker, previous_share_hash, _ancestry_depth(net))
+    if ancestors is not None:
+        return ancestors.hashes[FAR_SHARE_DISTANCE]
+    return tracker.get_nth_parent_hash(previous_share_hash, FAR_SHARE_DISTANCE)
 
 
 def _share_at(tracker: ShareTracker, share_hash: int | None) -> Share:
@@ -291,7 +311,7 @@ def plan_share(tracker: ShareTracker, net: Net, terms: ShareTerms) -> SharePlan:
     try:
         max_bits, bits = retarget(tracker, previous_share_hash, height, terms.desired_target, net)
         far_share_hash = (None if last is None and height < FAR_SHARE_DISTANCE
-                          else tracker.get_nth_parent_hash(previous_share_hash, FAR_SHARE_DISTANCE))
+                          else _far_share_hash(tracker, previous_share_hash, net))
     except (KeyError, ValueError) as e:     # the tracker lacks the ancestors these rules read
         raise GenerateError('not enough history below the parent share: %s' % e) from None
 
