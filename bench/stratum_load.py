@@ -2,7 +2,7 @@
 
     node = NodeProcess(connections)         # WorkBridge on a fixed template, Stratum + getwork on one port
     fleet = Fleet(node.port, username, connections, processes=4)
-    fleet.fanout(node)                      # ms from a template change to the last miner holding the job
+    fleet.fanout(node)                      # (arrived, read) ms from a template change to the last miner's job
     node.fanout_cpu_ms()                    # CPU the node spent on that change (user + system)
     fleet.submit_latencies(3000)            # ms round trips of valid mining.submit, one at a time
     node.rss_mb()
@@ -31,6 +31,8 @@ SHARE_TARGET = 2**246 - 1          # the network's MAX_TARGET: one pseudoshare i
 PSEUDOSHARE_TARGET = 2**250        # every miner's fixed +D difficulty
 BLOCK_BITS = 0x1d00ffff            # mainnet-hard: no blocks during the benchmark
 NAP = float(os.environ.get('BENCH_NAP', '0.005'))
+SO_TIMESTAMPNS = getattr(socket, 'SO_TIMESTAMPNS', 35)   # Linux: a received segment's kernel time
+TIMESTAMP_SPACE = socket.CMSG_SPACE(16)
 
 
 def raise_file_limit():
@@ -92,7 +94,8 @@ def serve(connections):
     cpu = [0.0]
 
     def new_work(number):
-        started, cpu_started, times = time.monotonic(), time.process_time(), os.times()
+        started, started_wall = time.monotonic(), time.time()
+        cpu_started, times = time.process_time(), os.times()
         source.current = template(1000 + number)
         if profile:
             import cProfile
@@ -105,7 +108,7 @@ def serve(connections):
             print('fanout loop %.1f ms (user %.0f ms, system %.0f ms)' % (
                 (time.monotonic() - started) * 1000, (after.user - times.user) * 1000,
                 (after.system - times.system) * 1000), file=sys.stderr, flush=True)
-        print(repr(started), flush=True)
+        print(repr(started), repr(started_wall), flush=True)
 
     def rss():
         with open('/proc/self/status') as status:
@@ -139,8 +142,11 @@ class NodeProcess:
         return float(self.process.stdout.readline())
 
     def new_work(self):
-        """The node's monotonic time at the template change."""
-        return self.ask('newwork')
+        """The node's (monotonic, wall-clock) times at the template change."""
+        self.process.stdin.write('newwork\n')
+        self.process.stdin.flush()
+        monotonic, wall = self.process.stdout.readline().split()
+        return float(monotonic), float(wall)
 
     def rss_mb(self):
         return self.ask('rss')
@@ -156,12 +162,14 @@ class NodeProcess:
 # --- the miners (client processes) ----------------------------------------------------------
 
 class Miner:
-    __slots__ = ('sock', 'buffer', 'jobs', 'last_notify', 'extranonce1', 'counter', 'replies')
+    __slots__ = ('sock', 'buffer', 'jobs', 'last_notify', 'extranonce1', 'counter', 'replies', 'arrived')
 
     def __init__(self, port, username, source):
         self.sock = socket.create_connection(('127.0.0.1', port), source_address=(source, 0))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.buffer, self.jobs, self.last_notify, self.extranonce1, self.counter = b'', 0, None, b'', 0
+        self.arrived = 0.0
         self.replies = {}
         self.sock.sendall(b'{"id":1,"method":"mining.subscribe","params":[]}\n'
                           b'{"id":2,"method":"mining.authorize","params":[%s,"x"]}\n' % json.dumps(username).encode())
@@ -169,7 +177,7 @@ class Miner:
 
     def read(self):
         try:
-            chunk = self.sock.recv(1 << 16)
+            chunk, ancillary, _, _ = self.sock.recvmsg(1 << 16, TIMESTAMP_SPACE)
         except BlockingIOError:
             return
         if not chunk:
@@ -179,6 +187,7 @@ class Miner:
             if b'"method":"mining.notify"' in line:
                 self.jobs += 1
                 self.last_notify = line
+                self.arrived = kernel_arrival(ancillary)
             elif b'"method":"mining.set_difficulty"' not in line and line.strip():
                 message = json.loads(line)
                 if message.get('id') == 1 and message.get('result'):
@@ -200,6 +209,15 @@ class Miner:
             digest = hashlib.sha256(hashlib.sha256(prefix + struct.pack('<I', nonce)).digest()).digest()
             if int.from_bytes(digest, 'little') <= PSEUDOSHARE_TARGET:
                 return [username, job[0], extranonce2.hex(), job[7], '%08x' % nonce]
+
+
+def kernel_arrival(ancillary):
+    """When the kernel received the bytes just read (SO_TIMESTAMPNS, wall clock), else now."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+            seconds, nanoseconds = struct.unpack('qq', payload[:16])
+            return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 def _pump(selector, until, timeout=120, nap=0.0):
@@ -232,7 +250,7 @@ def _client(pipe, port, username, count, source):
             before = [m.jobs for m in miners]
             pipe.send('armed')
             _pump(selector, lambda before=before: all(m.jobs > b for m, b in zip(miners, before)), nap=NAP)
-            pipe.send(time.monotonic())
+            pipe.send((time.monotonic(), max(m.arrived for m in miners)))
         elif command == 'submit':        # `argument` valid submissions in turn; their round trips
             latencies = []
             for index in range(argument):
@@ -275,13 +293,18 @@ class Fleet:
                 raise RuntimeError('a client process failed')
 
     def fanout(self, node):
-        """ms from the node's template change to the last miner of the fleet holding the new job."""
+        """(arrived, read): ms from the node's template change until the new job of the last
+        miner of the fleet had arrived (the kernel's receive time of its segment, SO_TIMESTAMPNS:
+        what a miner on another machine sees), and until the last client process had read it
+        (that also counts the client processes' own time on this shared machine)."""
         for pipe in self.pipes:
             pipe.send(('expect', None))
         for pipe in self.pipes:
             pipe.recv()
-        started = node.new_work()
-        return (max(pipe.recv() for pipe in self.pipes) - started) * 1000
+        started, started_wall = node.new_work()
+        answers = [pipe.recv() for pipe in self.pipes]
+        return ((max(arrived for _, arrived in answers) - started_wall) * 1000,
+                (max(read for read, _ in answers) - started) * 1000)
 
     def submit_latencies(self, count):
         self.pipes[0].send(('submit', count))
