@@ -448,3 +448,27 @@ def test_the_memo_is_dropped_when_shares_or_parent_heights_change():
     assert chooser.think(now=10**6).best_hash == b[-1]
     newer = forest.chain(a[-1], 2, verified=True, work=10**6)
     assert chooser.think(now=10**6).best_hash == newer[-1]
+
+
+def _side_branches(rng, verified):
+    forest = Forest()
+    trunk = forest.chain(None, 12, verified=True, time_seen=0)
+    for _ in range(8):
+        forest.chain(trunk[rng.randrange(12)], rng.randrange(1, 3), verified=verified and rng.random() < 0.7,
+                     time_seen=rng.randrange(0, 800))
+    for _ in range(2):   # unverified chains whose parents are missing
+        forest.chain(10**9 + rng.randrange(10**6), 2, time_seen=rng.randrange(0, 800))
+    return forest
+
+
+@pytest.mark.parametrize('seed', range(8))
+def test_the_five_second_job_prunes_as_a_full_prune_would_at_every_tick(seed):
+    """think_and_prune skips the pruning walk until a head can be due (earliest_head_prune);
+    a chooser without that memory, running the full prune at each tick, removes the same."""
+    cached, plain = _side_branches(random.Random(seed), True), _side_branches(random.Random(seed), True)
+    chooser = chooser_for(cached)
+    for tick in range(0, 1500, 5):
+        _result, removed = chooser.think_and_prune(now=float(tick))
+        first = chooser_for(plain).think(now=float(tick))
+        assert removed == prune(plain.tracker, first.decorated_heads, float(tick), NET)
+        assert sorted(cached.tracker.items) == sorted(plain.tracker.items)

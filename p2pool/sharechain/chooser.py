@@ -156,6 +156,8 @@ class _Memo:
     def holds(self, tracker: ShareTracker, rel_height: Callable[[int | None], int]) -> bool:
         if self.counts != (tracker.change_count, tracker.verified.change_count):
             return False
+        if not self.heights_read:
+            return True
         return all(max((rel_height(block) for block in blocks), default=0) == newest
                    for blocks, newest in self.heights_read)
 
@@ -185,6 +187,11 @@ class Chooser:
         self._memo_safe = True
         # window end hash -> previous_block hashes of its oldest sixteenth
         self._window_blocks: dict[int | None, tuple[int | None, ...]] = {}
+        # (memo, desired cutoff, the ThinkResult built from them): think() answers it again
+        self._last_result: tuple[_Memo, float, ThinkResult] | None = None
+        # a prune that removed nothing: (tracker change counts, its decorated heads, the earliest
+        # `now` at which a head could become prunable); see think_and_prune
+        self._quiet_prune: tuple[tuple[int, int], list[tuple[HeadKey, int]], float] | None = None
 
     # --- §3 verification ----------------------------------------------------------
 
@@ -355,14 +362,19 @@ class Chooser:
             cutoff = min(now, self.tracker.items[best].timestamp) - DESIRED_MAX_AGE
         else:
             cutoff = now - DESIRED_MAX_AGE_NO_BEST
+        last = self._last_result
+        if last is not None and last[0] is memo and last[1] == cutoff:
+            return last[2]   # the same pass filtered at the same cutoff: the same result
         wanted: list[tuple[Any, int]] = []
         seen: set[tuple[Any, int]] = set()
         for peer_addr, share_hash, timestamp, _target in desired:
             if timestamp >= cutoff and (peer_addr, share_hash) not in seen:
                 seen.add((peer_addr, share_hash))
                 wanted.append((peer_addr, share_hash))
-        return ThinkResult(best, wanted, memo.decorated_heads, memo.bad_peers, memo.punish_aggressively,
-                           memo.removed)
+        result = ThinkResult(best, wanted, memo.decorated_heads, memo.bad_peers, memo.punish_aggressively,
+                             memo.removed)
+        self._last_result = (memo, cutoff, result)
+        return result
 
     def _evaluate(self) -> '_Memo':
         """The pass itself, up to the `now`-dependent filter of the desired parents."""
@@ -404,8 +416,15 @@ class Chooser:
         """The 5-second job (§6): think, prune, think again. Returns (ThinkResult, removed
         hashes in removal order, including bad shares removed by either think)."""
         first = self.think(now)
-        pruned = prune(self.tracker, first.decorated_heads, now, self.net)
+        tracker = self.tracker
+        counts = (tracker.change_count, tracker.verified.change_count)
+        quiet = self._quiet_prune
+        if quiet is not None and quiet[0] == counts and quiet[1] is first.decorated_heads and now < quiet[2]:
+            return first, first.removed  # the same forest as at the last fruitless prune, too early for a head
+        pruned = prune(tracker, first.decorated_heads, now, self.net)
         if not pruned:
+            self._quiet_prune = (counts, first.decorated_heads,
+                                 earliest_head_prune(tracker, first.decorated_heads) - PRUNE_TIME_MARGIN)
             return first, first.removed  # nothing changed since the first think: it stands
         second = self.think(now)
         return second, first.removed + pruned + second.removed
@@ -421,6 +440,28 @@ def think(tracker: ShareTracker, net: Net, now: float, verify_fn: Callable[[Shar
 
 
 # --- §6 pruning --------------------------------------------------------------------------
+
+#: seconds subtracted from earliest_head_prune's answer: a prune that may be due runs in full, however
+#: the float arithmetic of `now - HEAD_MIN_AGE` rounds
+PRUNE_TIME_MARGIN = 1.0
+
+
+def earliest_head_prune(tracker: ShareTracker, decorated_heads: list[tuple[HeadKey, int]]) -> float:
+    """The earliest `now` at which prune() could eat a head of the tracker as it is: the time each head
+    outside the top KEEP_TOP_HEADS passes HEAD_MIN_AGE (and, unverified, its tail's newest child passes
+    TAIL_CHILDREN_MIN_AGE). Until then, and while the tracker does not change, a prune that removed
+    nothing removes nothing again: its second part (the oldest shares of long chains) reads no time."""
+    keep = {head for _key, head in decorated_heads[-KEEP_TOP_HEADS:]}
+    items, verified = tracker.items, tracker.verified.items
+    earliest = float('inf')
+    for head, tail in tracker.heads.items():
+        if head in keep:
+            continue
+        due = items[head].time_seen + HEAD_MIN_AGE
+        if head not in verified:
+            due = max(due, max(items[child].time_seen for child in tracker.reverse[tail]) + TAIL_CHILDREN_MIN_AGE)
+        earliest = min(earliest, due)
+    return earliest
 
 def prune(tracker: ShareTracker, decorated_heads: list[tuple[HeadKey, int]], now: float, net: Net) -> list[int]:
     """Eat stale heads, then drop the oldest shares of long chains. Returns the removed
