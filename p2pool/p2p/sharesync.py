@@ -117,8 +117,13 @@ class ShareSync:
         for share in shares:
             self.shared_share_hashes.add(share.hash)
         encoded: dict[Any, list[bytes]] = {}   # the same message to most peers: encoded once
+        senders = {share.peer_addr for share in shares}
+        send_shares = self.node.txs.send_shares
         for peer in list(self.node.peers.values()):
-            self.node.txs.send_shares(peer, [share for share in shares if share.peer_addr != peer.addr], encoded)
+            if peer.addr in senders:
+                send_shares(peer, [share for share in shares if share.peer_addr != peer.addr], encoded)
+            else:   # none of them came from this peer
+                send_shares(peer, shares, encoded)
 
     def _share_removed(self, share) -> None:
         self.shared_share_hashes.discard(share.hash)

@@ -62,7 +62,11 @@ class SimShareChain(ShareChain):
 
     def parse_shares(self, wrappers: Any, peer_addr: Any = None) -> list[Share]:
         # one by one through the cache, which hashes a share once for all the nodes of the run
-        return [self.parse_share(wrapper, peer_addr) for wrapper in wrappers]
+        if not all(isinstance(wrapper, dict) for wrapper in wrappers):
+            return [self.parse_share(wrapper, peer_addr) for wrapper in wrappers]
+        parse, net, now, items = self.cache.parse, self.net, self.clock(), self.tracker.items
+        return [parse(net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr, items)
+                for wrapper in wrappers]
 
 
 class SimNode:
@@ -211,11 +215,22 @@ class SimNode:
         assert self.chain is not None
         tracker = self.chain.tracker
         height = tracker.get_height(previous_hash) if previous_hash is not None else 0
+        # with the whole retarget window present the target is a fact of the hash chain below
+        # previous_hash, the same for every node: computed once for the run (world.share_targets)
+        complete = previous_hash is not None and height >= self.world.net.TARGET_LOOKBEHIND
+        if complete:
+            known = self.world.share_targets.get(previous_hash)
+            if known is not None:
+                return known
         try:
             pool_target = generate.pool_target(tracker, previous_hash, height, self.world.net)
         except (KeyError, ValueError):
             pool_target = self.world.net.MAX_TARGET
-        return bits_to_target(target_to_bits(pool_target))
+            complete = False
+        target = bits_to_target(target_to_bits(pool_target))
+        if complete:
+            self.world.share_targets[previous_hash] = target
+        return target
 
     def _found(self) -> None:
         if not self.online or self.work is None:

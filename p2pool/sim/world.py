@@ -163,6 +163,8 @@ class Simulation:
             scenario.latency_ms, scenario.latency_spread, scenario.bandwidth_mbit * 125000.0, scenario.loss,
             scenario.seed))
         self.cache = ShareCache()
+        # previous share hash -> target of a share on it, once its whole retarget window is known (node.py)
+        self.share_targets: dict[int, int] = {}
         self.wire = WireCache()
         self.parent = ParentChain()
         self.rng = random.Random(scenario.seed)
