@@ -133,6 +133,7 @@ class ShareChain:
         self.chooser = Chooser(self.tracker, net, self.verify_share, lambda block_hash: self.rel_height(block_hash),
                                known_tx_sizes=KnownTxSizes(lambda: self.known_txs), gentx_sizes=self.gentx_sizes)
         self.last_load_report: Any = None
+        self._handled_result: ThinkResult | None = None   # the last result _after_think applied
         if store is not None:
             store.on_reset.append(self.write_all_to_store)
 
@@ -299,6 +300,11 @@ class ShareChain:
         return result
 
     def _after_think(self, result: ThinkResult, removed: Sequence[int]) -> None:
+        if result is self._handled_result and not removed:
+            # the chooser answered the very result handled last (a remembered pass: no bad peers,
+            # nothing removed) and it was applied in full: only the store's batch may be new
+            self._flush()
+            return
         for peer_addr in result.bad_peer_addresses:
             if peer_addr is not None:
                 self.bad_peer.happened(peer_addr, 'sent a share that failed verification')
@@ -310,6 +316,8 @@ class ShareChain:
             self.desired_changed.happened(list(result.desired))
         self.punish_aggressively.set(result.punish_aggressively)
         self.best_share_hash.set(result.best_hash)
+        # set last: a watcher of the events above that thinks again (re-entrant) gets the full treatment
+        self._handled_result = result
 
     def _flush(self) -> None:
         if self.store is None:
