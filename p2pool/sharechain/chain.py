@@ -300,7 +300,7 @@ class ShareChain:
         return result
 
     def _after_think(self, result: ThinkResult, removed: Sequence[int]) -> None:
-        if result is self._handled_result and not removed:
+        if result is self._handled_result and not removed and self.desired is result.desired:
             # the chooser answered the very result handled last (a remembered pass: no bad peers,
             # nothing removed) and it was applied in full: only the store's batch may be new
             self._flush()
