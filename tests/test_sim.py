@@ -1,5 +1,6 @@
 """`p2pool simulate` (p2pool/sim/): the node's real sharechain and peer code on one virtual clock."""
 import json
+import random
 
 import pytest
 
@@ -30,6 +31,39 @@ def test_clock_runs_calls_in_time_order_and_honours_reset_and_cancel():
     assert ran == ['reset to 0.5', 'a', 'b', 'reset to 3']
     assert clock.seconds() == 105 and clock.pending == 0
     assert not late.active() and not gone.active()
+
+
+def test_clock_order_is_time_then_queueing_order_across_seconds_and_in_runs():
+    """Calls due within the current second and calls parked for later seconds (clock.py) run in one
+    (time, queueing order) sequence, including calls queued by running calls and run_until
+    boundaries inside a second; cancelled calls never run."""
+    rng = random.Random(5)
+    clock, ran, expected = VirtualClock(100.3), [], []
+    sequence = iter(range(10**6))
+
+    def queue(delay, cancel=False):
+        label = next(sequence)
+        when = clock.now + delay if delay > 0 else clock.now
+        if rng.random() < 0.5 or cancel:
+            call = clock.callLater(delay, run, label)
+            if cancel:
+                call.cancel()
+                return
+        else:
+            clock.deliver_at(when, run, label)
+        expected.append((when, label))
+
+    def run(label):
+        ran.append((clock.now, label))
+        for _ in range(rng.randrange(3)):
+            queue(rng.choice([0, 0.25, 0.7, 1.0, 2.5, 30.0]), cancel=rng.random() < 0.2)
+
+    for _ in range(200):
+        queue(rng.choice([0, 0.25, 0.5, 1.0, 1.75, 3.0, 60.0]) * rng.randrange(1, 4), cancel=rng.random() < 0.2)
+    for end in (100.9, 101.0, 101.5, 104.0, 400.0, 10**6):
+        clock.run_until(end)
+        assert clock.seconds() == end
+    assert ran == sorted(expected) and clock.pending == 0
 
 
 def test_a_run_is_deterministic_for_a_seed():

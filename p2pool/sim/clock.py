@@ -13,12 +13,21 @@ it comes up, so resets cost O(1).
 `deliver_at(when, func, arg)` queues a call that is never cancelled nor reset (the
 links' byte deliveries, most of all events) without a DelayedCall: a heap entry
 of its own, run in the same time order (FIFO on ties) as every other call.
+
+Only the calls due before the next whole second (`_limit`) are in the heap; later
+ones wait in a bucket per whole second and enter the heap when their second comes
+(cancelled ones are dropped then). Most pending entries are far-off timers (a
+miner's next find, idle timeouts, pings), and most of those get cancelled or
+reset; the heap that every message's delivery goes through stays a few dozen
+entries deep. A heap entry with a smaller time is always popped before any bucket
+is opened, so the order is the (time, sequence) order of one heap.
 """
 from __future__ import annotations
 
 import heapq
 import itertools
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -70,8 +79,12 @@ class VirtualClock:
         self.now = start
         self.pending = 0
         self.executed = 0
-        # (time, sequence, DelayedCall, _CALL) or (time, sequence, function, its one argument)
+        # (time, sequence, DelayedCall, _CALL) or (time, sequence, function, its one argument),
+        # for the calls due before _limit; the others in _later (module docstring)
         self._heap: list[tuple[float, int, Any, Any]] = []
+        self._limit = math.floor(start) + 1.0
+        self._later: dict[int, list[tuple[float, int, Any, Any]]] = {}
+        self._later_seconds: list[int] = []   # heap of the keys of _later
         self._seq = itertools.count()
 
     def seconds(self) -> float:
@@ -81,25 +94,64 @@ class VirtualClock:
         """The clock as a plain `clock()` function (ShareChain's injected clock)."""
         return self.now
 
+    def _queue_later(self, entry: tuple[float, int, Any, Any]) -> None:
+        second = math.floor(entry[0])
+        bucket = self._later.get(second)
+        if bucket is None:
+            self._later[second] = [entry]
+            heapq.heappush(self._later_seconds, second)
+        else:
+            bucket.append(entry)
+
     def callLater(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
         when = self.now + delay if delay > 0 else self.now
         call = DelayedCall(self, when, func, args, kw)
-        heapq.heappush(self._heap, (when, next(self._seq), call, _CALL))
+        if when < self._limit:
+            heapq.heappush(self._heap, (when, next(self._seq), call, _CALL))
+        else:
+            self._queue_later((when, next(self._seq), call, _CALL))
         self.pending += 1
         return call
 
     def deliver_at(self, when: float, func: Callable[[Any], Any], arg: Any) -> None:
         """func(arg) at `when` (not before now); it cannot be cancelled (module docstring)."""
-        heapq.heappush(self._heap, (when if when > self.now else self.now, next(self._seq), func, arg))
+        if when < self.now:
+            when = self.now
+        if when < self._limit:
+            heapq.heappush(self._heap, (when, next(self._seq), func, arg))
+        else:
+            self._queue_later((when, next(self._seq), func, arg))
         self.pending += 1
 
     def requeue(self, call: DelayedCall) -> None:
         call.queued_time = call.time
-        heapq.heappush(self._heap, (call.time, next(self._seq), call, _CALL))
+        entry = (call.time, next(self._seq), call, _CALL)
+        if call.time < self._limit:
+            heapq.heappush(self._heap, entry)
+        else:
+            self._queue_later(entry)
+
+    def _open_next_second(self) -> None:
+        """Move the earliest bucket into the (empty) heap, without its dead calls."""
+        second = heapq.heappop(self._later_seconds)
+        self._limit = second + 1.0
+        heap, push = self._heap, heapq.heappush
+        for entry in self._later.pop(second):
+            call = entry[2]
+            if entry[3] is _CALL and (call.called or call.cancelled or entry[0] != call.queued_time):
+                continue  # run_until would skip it
+            push(heap, entry)
 
     def run_until(self, end: float) -> None:
-        heap, pop, push, seq = self._heap, heapq.heappop, heapq.heappush, self._seq
-        while heap and heap[0][0] <= end:
+        heap, pop, later_seconds = self._heap, heapq.heappop, self._later_seconds
+        while True:
+            if not heap:
+                if not later_seconds or later_seconds[0] > end:
+                    break
+                self._open_next_second()
+                continue
+            if heap[0][0] > end:
+                break
             when, _, call, arg = pop(heap)
             if arg is not _CALL:   # a deliver_at entry: call is the function
                 self.now = when
@@ -113,8 +165,7 @@ class VirtualClock:
             if call.called or call.cancelled or when != call.queued_time:
                 continue  # done already, or an entry left behind by an earlier reset
             if call.time > when:  # reset to a later time while queued: queue it again
-                call.queued_time = call.time
-                push(heap, (call.time, next(seq), call, _CALL))
+                self.requeue(call)
                 continue
             self.now = when
             call.called = True
