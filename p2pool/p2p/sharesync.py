@@ -134,7 +134,7 @@ class ShareSync:
             return
         tracker = self.chain.tracker
         fresh = []
-        for share in tracker.get_chain(best_hash, min(RELAY_DEPTH, tracker.get_height(best_hash))):
+        for share in tracker.get_chain_unchecked(best_hash, min(RELAY_DEPTH, tracker.get_height(best_hash))):
             if share.hash in self.shared_share_hashes:
                 break
             fresh.append(share)

@@ -214,7 +214,7 @@ class Chooser:
         """(peer of a random known child of parent_of_missing, missing hash, newest
         timestamp and lowest target among the head's newest shares)."""
         child = self.rng.choice(sorted(source.reverse[parent_of_missing]))
-        recent = list(self.tracker.get_chain(head, min(head_height, RECENT_SHARES)))
+        recent = list(self.tracker.get_chain_unchecked(head, min(head_height, RECENT_SHARES)))
         return (self.tracker.items[child].peer_addr, missing,
                 max(share.timestamp for share in recent), min(share.target for share in recent))
 
@@ -225,7 +225,7 @@ class Chooser:
         for head in [h for h in tracker.heads if h not in tracker.verified.heads]:
             height, last = tracker.get_height_and_last(head)
             count = height if last is None else min(UNVERIFIED_WALK, max(0, height - chain_length))
-            for share in tracker.get_chain(head, count):
+            for share in tracker.get_chain_unchecked(head, count):
                 if self._attempt_verify(share, failed):
                     break
                 bad.append(share.hash)
@@ -261,7 +261,7 @@ class Chooser:
             want = max(chain_length - verified_height, 0)
             can = max(height - 1 - chain_length, 0) if last is not None else height
             calls = self._verify_calls
-            for share in tracker.get_chain(verified_last, min(want, can)):
+            for share in tracker.get_chain_unchecked(verified_last, min(want, can)):
                 if not self._attempt_verify(share, failed):
                     break
             if last is not None and self._verify_calls != calls:

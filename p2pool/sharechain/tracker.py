@@ -118,8 +118,9 @@ class Tracker(Generic[Item]):
             self.tails.setdefault(tail, set()).add(share_hash)
 
         self.change_count += 1
-        for callback in list(self.on_added):
-            callback(share)
+        if self.on_added:
+            for callback in list(self.on_added):
+                callback(share)
 
     def remove(self, share_hash: int) -> None:
         """Remove a head or the oldest share of a chain (any other share: TrackerError)."""
@@ -228,6 +229,10 @@ class Tracker(Generic[Item]):
         """Iterator over the n shares share_hash, its parent, ...; n <= height (TrackerError)."""
         if n > self.get_height(share_hash) or n < 0:
             raise TrackerError('get_chain: chain is shorter than %d' % n)
+        return self._iterate_chain(share_hash, n)
+
+    def get_chain_unchecked(self, share_hash: int | None, n: int) -> Iterator[Item]:
+        """get_chain for an n the caller has just measured to be at most the height (no second walk)."""
         return self._iterate_chain(share_hash, n)
 
     def _iterate_chain(self, share_hash: int | None, n: int) -> Iterator[Item]:

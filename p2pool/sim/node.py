@@ -53,6 +53,7 @@ class SimShareChain(ShareChain):
         super().__init__(net, store, clock=clock, **kw)
         self.cache = cache
         self.check_share = cache.check
+        self._virtual_clock = clock   # read as .now on the path every received share takes
 
     def parse_share(self, wrapper: Any, peer_addr: Any = None) -> Share:
         if isinstance(wrapper, dict):
@@ -62,11 +63,14 @@ class SimShareChain(ShareChain):
 
     def parse_shares(self, wrappers: Any, peer_addr: Any = None) -> list[Share]:
         # one by one through the cache, which hashes a share once for all the nodes of the run
-        if not all(isinstance(wrapper, dict) for wrapper in wrappers):
-            return [self.parse_share(wrapper, peer_addr) for wrapper in wrappers]
-        parse, net, now, items = self.cache.parse, self.net, self.clock(), self.tracker.items
-        return [parse(net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr, items)
-                for wrapper in wrappers]
+        parse, net, now, items = self.cache.parse, self.net, self._virtual_clock.now, self.tracker.items
+        shares: list[Share] = []
+        for wrapper in wrappers:
+            if isinstance(wrapper, dict):
+                shares.append(parse(net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr, items))
+            else:
+                shares.append(self.parse_share(wrapper, peer_addr))
+        return shares
 
 
 class SimNode:
