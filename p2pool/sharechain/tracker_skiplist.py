@@ -47,6 +47,8 @@ _BITS_PER_LEVEL = 1
 _MAX_LEVEL = 30
 _LEVEL_MASK = 0xFFFFFFFF
 _LEVEL_SALT = 0x5DEECE66D
+#: nth_parent follows parent links one by one up to this n (cheaper than computing a new share's jumps)
+_SHORT_WALK = 8
 
 
 def level_of(share_hash: int) -> int:
@@ -75,8 +77,19 @@ class SkipList:
         self._births = itertools.count(1)
 
     def added(self, share_hash: int) -> None:
+        """Called after items[share_hash] was added. A share on a parent with a valid walk memo (the
+        usual new head) gets its own memo at once: its walk to the oldest share is the parent's plus itself."""
         self._level[share_hash] = level_of(share_hash)
-        self._birth[share_hash] = next(self._births)
+        births, items = self._birth, self.items
+        births[share_hash] = next(self._births)
+        share = items[share_hash]
+        parent = share.previous_hash
+        remembered = self._last_memo.get(parent) if parent is not None else None
+        if remembered is not None:
+            oldest, oldest_birth, distance, work, min_work = remembered
+            if births.get(oldest) == oldest_birth and items[oldest].previous_hash not in items:
+                self._last_memo[share_hash] = (oldest, oldest_birth, distance + 1, work + share.work,
+                                               min_work + share.min_work)
 
     def removed(self, share_hash: int) -> None:
         del self._level[share_hash]
@@ -183,6 +196,13 @@ class SkipList:
         """Hash n generations above share_hash (the tail when n == height), or BEYOND_TAIL."""
         items, levels = self.items, self._level
         current, remaining = share_hash, n
+        if n <= _SHORT_WALK:
+            for _ in range(n):
+                share = items.get(current) if current is not None else None
+                if share is None:
+                    return self.BEYOND_TAIL
+                current = share.previous_hash
+            return current
         while remaining > 0:
             if current is None or current not in items:
                 return self.BEYOND_TAIL
