@@ -62,7 +62,7 @@ class DelayedCall:
         self.clock.pending -= 1
 
     def reset(self, seconds: float) -> None:
-        if not self.active():
+        if self.called or self.cancelled:
             raise AlreadyDone('call already done')
         self.time = self.clock.now + seconds
         if self.time < self.queued_time:
@@ -108,8 +108,14 @@ class VirtualClock:
         call = DelayedCall(self, when, func, args, kw)
         if when < self._limit:
             heapq.heappush(self._heap, (when, next(self._seq), call, _CALL))
-        else:
-            self._queue_later((when, next(self._seq), call, _CALL))
+        else:   # _queue_later, inlined: most timers go there
+            second = math.floor(when)
+            bucket = self._later.get(second)
+            if bucket is None:
+                self._later[second] = [(when, next(self._seq), call, _CALL)]
+                heapq.heappush(self._later_seconds, second)
+            else:
+                bucket.append((when, next(self._seq), call, _CALL))
         self.pending += 1
         return call
 
