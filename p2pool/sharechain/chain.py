@@ -295,7 +295,12 @@ class ShareChain:
 
     def prune(self) -> ThinkResult:
         """The 5-second job: think, prune old heads and tails, think again."""
-        result, removed = self.chooser.think_and_prune(self.clock())
+        now = self.clock()
+        idle = self.chooser.idle_result(now)
+        if idle is not None and idle is self._handled_result and self.desired is idle.desired:
+            self._flush()   # the job would change nothing (as _after_think's shortcut would find)
+            return idle
+        result, removed = self.chooser.think_and_prune(now)
         self._after_think(result, removed)
         return result
 

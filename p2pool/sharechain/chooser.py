@@ -412,6 +412,22 @@ class Chooser:
             self._memo = memo
         return memo
 
+    def idle_result(self, now: float) -> ThinkResult | None:
+        """The result think_and_prune(now) would return if it would neither evaluate, filter nor
+        prune anything (the remembered pass holds, the desired cutoff and the forest are as at the
+        last fruitless prune, no head can be due yet), else None. Nothing is computed or changed."""
+        last, quiet, memo = self._last_result, self._quiet_prune, self._memo
+        if last is None or quiet is None or memo is None or last[0] is not memo or now >= quiet[2]:
+            return None
+        if quiet[1] is not memo.decorated_heads or not memo.holds(self.tracker, self.rel_height):
+            return None
+        best = memo.best
+        if best is not None:
+            cutoff = min(now, self.tracker.items[best].timestamp) - DESIRED_MAX_AGE
+        else:
+            cutoff = now - DESIRED_MAX_AGE_NO_BEST
+        return last[2] if last[1] == cutoff else None
+
     def think_and_prune(self, now: float) -> tuple[ThinkResult, list[int]]:
         """The 5-second job (§6): think, prune, think again. Returns (ThinkResult, removed
         hashes in removal order, including bad shares removed by either think)."""
