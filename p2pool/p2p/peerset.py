@@ -146,6 +146,8 @@ class P2PNode:
         self.reactor: Any = cast(Any, reactor)
         self.rng = rng or random.Random()
         self.nonce = self.rng.getrandbits(64)
+        # each connection's own rng (ping times, request ids); None: one seeded by the OS
+        self.peer_rng: Callable[[], random.Random] | None = None
         self.addresses = AddressStore(store)
         self.bans = BanList(store, exempt=self.config.ban_exempt, ban_time=self.config.ban_time)
         self.txs = TxRelay(chain, self.settings.max_remembered_txs_size)
@@ -428,7 +430,8 @@ class P2PNode:
         addr = (normal_host(address.host), address.port)
         if factory.incoming and not self._accept_incoming(addr[0]):
             return None
-        peer = NodePeer(self, self.settings, incoming=factory.incoming, clock=self.reactor)
+        rng = self.peer_rng() if self.peer_rng is not None else None
+        peer = NodePeer(self, self.settings, incoming=factory.incoming, clock=self.reactor, rng=rng)
         peer.factory, peer.addr, peer.accept_order = factory, addr, next(self._accept_order)
         self.connections.add(peer)
         return peer

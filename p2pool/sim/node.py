@@ -112,15 +112,8 @@ class SimNode:
                                  reactor=NodeReactor(world.network, self.host),
                                  rng=random.Random(self.rng.getrandbits(64)))
         p2p.connections = OrderedSet()  # type: ignore[assignment]
-        build_peer = p2p._build_peer
-
-        def seeded_peer(factory: Any, address: Any) -> Any:
-            # PeerConnection draws ping times and request ids from its own rng: seed it for the run
-            peer = build_peer(factory, address)
-            if peer is not None:
-                peer.rng = random.Random(self.rng.getrandbits(64))
-            return peer
-        p2p._build_peer = seeded_peer  # type: ignore[method-assign]
+        # PeerConnection draws ping times and request ids from its own rng: seeded for the run
+        p2p.peer_rng = lambda: random.Random(self.rng.getrandbits(64))
         p2p.parent_tip = lambda: self.tip_hash
         now = world.clock.now
         for addr in world.bootstrap_addresses(self.index, self.rng):
