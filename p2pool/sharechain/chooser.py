@@ -192,6 +192,10 @@ class Chooser:
         # a prune that removed nothing: (tracker change counts, its decorated heads, the earliest
         # `now` at which a head could become prunable); see think_and_prune
         self._quiet_prune: tuple[tuple[int, int], list[tuple[HeadKey, int]], float] | None = None
+        # (change counts, quiet prune's earliest time, best share's timestamp, the idle result):
+        # idle_result's answer while the counts hold and `now` lies between those two times, for a pass
+        # that read no parent-chain height
+        self._idle_token: tuple[int, int, float, int, ThinkResult] | None = None
 
     # --- §3 verification ----------------------------------------------------------
 
@@ -416,17 +420,29 @@ class Chooser:
         """The result think_and_prune(now) would return if it would neither evaluate, filter nor
         prune anything (the remembered pass holds, the desired cutoff and the forest are as at the
         last fruitless prune, no head can be due yet), else None. Nothing is computed or changed."""
+        tracker = self.tracker
+        token = self._idle_token
+        if (token is not None and token[3] <= now < token[2] and token[0] == tracker.change_count
+                and token[1] == tracker.verified.change_count):
+            return token[4]
         last, quiet, memo = self._last_result, self._quiet_prune, self._memo
         if last is None or quiet is None or memo is None or last[0] is not memo or now >= quiet[2]:
             return None
-        if quiet[1] is not memo.decorated_heads or not memo.holds(self.tracker, self.rel_height):
+        if quiet[1] is not memo.decorated_heads or not memo.holds(tracker, self.rel_height):
             return None
         best = memo.best
         if best is not None:
-            cutoff = min(now, self.tracker.items[best].timestamp) - DESIRED_MAX_AGE
+            best_timestamp = tracker.items[best].timestamp
+            cutoff = min(now, best_timestamp) - DESIRED_MAX_AGE
         else:
             cutoff = now - DESIRED_MAX_AGE_NO_BEST
-        return last[2] if last[1] == cutoff else None
+        if last[1] != cutoff:
+            return None
+        if best is not None and best_timestamp <= now and not memo.heights_read:
+            # the same answer until the forest changes or a head can be due: the memo holds on the
+            # counts alone and the cutoff stays at the best share's timestamp for every later `now`
+            self._idle_token = (memo.counts[0], memo.counts[1], quiet[2], best_timestamp, last[2])
+        return last[2]
 
     def think_and_prune(self, now: float) -> tuple[ThinkResult, list[int]]:
         """The 5-second job (§6): think, prune, think again. Returns (ThinkResult, removed
