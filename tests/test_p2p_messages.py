@@ -347,3 +347,20 @@ def test_a_frame_over_the_receivers_limit_is_dropped_from_its_header():
     events = decoder.events(big[:30])                      # header only: refused before the payload
     assert events == [OverLimitFrame('addrme', 2, 1)]
     assert decoder.buffered <= 8
+
+
+def test_whole_frame_takes_exactly_one_clean_frame_and_leaves_the_rest_to_the_events():
+    """The one-read-one-frame shortcut answers as the event path would, or declines."""
+    from p2pool.p2p.messages import FrameDecoder, encode_message
+    good = encode_message(PREFIX, 'addrme', {'port': 9333})
+    bad_checksum = good[:20 + 4] + bytes(4) + good[28:]
+    assert FrameDecoder(PREFIX).whole_frame(good) == ('addrme', good[m.HEADER_LENGTH:])
+    assert FrameDecoder(PREFIX, payload_limit=lambda command: 1).whole_frame(good) is None
+    for declined in (good + good, good[:-1], bad_checksum, b'\x00' + good, bytearray(good),
+                     m.frame(PREFIX, 'mystery', b'x')):
+        decoder = FrameDecoder(PREFIX)
+        assert decoder.whole_frame(declined) is None
+        assert decoder.buffered == 0
+    decoder = FrameDecoder(PREFIX)
+    decoder.feed(good[:5])
+    assert decoder.whole_frame(good) is None    # bytes already buffered come first

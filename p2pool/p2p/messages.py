@@ -22,6 +22,7 @@ more than one frame's worth of bytes: the length field is checked against the
 maximum payload size before the payload is waited for.
 """
 import functools
+import struct
 from collections import namedtuple
 from typing import Any
 
@@ -220,6 +221,12 @@ def _command_name(raw):
     return raw.rstrip(b'\x00').decode('latin-1')
 
 
+#: prefix, command field, payload length, checksum: a frame header in one unpack
+_HEADER = struct.Struct('<%ds%dsI4s' % (PREFIX_LENGTH, COMMAND_LENGTH))
+#: the padded command field of every known message -> its name (the others go the slow way)
+_KNOWN_COMMAND_FIELDS = {_command_field(name): name for name in MESSAGE_TYPES}
+
+
 class FrameDecoder:
     """Incremental, resynchronising frame reader for one connection.
 
@@ -245,6 +252,27 @@ class FrameDecoder:
 
     def feed(self, data) -> None:
         self._buffer += data
+
+    def whole_frame(self, data: bytes) -> tuple[str, bytes] | None:
+        """(command, payload) of `data` when nothing is buffered and `data` is exactly one frame
+        of a known command, within the limits and with a matching checksum; None otherwise,
+        and then the caller feeds `data` and reads the events (which say what is wrong).
+
+        A peer's bytes mostly come one whole message per read: this takes such a read without
+        copying it through the buffer."""
+        if self._buffer or type(data) is not bytes or len(data) < HEADER_LENGTH:
+            return None
+        prefix, command_field, length, expected = _HEADER.unpack_from(data)
+        command = _KNOWN_COMMAND_FIELDS.get(command_field)
+        if (command is None or prefix != self.prefix or length != len(data) - HEADER_LENGTH
+                or length > self.max_payload_size):
+            return None
+        if self.payload_limit is not None and length > self.payload_limit(command):
+            return None
+        payload = data[HEADER_LENGTH:]
+        if self.checksum(payload) != expected:
+            return None
+        return command, payload
 
     @property
     def buffered(self) -> int:

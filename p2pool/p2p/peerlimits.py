@@ -37,6 +37,8 @@ UNSOLICITED_REPLY_LIMIT = 10_000   # a sharereply when we asked for nothing
 REMEMBER_TX_MARGIN = 1_000_000     # remember_tx: hash lists on top of the remaining allowance
 UNKNOWN_COMMAND_LIMIT = 100_000    # larger frames of unknown commands are skipped unread
 WRAPPER_OVERHEAD = 8               # a share wrapper's type and length fields, about
+#: commands whose payload_limit depends on the connection's state of the moment
+RUN_TIME_LIMITED = frozenset({'sharereply', 'remember_tx'})
 
 
 def payload_limit(peer: Any, command: str) -> int:
@@ -53,6 +55,13 @@ def payload_limit(peer: Any, command: str) -> int:
     if command == 'remember_tx':
         return max(0, settings.max_remembered_txs_size - peer.remembered_txs_size) + REMEMBER_TX_MARGIN
     return int(settings.message_size_limits.get(command, settings.max_payload_size))
+
+
+def fixed_payload_limits(settings: Any) -> dict[str, int]:
+    """payload_limit of every command whose limit does not change at run time, for a peer past
+    its handshake (the per-frame check is then one dict lookup)."""
+    return {command: int(settings.message_size_limits.get(command, settings.max_payload_size))
+            for command in MESSAGE_TYPES if command not in RUN_TIME_LIMITED}
 
 
 def within_budget(shares: list[dict], budget: TokenBucket, peer: Any) -> list[dict]:

@@ -81,7 +81,7 @@ from p2pool.bitcoin.hashes import hash256, sha256d_pow
 from p2pool.p2p import messages
 from p2pool.p2p.contracts import PeerNode
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
-from p2pool.p2p.peerlimits import MESSAGE_SIZE_LIMITS, payload_limit, within_budget
+from p2pool.p2p.peerlimits import MESSAGE_SIZE_LIMITS, fixed_payload_limits, payload_limit, within_budget
 from p2pool.util.ratelimit import TokenBucket
 from p2pool.util.untrusted import shown
 
@@ -174,6 +174,11 @@ class PeerConnection(protocol.Protocol):
 
     # set by Twisted before connectionMade; the protocol never runs without one
     transport: Any
+    _handlers: dict[str, Any]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls._handlers = {command: getattr(cls, '_got_' + command) for command in MESSAGE_TYPES}
 
     def __init__(self, node: PeerNode, settings: Any, incoming: bool = False, clock: Any = None,
                  rng: random.Random | None = None) -> None:
@@ -201,14 +206,18 @@ class PeerConnection(protocol.Protocol):
         limits = {name: getattr(settings, name + '_limit')
                   for name in ('messages', 'sharereq', 'shares', 'addrs', 'getaddrs')}
         self._buckets = {name: TokenBucket(burst, rate, self.clock) for name, (burst, rate) in limits.items()}
+        self._messages_bucket = self._buckets['messages']   # charged for every frame
         reply_burst, reply_rate = settings.sharereply_budget
         self._reply_budget = TokenBucket(reply_burst, reply_rate, self.clock)   # bytes
         self._replies_expected_until = 0.0   # a sharereply may be large until then
         self.peer_not_reading = False        # our transport's write buffer is full
+        self._fixed_limits = fixed_payload_limits(settings)
         self._decoder = messages.FrameDecoder(settings.prefix, settings.max_payload_size,
-                                              payload_limit=lambda command: payload_limit(self, command),
+                                              payload_limit=self._payload_limit,
                                               checksum=getattr(settings, 'checksum', messages.checksum))
         self._decode_payload = getattr(settings, 'decode_payload', messages.decode_payload)
+        # the node's optional traffic Event (the traffic_rate graph), looked up once
+        self._traffic = getattr(node, 'traffic', None)
 
     def __repr__(self) -> str:
         return '<Peer %s:%s%s>' % (self.host, self.port, ' in' if self.incoming else '')
@@ -232,13 +241,20 @@ class PeerConnection(protocol.Protocol):
     def dataReceived(self, data) -> None:
         if self.closing:
             return
-        self._count_traffic('p2p/in', len(data))
+        if self._traffic is not None:
+            self._traffic.happened('p2p/in', len(data))
         try:
-            if self._idle_timer is not None and self._idle_timer.active():
-                self._idle_timer.reset(self.settings.idle_timeout)
-            self._decoder.feed(data)
+            idle_timer = self._idle_timer
+            if idle_timer is not None and idle_timer.active():
+                idle_timer.reset(self.settings.idle_timeout)
+            decoder = self._decoder
+            whole = decoder.whole_frame(data)   # most reads are one whole frame
+            if whole is not None:
+                self._handle_frame(*whole)
+                return
+            decoder.feed(data)
             while not self.closing:
-                event = self._decoder.next_event()
+                event = decoder.next_event()
                 if event is None:
                     break
                 self._handle_event(event)
@@ -316,18 +332,25 @@ class PeerConnection(protocol.Protocol):
             self.misbehaved(FLOODING, '%s message of %d bytes, over its limit of %d bytes'
                             % (event.command, event.length, event.limit))
 
+    def _payload_limit(self, command) -> int:
+        if self.handshake_done:
+            limit = self._fixed_limits.get(command)
+            if limit is not None:
+                return limit
+        return payload_limit(self, command)
+
     def _handle_frame(self, command, payload) -> None:
-        if command not in MESSAGE_TYPES:
+        handler = self._handlers.get(command)
+        if handler is None:
             log.debug('%s: ignoring unknown command %r', self, command)
             return
         if not self.handshake_done and command != 'version':
             self.misbehaved(PROTOCOL_VIOLATION, 'first message was not version message')
             return
         try:
-            if not self._allow('messages'):
+            if not self._messages_bucket.take() and not self._refused('messages'):
                 return
-            fields = self._decode_payload(command, payload)
-            getattr(self, '_got_' + command)(**fields)
+            handler(self, **self._decode_payload(command, payload))
         except Misbehaviour as e:
             self.misbehaved(e.kind, e.reason)
         except ProtocolError as e:
@@ -337,8 +360,10 @@ class PeerConnection(protocol.Protocol):
 
     def _allow(self, bucket, cost=1) -> bool:
         """Charge a rate limit; count a refusal and report FLOODING past the tolerance."""
-        if self._buckets[bucket].take(cost):
-            return True
+        return self._buckets[bucket].take(cost) or self._refused(bucket)
+
+    def _refused(self, bucket) -> bool:
+        """A message over the `bucket` limit: False, or Misbehaviour past the flood tolerance."""
         self.refused_messages += 1
         log.debug('%s: over the %s rate limit', self, bucket)
         if self.refused_messages >= self.settings.flood_tolerance:
@@ -514,24 +539,21 @@ class PeerConnection(protocol.Protocol):
 
     def send_frames(self, frames) -> None:
         """Write frames from encode_frames (a message relayed to many peers is encoded once)."""
+        traffic = self._traffic
         for raw in frames:
             if self.closing:
                 return
-            self._count_traffic('p2p/out', len(raw))
+            if traffic is not None:
+                traffic.happened('p2p/out', len(raw))
             self.transport.write(raw)
 
     def _write(self, command, payload) -> None:
         if self.closing:
             return
         raw = messages.frame(self.settings.prefix, command, payload, self.settings.max_payload_size)
-        self._count_traffic('p2p/out', len(raw))
+        if self._traffic is not None:
+            self._traffic.happened('p2p/out', len(raw))
         self.transport.write(raw)
-
-    def _count_traffic(self, direction, nbytes) -> None:
-        # optional node hook (the traffic_rate graph); a node without it is fine
-        traffic = getattr(self.node, 'traffic', None)
-        if traffic is not None:
-            traffic.happened(direction, nbytes)
 
     def request_shares(self, hashes, parents, stops) -> defer.Deferred[Any]:
         """Send a sharereq; the Deferred fires with the reply's share wrappers.
@@ -570,6 +592,10 @@ class PeerConnection(protocol.Protocol):
         self._replies_expected_until = self.clock.seconds() + self.settings.request_timeout
         self._write('sharereq', payload)
         return d
+
+
+#: command -> its handler, for every message type (a subclass overriding one gets its own table)
+PeerConnection._handlers = {command: getattr(PeerConnection, '_got_' + command) for command in MESSAGE_TYPES}
 
 
 class PeerFactory(protocol.ClientFactory):
