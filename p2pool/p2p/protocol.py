@@ -218,6 +218,7 @@ class PeerConnection(protocol.Protocol):
         self._decode_payload = getattr(settings, 'decode_payload', messages.decode_payload)
         # the node's optional traffic Event (the traffic_rate graph), looked up once
         self._traffic = getattr(node, 'traffic', None)
+        self._ping_frames = messages.fieldless_frames(settings.prefix, 'ping')
 
     def __repr__(self) -> str:
         return '<Peer %s:%s%s>' % (self.host, self.port, ' in' if self.incoming else '')
@@ -395,7 +396,7 @@ class PeerConnection(protocol.Protocol):
         self._ping()
 
     def _ping(self) -> None:
-        self.send_frames(messages.fieldless_frames(self.settings.prefix, 'ping'))
+        self.send_frames(self._ping_frames)
         self._ping_timer = self.clock.callLater(
             self.rng.expovariate(1 / self.settings.ping_interval_mean), self._ping)
 

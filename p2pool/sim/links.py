@@ -62,6 +62,7 @@ class Endpoint:
         self.protocol: Any = None
         self.closed = False
         self.one_way = network.one_way(host, peer_host)
+        self._uplink = network.uplink(host)
         self._last_arrival = 0.0
 
     def getPeer(self) -> IPv4Address:
@@ -73,12 +74,24 @@ class Endpoint:
     def write(self, data: bytes) -> None:
         if self.closed or self.other is None:
             return
+        # SimNetwork.arrival, inlined: every message sent goes through here
         network = self.network
-        arrival = network.arrival(self, len(data))
+        clock = network.clock
+        size = len(data)
+        network.bytes_sent += size
+        uplink = self._uplink
+        start = uplink[0]
+        if start < clock.now:
+            start = clock.now
+        sent = uplink[0] = start + size / network.bandwidth
+        if network.loss and network.draw_loss():
+            arrival = sent + (self.one_way + max(MIN_RTO, 4 * self.one_way))
+        else:
+            arrival = sent + self.one_way
         if arrival < self._last_arrival:
             arrival = self._last_arrival
         self._last_arrival = arrival
-        network.clock.deliver_at(arrival, self.other.deliver, data)
+        clock.deliver_at(arrival, self.other.deliver, data)
 
     def writeSequence(self, chunks: list[bytes]) -> None:
         self.write(b''.join(chunks))
@@ -148,7 +161,8 @@ class SimNetwork:
         self.connections = 0            # open endpoints (two per connection)
         self.bytes_sent = 0
         self._latency: dict[tuple[str, str], float] = {}
-        self._uplink_free: dict[str, float] = {}
+        self._uplink_free: dict[str, list[float]] = {}   # host -> [when its uplink is free]
+        self.bandwidth, self.loss = model.bandwidth, model.loss
         self._rng = random.Random(model.seed ^ 0x5151)
         self._next_port = 40000
 
@@ -159,18 +173,26 @@ class SimNetwork:
             delay = self._latency[key] = self.model.one_way(a, b)
         return delay
 
+    def uplink(self, host: str) -> list[float]:
+        """The shared one-item list [time the host's uplink is free] of every endpoint of `host`."""
+        found = self._uplink_free.get(host)
+        if found is None:
+            found = self._uplink_free[host] = [0.0]
+        return found
+
+    def draw_loss(self) -> bool:
+        """Whether the write being made needs a retransmission."""
+        return self._rng.random() < self.loss
+
     def arrival(self, endpoint: Endpoint, size: int) -> float:
-        """When `size` bytes written now by `endpoint` reach the other side."""
+        """When `size` bytes written now by `endpoint` reach the other side (Endpoint.write inlines it)."""
         now = self.clock.now
         self.bytes_sent += size
-        model = self.model
-        start = self._uplink_free.get(endpoint.host, 0.0)
-        if start < now:
-            start = now
-        sent = start + size / model.bandwidth
-        self._uplink_free[endpoint.host] = sent
+        uplink = self.uplink(endpoint.host)
+        start = uplink[0] if uplink[0] > now else now
+        sent = uplink[0] = start + size / self.bandwidth
         delay = endpoint.one_way
-        if model.loss and self._rng.random() < model.loss:
+        if self.loss and self.draw_loss():
             delay += max(MIN_RTO, 4 * endpoint.one_way)
         return sent + delay
 

@@ -26,7 +26,8 @@ class TokenBucket:
             raise ValueError('a token bucket needs capacity > 0 and rate >= 0')
         self.capacity, self.rate, self.clock = float(capacity), float(rate), clock
         self.tokens = float(capacity)
-        self._updated = clock.seconds()
+        self._seconds = clock.seconds
+        self._updated = self._seconds()
 
     def _refill(self) -> None:
         now = self.clock.seconds()
@@ -42,7 +43,7 @@ class TokenBucket:
     def take(self, cost: float = 1) -> bool:
         """Consume `cost` tokens and return True, or take nothing and return False."""
         # _refill inlined: every message a peer sends is charged here
-        now = self.clock.seconds()
+        now = self._seconds()
         elapsed = now - self._updated
         self._updated = now
         tokens = self.tokens
