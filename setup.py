@@ -25,6 +25,11 @@ def data_tree(top):
 SCRYPT_ACCELERATOR = Extension(
     'p2pool.bitcoin._scrypt', ['p2pool/bitcoin/_scrypt.c'], optional=True,
     extra_compile_args=[] if os.name == 'nt' else ['-O3'])
+# The per-payee amounts of check_share's gentx outputs in C (p2pool/sharechain/outputs.py falls back to its
+# Python code when it is missing, or answers None for values that do not fit its 128-bit arithmetic).
+OUTPUTS_ACCELERATOR = Extension(
+    'p2pool.sharechain._outputs', ['p2pool/sharechain/_outputs.c'], optional=True,
+    extra_compile_args=[] if os.name == 'nt' else ['-O3'])
 
 
 setup(
@@ -45,7 +50,7 @@ setup(
     ],
     python_requires='>=3.11',
     packages=find_packages(include=['p2pool', 'p2pool.*']),
-    ext_modules=[SCRYPT_ACCELERATOR],
+    ext_modules=[SCRYPT_ACCELERATOR, OUTPUTS_ACCELERATOR],
     install_requires=[
         'Twisted>=22.10',
         'python-bitcoinrpc>=1.0',

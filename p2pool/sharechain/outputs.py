@@ -15,16 +15,24 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
+from types import ModuleType
 from typing import Any
 
 from p2pool.bitcoin import address as bitcoin_address
 from p2pool.bitcoin.serialize import VarStr
 from p2pool.sharechain.share import payout_script_for
 
+_outputs_c: ModuleType | None
+try:    # optional (setup.py): where it is not built, payee_outputs computes every amount in Python
+    from p2pool.sharechain import _outputs as _outputs_c
+except ImportError:
+    _outputs_c = None
+
 MAX_OUTPUT_KEYS = 4000          # dests kept after sorting, donation included (§11.6)
 FINDER_SHARE = 200              # the finder gets subsidy // 200, the payees 199/200 pro rata
 _amount_of, _script_of, _code_of = itemgetter(0), itemgetter(2), itemgetter(3)
 _script_books: dict[tuple[Any, ...], 'ScriptBook'] = {}
+_LOW_64_BITS = 2**64 - 1
 
 
 class OutputError(ValueError):
@@ -130,6 +138,19 @@ def reciprocal(numerator: int, denominator: int, largest: int) -> tuple[int, int
     return -(-(numerator << shift) // denominator), shift
 
 
+def _accelerated_rows(previous: list[Entry], weights: Mapping[str, int], numerator: int,
+                      denominator: int) -> list[Entry] | None:
+    """[(numerator * weights[key] // denominator, key, script, code)] for the rows of `previous` by the C
+    accelerator (p2pool/sharechain/_outputs.c), or None where it is not built, a key of `previous` is not
+    in `weights`, or a value does not fit its exact 128-bit arithmetic: then the caller computes them."""
+    if (_outputs_c is None or type(weights) is not dict or numerator >> 64 or denominator >> 128
+            or not 0 <= numerator or not 0 < denominator):
+        return None
+    rows: list[Entry] | None = _outputs_c.amount_rows(previous, weights, numerator, denominator >> 64,
+                                                      denominator & _LOW_64_BITS)
+    return rows
+
+
 @dataclass(frozen=True)
 class PayeeOutputs:
     """payouts: [(amount, key, packed script, struct code)] in output order, whose (amount, key)
@@ -158,12 +179,16 @@ def payee_outputs(weights: Mapping[str, int], total: int, subsidy: int, finder: 
         # The amounts are computed in the previous call's output order: consecutive shares pay
         # nearly the same payees nearly in the same order, and sorting a nearly sorted list costs
         # little more than one pass. `previous` never holds the donation key.
-        try:
-            entries = [(weights[key] * multiplier >> shift, key, script, code)
-                       for _, key, script, code in previous]
-        except KeyError:    # a payee of the last call has left the window
-            entries = [(weights[key] * multiplier >> shift, key, script, code)
-                       for _, key, script, code in previous if key in weights]
+        accelerated = _accelerated_rows(previous, weights, subsidy * (FINDER_SHARE - 1), FINDER_SHARE * total)
+        if accelerated is not None:
+            entries = accelerated
+        else:
+            try:
+                entries = [(weights[key] * multiplier >> shift, key, script, code)
+                           for _, key, script, code in previous]
+            except KeyError:    # a payee of the last call has left the window
+                entries = [(weights[key] * multiplier >> shift, key, script, code)
+                           for _, key, script, code in previous if key in weights]
         if len(entries) != len(weights) - (donation in weights):     # payees new since the last call
             known = {key for _, key, _, _ in previous}
             entries += book.entries((weight * multiplier >> shift, key) for key, weight in weights.items()
