@@ -147,6 +147,10 @@ def _command_field(command):
     return raw.ljust(COMMAND_LENGTH, b'\x00')
 
 
+#: the padded command field of every known message
+_COMMAND_FIELDS = {name: _command_field(name) for name in MESSAGE_TYPES}
+
+
 def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE) -> bytes:
     """Frame an encoded payload; MessageTooLong if it exceeds max_payload_size."""
     if len(prefix) != PREFIX_LENGTH:
@@ -154,7 +158,8 @@ def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE) -> bytes:
     if len(payload) > max_payload_size:
         raise MessageTooLong('%s payload of %d bytes exceeds the maximum of %d'
                              % (command, len(payload), max_payload_size))
-    return b''.join((prefix, _command_field(command), len(payload).to_bytes(4, 'little'),
+    command_field = _COMMAND_FIELDS.get(command) or _command_field(command)
+    return b''.join((prefix, command_field, len(payload).to_bytes(4, 'little'),
                      checksum(payload), payload))
 
 
@@ -224,7 +229,7 @@ def _command_name(raw):
 #: prefix, command field, payload length, checksum: a frame header in one unpack
 _HEADER = struct.Struct('<%ds%dsI4s' % (PREFIX_LENGTH, COMMAND_LENGTH))
 #: the padded command field of every known message -> its name (the others go the slow way)
-_KNOWN_COMMAND_FIELDS = {_command_field(name): name for name in MESSAGE_TYPES}
+_KNOWN_COMMAND_FIELDS = {field: name for name, field in _COMMAND_FIELDS.items()}
 
 
 class FrameDecoder:
@@ -246,6 +251,8 @@ class FrameDecoder:
         self.prefix = bytes(prefix)
         self.max_payload_size = max_payload_size
         self.payload_limit = payload_limit
+        #: command -> limit for the commands whose limit is fixed now (asked before payload_limit)
+        self.fixed_limits: dict[str, int] = {}
         self.checksum = checksum    # payload -> its 4 checksum bytes (a memoised one may be given)
         self._buffer = bytearray()
         self.garbage_bytes = 0  # total skipped so far, for logs
@@ -267,7 +274,10 @@ class FrameDecoder:
         if (command is None or prefix != self.prefix or length != len(data) - HEADER_LENGTH
                 or length > self.max_payload_size):
             return None
-        if self.payload_limit is not None and length > self.payload_limit(command):
+        limit = self.fixed_limits.get(command)
+        if limit is None and self.payload_limit is not None:
+            limit = self.payload_limit(command)
+        if limit is not None and length > limit:
             return None
         payload = data[HEADER_LENGTH:]
         if self.checksum(payload) != expected:

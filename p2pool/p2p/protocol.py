@@ -389,6 +389,7 @@ class PeerConnection(protocol.Protocol):
         self._idle_timer = self.clock.callLater(self.settings.idle_timeout, self.disconnect,
                                                 'idle timeout')
         self.handshake_done = True
+        self._decoder.fixed_limits = self._fixed_limits
         if not self.node.peer_connected(self):
             self.disconnect('duplicate connection (nonce %#x)' % nonce)
             return
