@@ -79,3 +79,16 @@ def test_payee_outputs_same_with_and_without_the_accelerator(sequence):
         finally:
             outputs._outputs_c = saved
     assert results[0] == results[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([-1, 2**64])),
+                          st.binary(max_size=40)), max_size=8), st.integers(0, 9))
+def test_pack_tx_outs_equals_struct_packing_or_declines(amounts_and_scripts, start):
+    rows = [(amount, 'key', script, 'Q%ds' % len(script)) for amount, script in amounts_and_scripts]
+    packed = accelerator.pack_tx_outs(rows, start)
+    tail = rows[start:]
+    if start > len(rows) or any(not 0 <= amount < 2**64 for amount, _, _, _ in tail):
+        assert packed is None
+    else:
+        assert packed == b''.join(amount.to_bytes(8, 'little') + script for amount, _, script, _ in tail)

@@ -1,6 +1,8 @@
 /* The per-payee amounts of the gentx outputs in C: an optional accelerator of
  * p2pool.sharechain.outputs.payee_outputs (the pure-Python code there is the fallback and the reference).
  *
+ * pack_tx_outs writes the tx_outs of the paid rows into one bytes object (no per-payee Python objects).
+ *
  * Why: check_share computes numerator * weight // denominator for every payee of every share of a
  * syncing chain (500 to 4000 payees), and building those rows is the largest block of Python work
  * left in the check. Here each amount is that exact floor division, done in unsigned 128-bit integers.
@@ -11,6 +13,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __SIZEOF_INT128__
 typedef unsigned __int128 u128;
@@ -84,7 +87,46 @@ failed:
 }
 #endif
 
+/* pack_tx_outs(rows, start) -> the tx_outs of rows[start:] (u64 little-endian amount, then the packed script
+ * as it is), or None when a row is not (int below 2**64, _, bytes, _): then the caller packs them in Python. */
+static PyObject *pack_tx_outs(PyObject *self, PyObject *args) {
+    PyObject *rows;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "O!n", &PyList_Type, &rows, &start))
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(rows), size = 0;
+    if (start < 0 || start > count)
+        Py_RETURN_NONE;
+    for (Py_ssize_t index = start; index < count; index++) {
+        PyObject *row = PyList_GET_ITEM(rows, index);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 4 || !PyLong_CheckExact(PyTuple_GET_ITEM(row, 0))
+                || !PyBytes_CheckExact(PyTuple_GET_ITEM(row, 2)))
+            Py_RETURN_NONE;
+        size += 8 + PyBytes_GET_SIZE(PyTuple_GET_ITEM(row, 2));
+    }
+    PyObject *packed = PyBytes_FromStringAndSize(NULL, size);
+    if (packed == NULL)
+        return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(packed);
+    for (Py_ssize_t index = start; index < count; index++) {
+        PyObject *row = PyList_GET_ITEM(rows, index);
+        unsigned long long amount = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 0));
+        if (amount == (unsigned long long)-1 && PyErr_Occurred()) {     /* negative, or 64 bits or more */
+            PyErr_Clear();
+            Py_DECREF(packed);
+            Py_RETURN_NONE;
+        }
+        for (int byte = 0; byte < 8; byte++)
+            *out++ = (unsigned char)(amount >> (8 * byte));
+        PyObject *script = PyTuple_GET_ITEM(row, 2);
+        memcpy(out, PyBytes_AS_STRING(script), (size_t)PyBytes_GET_SIZE(script));
+        out += PyBytes_GET_SIZE(script);
+    }
+    return packed;
+}
+
 static PyMethodDef METHODS[] = {
+    {"pack_tx_outs", pack_tx_outs, METH_VARARGS, "pack_tx_outs(rows, start) -> bytes or None"},
 #ifdef __SIZEOF_INT128__
     {"amount_rows", amount_rows, METH_VARARGS,
      "amount_rows(previous, weights, numerator, denominator_hi, denominator_lo) -> rows or None"},

@@ -211,8 +211,11 @@ def payee_outputs(weights: Mapping[str, int], total: int, subsidy: int, finder: 
     book.last_order = (donation, entries)
     # order_payouts' cut to the largest MAX_OUTPUT_KEYS - 1, then without the zero amounts
     start = max(len(entries) - (MAX_OUTPUT_KEYS - 1), bisect.bisect_left(amounts, 1))
+    accelerated = _outputs_c.pack_tx_outs(entries, start) if _outputs_c is not None else None
     if start:
         entries, amounts = entries[start:], amounts[start:]
+    if accelerated is not None:
+        return PayeeOutputs(entries, donation_amount, accelerated)
     # One struct.pack for all the tx_outs (value u64, then the packed script): no Python code
     # runs per payee. struct caches the compiled format, which changes only with the order of
     # the script lengths, and is the same for every order when all scripts have one length
