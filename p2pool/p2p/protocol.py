@@ -206,7 +206,9 @@ class PeerConnection(protocol.Protocol):
         limits = {name: getattr(settings, name + '_limit')
                   for name in ('messages', 'sharereq', 'shares', 'addrs', 'getaddrs')}
         self._buckets = {name: TokenBucket(burst, rate, self.clock) for name, (burst, rate) in limits.items()}
-        self._messages_bucket = self._buckets['messages']   # charged for every frame
+        # charged for every frame, every pushed share, every gossiped address
+        self._messages_bucket, self._shares_bucket, self._addrs_bucket = (
+            self._buckets['messages'], self._buckets['shares'], self._buckets['addrs'])
         reply_burst, reply_rate = settings.sharereply_budget
         self._reply_budget = TokenBucket(reply_burst, reply_rate, self.clock)   # bytes
         self._replies_expected_until = 0.0   # a sharereply may be large until then
@@ -408,7 +410,7 @@ class PeerConnection(protocol.Protocol):
         self.node.got_addrme(self, port)
 
     def _got_addrs(self, addrs) -> None:
-        if self._allow('addrs', len(addrs)):
+        if self._addrs_bucket.take(len(addrs)) or self._refused('addrs'):
             self.node.got_addrs(self, addrs)
 
     def _got_getaddrs(self, count) -> None:
@@ -416,7 +418,7 @@ class PeerConnection(protocol.Protocol):
             self.send('addrs', addrs=list(self.node.get_good_peers(min(count, 100)))[:100])
 
     def _got_shares(self, shares) -> None:
-        if self._allow('shares', len(shares)):
+        if self._shares_bucket.take(len(shares)) or self._refused('shares'):
             self.node.handle_shares(self, shares)
 
     def _got_sharereq(self, id, hashes, parents, stops) -> None:
