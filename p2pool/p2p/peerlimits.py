@@ -19,6 +19,7 @@ write buffer is full) gets empty answers until it does.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -59,8 +60,15 @@ def payload_limit(peer: Any, command: str) -> int:
 
 def fixed_payload_limits(settings: Any) -> dict[str, int]:
     """payload_limit of every command whose limit does not change at run time, for a peer past
-    its handshake (the per-frame check is then one dict lookup)."""
-    return {command: int(settings.message_size_limits.get(command, settings.max_payload_size))
+    its handshake (the per-frame check is then one dict lookup). One dict shared by every
+    connection with the same limits: read it, never change it."""
+    return _fixed_limits(tuple(sorted(settings.message_size_limits.items())), settings.max_payload_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_limits(limits: tuple[tuple[str, int], ...], max_payload_size: int) -> dict[str, int]:
+    by_command = dict(limits)
+    return {command: int(by_command.get(command, max_payload_size))
             for command in MESSAGE_TYPES if command not in RUN_TIME_LIMITED}
 
 
