@@ -10,7 +10,7 @@ import time
 import pytest
 
 from p2pool.p2p import messages
-from p2pool.p2p.protocol import PeerSettings
+from p2pool.p2p.peersettings import PeerSettings
 from p2pool.sharechain.tracker import Tracker
 from p2p_helpers import NET, RawClient, best, endpoint, frame, mine
 from p2p_helpers import nodes  # noqa: F401 (fixture)

@@ -18,7 +18,8 @@ from p2pool.bitcoin.hashes import hash256, sha256d_pow
 from p2pool.p2p import messages as m
 from p2pool.p2p.protocol import (BAD_CHECKSUM, BAD_POW, FLOODING, MALFORMED, PROTOCOL_VIOLATION,
                                  SELF_CONNECTION, Misbehaviour, PeerConnection, PeerFactory,
-                                 PeerSettings, ShareRequestError, ShareRequestTimeout)
+                                 ShareRequestError, ShareRequestTimeout)
+from p2pool.p2p.peersettings import PeerSettings
 from test_p2p_messages import any_message
 from twisted_helpers import reactor, run_in_reactor, wait_for  # noqa: F401 (fixture)
 

@@ -8,7 +8,8 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from p2pool.p2p.protocol import MALFORMED, PeerConnection, PeerSettings
+from p2pool.p2p.peersettings import PeerSettings
+from p2pool.p2p.protocol import MALFORMED, PeerConnection
 from test_p2p_node import connect, make_node, shares  # noqa: F401 (fixture)
 from test_p2p_protocol import PREFIX, StubNode, frame, version_fields
 

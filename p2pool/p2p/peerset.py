@@ -45,7 +45,8 @@ from p2pool.events import Event
 from p2pool.p2p import pings
 from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, is_dialable, normal_host
 from p2pool.p2p.contracts import PeerChain
-from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection, PeerSettings
+from p2pool.p2p.peersettings import PeerSettings
+from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection
 from p2pool.p2p.sharesync import ShareSync
 from p2pool.p2p.txrelay import TxRelay
 

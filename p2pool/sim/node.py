@@ -31,7 +31,7 @@ from typing import Any
 
 from p2pool.bitcoin.data import bits_to_target, target_to_bits
 from p2pool.p2p.peerset import NodeConfig, P2PNode
-from p2pool.p2p.protocol import PeerSettings
+from p2pool.p2p.peersettings import PeerSettings
 from p2pool.sharechain import generate, voting
 from p2pool.sharechain.chain import ShareChain
 from p2pool.sharechain.share import Share, voting_version
