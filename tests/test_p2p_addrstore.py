@@ -1,4 +1,6 @@
 """The address store (p2p.md §7) and the ban list (§9) of the P2P node, alone."""
+import heapq
+import math
 import random
 
 from p2pool.p2p.addrstore import AddressStore, BanList, host_group, normal_host
@@ -34,6 +36,29 @@ def test_good_peers_favour_long_lived_recently_seen_addresses():
     picks = [store.get_good_peers(1, now, rng)[0].host for _ in range(200)]
     assert picks.count('1.1.1.1') > 150
     assert len(store.get_good_peers(5, now, rng)) == 2 and store.get_good_peers(0, now, rng) == []
+
+
+def _reference_good_peers(store, count, now, rng):
+    """§7's selection written plainly: one key per entry, in store order, through heapq."""
+    def key(entry):
+        lifetime = math.log(max(3600.0, entry.last_seen - entry.first_seen))
+        silence = math.log(max(3600.0, now - entry.last_seen))
+        return lifetime / silence * math.log(1.0 - rng.random())     # -lifetime/silence × Exp(1)
+    return heapq.nsmallest(count, store.entries(), key=key) if count > 0 else []
+
+
+def test_good_peers_make_the_reference_selection_with_the_same_draws():
+    setup, now = random.Random(7), 50 * 86400.0
+    store = AddressStore()
+    for index in range(300):
+        first = now - setup.choice([0, 10, 3599, 3600, 3601, 86400, 9e5])
+        store.got_addr(('10.0.%d.%d' % (index // 200, index % 200), 9333), 0, first)
+        store.got_addr(('10.0.%d.%d' % (index // 200, index % 200), 9333), 0,
+                       first + setup.choice([0, 1, 3600, 5000, now - first]))
+    for count in (1, 1, 3, 8, 299, 300, 1000):
+        ours, theirs = random.Random(count), random.Random(count)
+        assert store.get_good_peers(count, now, ours) == _reference_good_peers(store, count, now, theirs)
+        assert ours.getstate() == theirs.getstate()
 
 
 def test_address_store_persists_in_the_database():
