@@ -60,6 +60,16 @@ def normal_host(host) -> str:
 
 
 @functools.lru_cache(maxsize=_HOST_CACHE_SIZE, typed=True)
+def is_ip_address(host) -> bool:
+    """Whether `host` is the text of an IP address (every handshake asks it of both ends)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=_HOST_CACHE_SIZE, typed=True)
 def host_group(host) -> tuple[Any, Any]:
     """The network group for the per-group connection limit (p2p.md §8).
 

@@ -151,8 +151,10 @@ def _command_field(command):
 _COMMAND_FIELDS = {name: _command_field(name) for name in MESSAGE_TYPES}
 
 
-def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE) -> bytes:
-    """Frame an encoded payload; MessageTooLong if it exceeds max_payload_size."""
+def frame(prefix, command, payload, max_payload_size=MAX_PAYLOAD_SIZE, checksum=checksum) -> bytes:
+    """Frame an encoded payload; MessageTooLong if it exceeds max_payload_size.
+
+    `checksum` (payload -> 4 bytes) may be a memoised one, as for FrameDecoder."""
     if len(prefix) != PREFIX_LENGTH:
         raise EncodeError('the network prefix must be %d bytes' % PREFIX_LENGTH)
     if len(payload) > max_payload_size:
@@ -194,9 +196,9 @@ def split_fields(command, fields, max_payload_size=MAX_PAYLOAD_SIZE) -> list[byt
     return [p for part in parts for p in split_fields(command, part, max_payload_size)]
 
 
-def encode_messages(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE) -> list[bytes]:
+def encode_messages(prefix, command, fields, max_payload_size=MAX_PAYLOAD_SIZE, checksum=checksum) -> list[bytes]:
     """The frames that carry `fields`, split as the spec's senders do; see split_fields."""
-    return [frame(prefix, command, payload, max_payload_size)
+    return [frame(prefix, command, payload, max_payload_size, checksum)
             for payload in split_fields(command, fields, max_payload_size)]
 
 

@@ -65,7 +65,6 @@ connections for listenTCP/connectTCP.
 Message size limits (checked from the frame header, before buffering) and the
 byte budget of `sharereq` answers are in peerlimits.py.
 """
-import ipaddress
 import itertools
 import logging
 import random
@@ -77,6 +76,7 @@ from twisted.internet import defer, protocol
 from p2pool.bitcoin.data import bits_to_target, header_type, tx_type
 from p2pool.bitcoin.hashes import hash256
 from p2pool.p2p import messages
+from p2pool.p2p.addrstore import is_ip_address
 from p2pool.p2p.contracts import PeerNode
 from p2pool.p2p.messages import DecodeError, MESSAGE_TYPES
 from p2pool.p2p.peerlimits import fixed_payload_limits, payload_limit, within_budget
@@ -124,9 +124,7 @@ class ShareRequestTimeout(ShareRequestError):
 def _address_record(address):
     """An address_type record for a Twisted address (services 0, as the original sends)."""
     host = (getattr(address, 'host', None) or '0.0.0.0').split('%', 1)[0]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
+    if not is_ip_address(host):
         host = '0.0.0.0'
     port = getattr(address, 'port', 0)
     return {'services': 0, 'address': host, 'port': port if isinstance(port, int) and 0 <= port < 65536 else 0}
@@ -502,7 +500,8 @@ class PeerConnection(protocol.Protocol):
 
     def encode_frames(self, command, **fields) -> list[bytes]:
         """The frames `send(command, **fields)` writes, for send_frames on any peer with our settings."""
-        return messages.encode_messages(self.settings.prefix, command, fields, self.settings.max_payload_size)
+        return messages.encode_messages(self.settings.prefix, command, fields, self.settings.max_payload_size,
+                                        self._decoder.checksum)
 
     def send_frames(self, frames) -> None:
         """Write frames from encode_frames (a message relayed to many peers is encoded once)."""
@@ -517,7 +516,9 @@ class PeerConnection(protocol.Protocol):
     def _write(self, command, payload) -> None:
         if self.closing:
             return
-        raw = messages.frame(self.settings.prefix, command, payload, self.settings.max_payload_size)
+        # the settings' checksum: the simulator's is shared with the receivers, who check the same payload
+        raw = messages.frame(self.settings.prefix, command, payload, self.settings.max_payload_size,
+                             self._decoder.checksum)
         if self._traffic is not None:
             self._traffic.happened('p2p/out', len(raw))
         self.transport.write(raw)
