@@ -1,4 +1,7 @@
 """Wire types: known answers, round trips and hostile input (serialization.md §1, vectors A11, A18)."""
+import enum
+import functools
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -117,6 +120,48 @@ def test_trailing_bytes_rejected():
 def test_struct_missing_field():
     with pytest.raises(EncodeError, match='missing field'):
         header_type.pack({'version': 1})
+
+
+class _Kind(enum.IntEnum):
+    SEVEN = 7
+
+
+class _Record(dict):
+    pass
+
+
+def _outcome(write, value):
+    out = []
+    try:
+        write(out, value)
+    except Exception as e:
+        return type(e), str(e)
+    return b''.join(out)
+
+
+def test_fixed_size_structs_write_as_field_by_field():
+    inner = s.Struct('inner', [('port', s.u16be), ('ip', s.IPv6Address), ('hash', s.u256)])
+    record = s.Struct('record', [('time', s.u64), ('inner', inner), ('small', s.u8), ('word', s.Int(32, 'big'))])
+    assert 'write' in vars(record) and 'write' in vars(inner) and 'write' in vars(address_type)
+    assert 'write' not in vars(header_type)           # PossiblyNone: field by field only
+    good = {'time': 2**64 - 1, 'inner': {'port': 0x1234, 'ip': '1.2.3.4', 'hash': 2**255}, 'small': 7, 'word': 9}
+
+    def variant(path, replacement):
+        value = {**good, 'inner': dict(good['inner'])}
+        holder = value if len(path) == 1 else value['inner']
+        if replacement is KeyError:
+            del holder[path[-1]]
+        else:
+            holder[path[-1]] = replacement
+        return value
+    cases = [good, _Record(good), [], None, variant(('inner',), []), variant(('inner',), _Record(good['inner']))]
+    for path in [('time',), ('small',), ('word',), ('inner', 'port'), ('inner', 'hash')]:
+        cases += [variant(path, bad) for bad in (True, -1, 2**256, 1.0, None, '1', _Kind.SEVEN, KeyError)]
+    cases += [variant(('inner', 'ip'), bad) for bad in ('::1', 'nope', b'\x01' * 16, b'\x01' * 4, 5, [], KeyError)]
+    for value in cases:
+        assert _outcome(record.write, value) == _outcome(functools.partial(s.Struct.write, record), value), value
+    assert record.pack(good) == (b'\xff' * 8 + b'\x12\x34' + bytes(10) + b'\xff\xff\x01\x02\x03\x04'
+                                 + (2**255).to_bytes(32, 'little') + b'\x07' + b'\x00\x00\x00\x09')
 
 
 # --- hypothesis: unpack(pack(x)) == x for every wire type ---------------------

@@ -129,6 +129,10 @@ u256be = Int(256, 'big')
 Zero = ZeroType()
 
 
+#: the one-byte VarInts, made once
+_ONE_BYTE = [bytes((value,)) for value in range(0xfd)]
+
+
 class VarIntType(Type[int]):
     """Bitcoin CompactSize; non-canonical (over-long) encodings are rejected."""
 
@@ -148,6 +152,9 @@ class VarIntType(Type[int]):
         return value, end
 
     def write(self, out: list[bytes], value: int) -> None:
+        if type(value) is int and 0 <= value < 0xfd:    # every list count and short string
+            out.append(_ONE_BYTE[value])
+            return
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise EncodeError('VarInt needs a non-negative integer, got %r' % (value,))
         if value < 0xfd:
@@ -305,10 +312,15 @@ class IPv6AddressType(Type[str]):
         return ':'.join(raw[i:i + 2].hex() for i in range(0, 16, 2)), pos
 
     def write(self, out: list[bytes], value: str) -> None:
-        packed = _packed_address(value) if isinstance(value, str) else _packed_address.__wrapped__(value)
+        packed = self.wire_bytes(value)
         if packed is None:
             raise EncodeError('%r is not an IP address' % (value,))
         out.append(packed)
+
+    @staticmethod
+    def wire_bytes(value: Any) -> bytes | None:
+        """The 16 bytes of an address (text, or the 4 or 16 packed bytes), None for a non-address."""
+        return _packed_address(value) if isinstance(value, str) else _packed_address.__wrapped__(value)
 
     def __repr__(self) -> str:
         return 'IPv6Address'
@@ -338,6 +350,9 @@ class Struct(Type[dict[str, Any]]):
         self.name = name
         self.fields = [(field_name, field_type) for field_name, field_type in fields]
         self.min_size = sum(t.min_size for _, t in self.fields)
+        fast_write = _compile_fixed_writer(self)
+        if fast_write is not None:
+            self.write = fast_write  # type: ignore[method-assign]
 
     def read(self, data: bytes, pos: int) -> tuple[dict[str, Any], int]:
         record: dict[str, Any] = {}
@@ -360,3 +375,74 @@ class Struct(Type[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return self.name
+
+
+# --- fast path for fixed-size structs ---------------------------------------------------
+#
+# Gossip writes the same small fixed-size records (an address: u64, IPv6Address, u16be) tens
+# of thousands of times an hour, and a field-by-field write costs a Python call and its checks
+# per field. A Struct whose fields are all fixed-size integers, addresses or such Structs gets,
+# derived from its field list, a writer that fetches every leaf value, checks the types
+# Int.write wants (a dict per struct, an exact int per integer) and packs them with one
+# struct.Struct per run of fields in the same byte order. Anything it does not take (a wrong
+# type, a missing key, a value out of range) goes to Struct.write, which gives the same bytes or
+# the precise EncodeError; the fast path never accepts what Struct.write refuses.
+
+def _fixed_leaves(field_type: Type[Any], path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Type[Any]]] | None:
+    """The (key path, leaf type) of every value of a fixed-size struct in wire order, or None."""
+    if isinstance(field_type, Struct):
+        leaves: list[tuple[tuple[str, ...], Type[Any]]] = []
+        for name, inner in field_type.fields:
+            found = _fixed_leaves(inner, path + (name,))
+            if found is None:
+                return None
+            leaves += found
+        return leaves
+    if (type(field_type) is Int and field_type.size) or field_type is IPv6Address:
+        return [(path, field_type)]
+    return None
+
+
+def _compile_fixed_writer(struct_type: Struct) -> Any:
+    """Struct.write for `struct_type`'s values made fast (see above), or None if it is not fixed-size."""
+    leaves = _fixed_leaves(struct_type, ())
+    if not leaves:
+        return None
+    namespace: dict[str, Any] = {'slow': functools.partial(Struct.write, struct_type),
+                                 'ip': IPv6AddressType.wire_bytes}
+    lines, dicts, ints = ['def write(out, value):', '    try:'], ['value'], []
+    variables: dict[tuple[str, ...], str] = {(): 'value'}
+    runs: list[tuple[str, list[tuple[str, str]]]] = []    # (byte order, [(format, argument)])
+    for index, (path, leaf) in enumerate(leaves):
+        for depth in range(1, len(path)):      # the enclosing dicts, fetched once each
+            if path[:depth] not in variables:
+                variables[path[:depth]] = name = 'd%d_%d' % (index, depth)
+                lines.append('        %s = %s[%r]' % (name, variables[path[:depth - 1]], path[depth - 1]))
+                dicts.append(name)
+        variable = 'v%d' % index
+        lines.append('        %s = %s[%r]' % (variable, variables[path[:-1]], path[-1]))
+        order = ''                              # '': bytes, fit in a run of either order
+        if not isinstance(leaf, Int):
+            code, argument = '16s', 'ip(%s)' % variable
+        elif leaf._struct is not None:
+            order, code, argument = leaf._struct.format[0], leaf._struct.format[1:], variable
+        else:
+            code, argument = '%ds' % leaf.size, '%s.to_bytes(%d, %r)' % (variable, leaf.size, leaf.endian)
+        if isinstance(leaf, Int):
+            ints.append(variable)
+        if not runs or (order and runs[-1][0] and order != runs[-1][0]):
+            runs.append((order, []))
+        runs[-1] = (runs[-1][0] or order, runs[-1][1] + [(code, argument)])
+    packs = []
+    for number, (order, items) in enumerate(runs):
+        namespace['pack%d' % number] = _struct.Struct((order or '<') + ''.join(code for code, _ in items)).pack
+        packs.append('pack%d(%s)' % (number, ', '.join(argument for _, argument in items)))
+    checks = ['type(%s) is dict' % name for name in dicts] + ['type(%s) is int' % name for name in ints]
+    lines += ['        if %s:' % ' and '.join(checks),
+              '            out.append(%s)' % ' + '.join(packs),
+              '            return',
+              '    except Exception:',
+              '        pass',
+              '    slow(out, value)']
+    exec('\n'.join(lines), namespace)
+    return namespace['write']
