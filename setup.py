@@ -30,6 +30,11 @@ SCRYPT_ACCELERATOR = Extension(
 OUTPUTS_ACCELERATOR = Extension(
     'p2pool.sharechain._outputs', ['p2pool/sharechain/_outputs.c'], optional=True,
     extra_compile_args=[] if os.name == 'nt' else ['-O3'])
+# The simulator's virtual clock in C (p2pool/sim/clock.py falls back to its Python classes). No fused
+# multiply-add: its times must be the same doubles as the Python clock's.
+CLOCK_ACCELERATOR = Extension(
+    'p2pool.sim._clock', ['p2pool/sim/_clock.c'], optional=True,
+    extra_compile_args=[] if os.name == 'nt' else ['-O3', '-ffp-contract=off'])
 
 
 setup(
@@ -50,7 +55,7 @@ setup(
     ],
     python_requires='>=3.11',
     packages=find_packages(include=['p2pool', 'p2pool.*']),
-    ext_modules=[SCRYPT_ACCELERATOR, OUTPUTS_ACCELERATOR],
+    ext_modules=[SCRYPT_ACCELERATOR, OUTPUTS_ACCELERATOR, CLOCK_ACCELERATOR],
     install_requires=[
         'Twisted>=22.10',
         'python-bitcoinrpc>=1.0',

@@ -21,6 +21,11 @@ miner's next find, idle timeouts, pings), and most of those get cancelled or
 reset; the heap that every message's delivery goes through stays a few dozen
 entries deep. A heap entry with a smaller time is always popped before any bucket
 is opened, so the order is the (time, sequence) order of one heap.
+
+The classes here (PyVirtualClock, PyDelayedCall) are the reference. Where the optional C
+accelerator p2pool/sim/_clock.c is built (setup.py), VirtualClock and DelayedCall are its
+types instead: the same algorithm step for step (the same calls at the same times in the same
+order, tests/test_sim_clock.py), without an interpreted loop and tuple per event.
 """
 from __future__ import annotations
 
@@ -29,7 +34,14 @@ import itertools
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+_clock_c: ModuleType | None
+try:    # optional (setup.py): where it is not built, the Python classes below run the simulation
+    from p2pool.sim import _clock as _clock_c
+except ImportError:
+    _clock_c = None
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +50,12 @@ class AlreadyDone(Exception):
     """cancel/reset of a call that already ran or was cancelled (as Twisted's AlreadyCalled)."""
 
 
-class DelayedCall:
+class PyDelayedCall:
     """A pending call: active(), cancel(), reset(seconds), delay(seconds), getTime()."""
 
     __slots__ = ('clock', 'time', 'queued_time', 'func', 'args', 'kw', 'called', 'cancelled')
 
-    def __init__(self, clock: VirtualClock, time: float, func: Callable[..., Any],
+    def __init__(self, clock: PyVirtualClock, time: float, func: Callable[..., Any],
                  args: tuple[Any, ...], kw: dict[str, Any]) -> None:
         self.clock, self.time, self.queued_time = clock, time, time
         self.func, self.args, self.kw = func, args, kw
@@ -72,7 +84,7 @@ class DelayedCall:
         self.reset(self.time - self.clock.now + seconds)
 
 
-class VirtualClock:
+class PyVirtualClock:
     """Simulated time; `run_until(t)` executes every call due up to t in time order (FIFO on ties)."""
 
     def __init__(self, start: float = 0.0) -> None:
@@ -103,9 +115,9 @@ class VirtualClock:
         else:
             bucket.append(entry)
 
-    def callLater(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
+    def callLater(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> PyDelayedCall:
         when = self.now + delay if delay > 0 else self.now
-        call = DelayedCall(self, when, func, args, kw)
+        call = PyDelayedCall(self, when, func, args, kw)
         if when < self._limit:
             heapq.heappush(self._heap, (when, next(self._seq), call, _CALL))
         else:   # _queue_later, inlined: most timers go there
@@ -129,7 +141,7 @@ class VirtualClock:
             self._queue_later((when, next(self._seq), func, arg))
         self.pending += 1
 
-    def requeue(self, call: DelayedCall) -> None:
+    def requeue(self, call: PyDelayedCall) -> None:
         call.queued_time = call.time
         entry = (call.time, next(self._seq), call, _CALL)
         if call.time < self._limit:
@@ -186,3 +198,17 @@ class VirtualClock:
 
 #: the fourth element of a DelayedCall's heap entry
 _CALL: Any = object()
+
+
+def report_failure(func: Any, exception: BaseException) -> None:
+    """How the C clock logs a call that raised (as run_until above does)."""
+    log.error('simulated call %r failed', func, exc_info=exception)
+
+
+if TYPE_CHECKING or _clock_c is None:
+    VirtualClock = PyVirtualClock
+    DelayedCall = PyDelayedCall
+else:
+    _clock_c.configure(AlreadyDone, report_failure)
+    VirtualClock = _clock_c.VirtualClock
+    DelayedCall = _clock_c.DelayedCall
