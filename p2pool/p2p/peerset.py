@@ -154,6 +154,9 @@ class P2PNode:
         self.txs = TxRelay(chain, self.settings.max_remembered_txs_size)
         self.sync = ShareSync(self)
         self.peers: dict[Any, Any] = {}                 # nonce -> registered NodePeer
+        # list(self.peers.values()) for gossip's random peer, made again after a change of peers:
+        # every gossiped address draws one, the peer set changes a few times an hour
+        self._peer_list: list[Any] | None = None
         self.connections: set[Any] = set()        # every open NodePeer, registered or not
         self.own_addresses: set[Any] = set()      # (host, port) found to be ourselves
         self.listening_port = None
@@ -200,6 +203,7 @@ class P2PNode:
                 peer.disconnect(refusal)
                 return False
         self.peers[peer.nonce] = peer
+        self._peer_list = None
         factory = peer.factory
         if not peer.incoming:
             dialled = factory.addr
@@ -222,6 +226,7 @@ class P2PNode:
         nonce, outgoing = peer.nonce, not peer.incoming
         if self.peers.get(nonce) is peer:
             del self.peers[nonce]
+            self._peer_list = None
             if outgoing:
                 self._wake_dialler()
         if peer.advertise_timer is not None and peer.advertise_timer.active():
@@ -541,7 +546,9 @@ class P2PNode:
             self._send_to_random_peer('getaddrs', count=8)
 
     def _send_to_random_peer(self, command, **fields):
-        peers = list(self.peers.values())
+        peers = self._peer_list
+        if peers is None or len(peers) != len(self.peers):
+            peers = self._peer_list = list(self.peers.values())
         if peers:
             self.rng.choice(peers).send(command, **fields)
 
