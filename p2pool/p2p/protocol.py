@@ -147,6 +147,8 @@ class PeerConnection(protocol.Protocol):
             from twisted.internet import reactor as clock
         self.node, self.settings, self.incoming = node, settings, incoming
         self.clock: Any = cast(Any, clock)   # the reactor or a task.Clock
+        self._seconds = self.clock.seconds
+        self._received_at = 0.0   # the clock when the read being handled arrived (its rate-limit charges)
         self.rng = rng or random.Random()
         self.host, self.port = None, None
         self.connected_at = None
@@ -164,14 +166,16 @@ class PeerConnection(protocol.Protocol):
         self._pending_requests: dict[Any, Any] = {}          # request id -> (Deferred, timeout call)
         self._handshake_timer = self._idle_timer = self._ping_timer = None
         self.refused_messages = 0
-        limits = {name: getattr(settings, name + '_limit')
-                  for name in ('messages', 'sharereq', 'shares', 'addrs', 'getaddrs')}
-        self._buckets = {name: TokenBucket(burst, rate, self.clock) for name, (burst, rate) in limits.items()}
-        # charged for every frame, every pushed share, every gossiped address
-        self._messages_bucket, self._shares_bucket, self._addrs_bucket = (
-            self._buckets['messages'], self._buckets['shares'], self._buckets['addrs'])
-        reply_burst, reply_rate = settings.sharereply_budget
-        self._reply_budget = TokenBucket(reply_burst, reply_rate, self.clock)   # bytes
+        # charged for every frame, every pushed share, every gossiped address; the other limits get
+        # their buckets in _bucket when first charged (many connections never are, and a bucket
+        # nobody charged since the connection started is full either way)
+        (messages_burst, messages_rate), (shares_burst, shares_rate), (addrs_burst, addrs_rate) = (
+            settings.messages_limit, settings.shares_limit, settings.addrs_limit)
+        self._messages_bucket = TokenBucket(messages_burst, messages_rate, self.clock)
+        self._shares_bucket = TokenBucket(shares_burst, shares_rate, self.clock)
+        self._addrs_bucket = TokenBucket(addrs_burst, addrs_rate, self.clock)
+        self._buckets = {'messages': self._messages_bucket, 'shares': self._shares_bucket,
+                         'addrs': self._addrs_bucket}
         self._replies_expected_until = 0.0   # a sharereply may be large until then
         self.peer_not_reading = False        # our transport's write buffer is full
         self._fixed_limits = fixed_payload_limits(settings)
@@ -208,8 +212,10 @@ class PeerConnection(protocol.Protocol):
         if self._traffic is not None:
             self._traffic.happened('p2p/in', len(data))
         try:
+            # one clock reading for every rate-limit charge of this read (its frames arrived together)
+            self._received_at = self._seconds()
             idle_timer = self._idle_timer
-            if idle_timer is not None and idle_timer.active():
+            if idle_timer is not None:   # active: it ends only by firing (which closes us) or on close
                 idle_timer.reset(self.settings.idle_timeout)
             decoder = self._decoder
             whole = decoder.whole_frame(data)   # most reads are one whole frame
@@ -312,7 +318,7 @@ class PeerConnection(protocol.Protocol):
             self.misbehaved(PROTOCOL_VIOLATION, 'first message was not version message')
             return
         try:
-            if not self._messages_bucket.take() and not self._refused('messages'):
+            if not self._messages_bucket.take(1, self._received_at) and not self._refused('messages'):
                 return
             handler(self, **self._decode_payload(command, payload))
         except Misbehaviour as e:
@@ -324,7 +330,16 @@ class PeerConnection(protocol.Protocol):
 
     def _allow(self, bucket, cost=1) -> bool:
         """Charge a rate limit; count a refusal and report FLOODING past the tolerance."""
-        return self._buckets[bucket].take(cost) or self._refused(bucket)
+        return self._bucket(bucket).take(cost, self._received_at) or self._refused(bucket)
+
+    def _bucket(self, name) -> TokenBucket:
+        """The bucket of PeerSettings.<name>_limit ('sharereply': the sharereply byte budget)."""
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            burst, rate = (self.settings.sharereply_budget if name == 'sharereply'
+                           else getattr(self.settings, name + '_limit'))
+            bucket = self._buckets[name] = TokenBucket(burst, rate, self.clock)
+        return bucket
 
     def _refused(self, bucket) -> bool:
         """A message over the `bucket` limit: False, or Misbehaviour past the flood tolerance."""
@@ -371,7 +386,7 @@ class PeerConnection(protocol.Protocol):
         self.node.got_addrme(self, port)
 
     def _got_addrs(self, addrs) -> None:
-        if self._addrs_bucket.take(len(addrs)) or self._refused('addrs'):
+        if self._addrs_bucket.take(len(addrs), self._received_at) or self._refused('addrs'):
             self.node.got_addrs(self, addrs)
 
     def _got_getaddrs(self, count) -> None:
@@ -379,7 +394,7 @@ class PeerConnection(protocol.Protocol):
             self.send('addrs', addrs=list(self.node.get_good_peers(min(count, 100)))[:100])
 
     def _got_shares(self, shares) -> None:
-        if self._shares_bucket.take(len(shares)) or self._refused('shares'):
+        if self._shares_bucket.take(len(shares), self._received_at) or self._refused('shares'):
             self.node.handle_shares(self, shares)
 
     def _got_sharereq(self, id, hashes, parents, stops) -> None:
@@ -388,7 +403,7 @@ class PeerConnection(protocol.Protocol):
         # The original fails on an empty request; answering "good" with nothing is kinder.
         wanted = hashes and not self.peer_not_reading
         shares = self.node.handle_sharereq(self, hashes, parents, stops) if wanted else []
-        shares = within_budget(shares, self._reply_budget, self)
+        shares = within_budget(shares, self._bucket('sharereply'), self)   # bytes
         try:
             self._write('sharereply', messages.encode_payload(
                 'sharereply', {'id': id, 'result': 'good', 'shares': shares}))
