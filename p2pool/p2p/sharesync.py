@@ -27,7 +27,8 @@ from p2pool.p2p import messages
 from p2pool.p2p.contracts import PeerChain
 from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, Misbehaviour, ShareRequestError, ShareRequestTimeout
 from p2pool.p2p.txrelay import share_wrapper
-from p2pool.sharechain.share import LOWEST_SUPPORTED_VERSION, ShareDecodeError, ShareMisbehaviour
+from p2pool.sharechain.share import (FIRST_ADDRESS_VERSION, LOWEST_SUPPORTED_VERSION, ShareDecodeError,
+                                     ShareMisbehaviour)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ class ShareSync:
         Raises Misbehaviour(INVALID_SHARE) for shares no honest peer sends (bad
         target or PoW, obsolete type) and DecodeError for undecodable ones.
         """
-        records = [wrapper for wrapper in wrappers if wrapper['type'] >= LOWEST_SUPPORTED_VERSION]
+        records = wrappers
+        for wrapper in wrappers:
+            if wrapper['type'] < LOWEST_SUPPORTED_VERSION:   # rare: no copy of the list otherwise
+                records = [wrapper for wrapper in wrappers if wrapper['type'] >= LOWEST_SUPPORTED_VERSION]
+                break
         try:
             return self.chain.parse_shares(records, peer_addr=peer.addr)   # a batch: its PoW on all cores
         except ShareMisbehaviour as e:
@@ -119,10 +124,19 @@ class ShareSync:
         encoded: dict[Any, list[bytes]] = {}   # the same message to most peers: encoded once
         senders = {share.peer_addr for share in shares}
         send_shares = self.node.txs.send_shares
+        # Shares of VERSION >= 34 announce no transactions (p2p.md §5): the peers that sent none of
+        # them all get the same frames, written as they are (a relay goes to every peer of every node)
+        plain = all(share.VERSION >= FIRST_ADDRESS_VERSION for share in shares)
+        settings = getattr(self.node, 'settings', None)
+        frames = None
         for peer in list(self.node.peers.values()):
             if peer.addr in senders:
                 send_shares(peer, [share for share in shares if share.peer_addr != peer.addr], encoded)
-            else:   # none of them came from this peer
+            elif plain and peer.settings is settings:   # none of them came from this peer
+                if frames is None:
+                    frames = peer.encode_frames('shares', shares=[share_wrapper(share) for share in shares])
+                peer.send_frames(frames)
+            else:
                 send_shares(peer, shares, encoded)
 
     def _share_removed(self, share) -> None:
