@@ -316,8 +316,10 @@ class ShareChain:
         if removed and self.store is not None:
             self.store.pending.forget_shares(removed)
         self._flush()
-        if result.desired != self.desired:
-            self.desired = result.desired
+        changed = result.desired != self.desired
+        # kept even when equal: the shortcuts above and in prune() recognise an applied result by identity
+        self.desired = result.desired
+        if changed:
             self.desired_changed.happened(list(result.desired))
         self.punish_aggressively.set(result.punish_aggressively)
         self.best_share_hash.set(result.best_hash)
