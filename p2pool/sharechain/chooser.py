@@ -1,4 +1,5 @@
-"""Best-chain selection: verification scheduling, scores, head choice, punishment, pruning.
+"""Best-chain selection: verification scheduling, scores, head choice, punishment, pruning
+(the punishment rules themselves are in punishment.py).
 
 Implements sharechain.md §3-§6 for the jtoomim lineage ([jt]). Everything the
 chooser needs from the outside world is injected, so this module reads no clock
@@ -15,13 +16,16 @@ and imports neither verify.py nor anything networked:
 
 A node keeps one Chooser and calls think(now) after new shares, new work and
 every 5 s together with prune() (think_and_prune). think() costs O(heads ×
-log n) when nothing changed: no walk over whole chains.
+log n) when nothing changed: no walk over whole chains; after one new share on
+the best head (nearly every new share) it re-scores only that share's tail and
+ranks only that share (Chooser._extend).
 """
+import bisect
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from p2pool.bitcoin.data import bits_to_target
+from p2pool.sharechain.punishment import FIRST_ADDRESS_VERSION, best_descendant, punishment, referenced_tx_keys
 from p2pool.sharechain.share import Net, Share, ShareTracker
 from p2pool.sharechain.tracker import Tracker, TrackerError
 
@@ -45,10 +49,8 @@ class ThinkResult(NamedTuple):
     punish_aggressively: bool
     removed: list[int]
 
-FIRST_ADDRESS_VERSION = 34        # from here on shares carry no transaction list
 RECENT_SHARES = 5                 # shares per head looked at for desired entries / work5
 UNVERIFIED_WALK = 5               # shares tried per unverified head of an incomplete chain
-BEST_DESCENDANT_LIMIT = 20        # best_descendant stops 21 generations down
 DESIRED_MAX_AGE = 3600            # desired parents older than best timestamp - this are dropped
 DESIRED_MAX_AGE_NO_BEST = 86400
 HEAD_MIN_AGE = 300                # prune: heads seen this recently are kept
@@ -56,72 +58,6 @@ TAIL_CHILDREN_MIN_AGE = 120       # prune: unverified heads whose tail got child
 KEEP_TOP_HEADS = 5
 PRUNE_PASSES = 1000
 _WINDOW_CACHE_SIZE = 16
-
-
-# --- punishment (§5.1 [jt]) ------------------------------------------------------------
-
-def referenced_tx_keys(tracker: ShareTracker, share: Share) -> list[int] | None:
-    """Transaction keys a VERSION < 34 share puts in its block, or None if an
-    ancestor it refers to is not in the tracker (shares.md §12 step 3)."""
-    refs = share.transaction_hash_refs
-    if not refs:
-        return []
-    ancestors = [share]
-    deepest = max(share_count for share_count, _tx_count in refs)
-    while len(ancestors) <= deepest:
-        parent = tracker.get(ancestors[-1].previous_hash)
-        if parent is None:
-            return None
-        ancestors.append(parent)
-    keys: list[int] = []
-    for share_count, tx_count in refs:
-        hashes = ancestors[share_count].new_transaction_hashes
-        if tx_count >= len(hashes):
-            return None
-        keys.append(hashes[tx_count])
-    return keys
-
-
-def punishment(share: Share, tracker: ShareTracker, net: Net,
-               known_tx_sizes: Mapping[int, tuple[int, int]] | None = None,
-               gentx_sizes: Mapping[int, tuple[int, int]] | None = None) -> int:
-    """[jt] should_punish value: -1 block solution (preferred), 0 fine, > 0 punish.
-
-    1. a block solution -> -1; 2. naughty n > 0 -> n; 3. VERSION < 34 with every
-    transaction size known: over BLOCK_MAX_WEIGHT or BLOCK_MAX_SIZE -> 1.
-    """
-    if share.pow_hash <= bits_to_target(share.header['bits']):
-        return -1
-    if share.naughty:
-        return share.naughty
-    if share.VERSION < FIRST_ADDRESS_VERSION and known_tx_sizes is not None and gentx_sizes is not None:
-        gentx = gentx_sizes.get(share.hash)
-        keys = referenced_tx_keys(tracker, share) if gentx is not None else None
-        if gentx is not None and keys is not None and all(key in known_tx_sizes for key in keys):
-            full_size = sum(known_tx_sizes[key][0] for key in keys)
-            stripped_size = sum(known_tx_sizes[key][1] for key in keys)
-            gentx_size, gentx_weight = gentx
-            header_size = 80
-            if full_size + 3 * stripped_size + 4 * header_size + gentx_weight > net.BLOCK_MAX_WEIGHT:
-                return 1
-            if stripped_size + header_size + gentx_size > net.BLOCK_MAX_SIZE:
-                return 1
-    return 0
-
-
-def best_descendant(tracker: ShareTracker, share_hash: int, limit: int = BEST_DESCENDANT_LIMIT) -> tuple[int, int]:
-    """(generations, hash): the deepest descendant reachable through non-naughty
-    children of the full tracker, at most limit + 1 generations down; ties go to
-    the larger descendant hash (§5.3)."""
-    if limit < 0:
-        return 0, share_hash
-    items = tracker.items
-    found = [best_descendant(tracker, child, limit - 1)
-             for child in tracker.reverse.get(share_hash, ()) if not items[child].naughty]
-    if not found:
-        return 0, share_hash
-    generations, descendant = max(found)
-    return generations + 1, descendant
 
 
 # --- sort keys: None below any number ---------------------------------------------------
@@ -137,29 +73,47 @@ def _hash_key(share_hash: int | None) -> tuple[int, int]:
 
 # --- the chooser ------------------------------------------------------------------------
 
+#: parent blocks of a window's oldest sixteenth and the newest rel_height among them, as a pass read it
+HeightsRead = tuple[tuple[int | None, ...], int]
+#: a verified tail's _best_tail entry: ((score key, tail hash key, tail), the heights its score read)
+TailEntry = tuple[tuple[tuple[int, int, float], tuple[int, int], int | None], HeightsRead | None]
+#: a head's traditional ranking key: (work5, -time_seen, -punishment)
+TraditionalKey = tuple[int, float, int]
+
+
+def _top_tail(tails: Mapping[int | None, TailEntry]) -> int | None:
+    return max(entry for entry, _read in tails.values())[2] if tails else None
+
+
 class _Memo:
     """What one think pass found, with what it depended on beyond `now`: the change counts of the
     tracker and of its verified subset, and the parent-chain heights it read (newest rel_height
-    over each window's blocks)."""
+    over each window's blocks). The steps' intermediate answers (each verified tail's entry, the
+    best tail, the traditional ranking) are kept for Chooser._extend."""
 
     __slots__ = ('counts', 'heights_read', 'best', 'desired', 'decorated_heads', 'bad_peers',
-                 'punish_aggressively', 'removed')
+                 'punish_aggressively', 'removed', 'tails', 'best_tail', 'traditional', 'extendable')
 
-    def __init__(self, tracker: ShareTracker, heights_read: list[tuple[tuple[int | None, ...], int]],
+    def __init__(self, tracker: ShareTracker, tails: dict[int | None, TailEntry], best_tail: int | None,
                  best: int | None, desired: list[DesiredEntry], decorated_heads: list[tuple[HeadKey, int]],
-                 bad_peers: set[Any], punish_aggressively: bool, removed: list[int]) -> None:
+                 traditional: list[tuple[TraditionalKey, int]], bad_peers: set[Any], punish_aggressively: bool,
+                 removed: list[int]) -> None:
         self.counts = (tracker.change_count, tracker.verified.change_count)
-        self.heights_read = heights_read
+        self.tails, self.best_tail, self.traditional = tails, best_tail, traditional
+        self.heights_read = [read for _entry, read in tails.values() if read is not None]
         self.best, self.desired, self.decorated_heads = best, desired, decorated_heads
         self.bad_peers, self.punish_aggressively, self.removed = bad_peers, punish_aggressively, removed
+        # the best share is the top-ranked head itself (no punishment moved it) and has no child yet
+        self.extendable = (best is not None and best == decorated_heads[-1][1] and best in tracker.heads)
+
+    def heights_hold(self, rel_height: Callable[[int | None], int]) -> bool:
+        return all(max((rel_height(block) for block in blocks), default=0) == newest
+                   for blocks, newest in self.heights_read)
 
     def holds(self, tracker: ShareTracker, rel_height: Callable[[int | None], int]) -> bool:
         if self.counts != (tracker.change_count, tracker.verified.change_count):
             return False
-        if not self.heights_read:
-            return True
-        return all(max((rel_height(block) for block in blocks), default=0) == newest
-                   for blocks, newest in self.heights_read)
+        return not self.heights_read or self.heights_hold(rel_height)
 
 
 class Chooser:
@@ -183,7 +137,7 @@ class Chooser:
         self._default_punish = punish_fn is None
         self._memo: _Memo | None = None
         self._verify_calls = 0
-        self._heights_read: list[tuple[tuple[int | None, ...], int]] = []
+        self._heights_read: list[HeightsRead] = []
         self._memo_safe = True
         # window end hash -> previous_block hashes of its oldest sixteenth
         self._window_blocks: dict[int | None, tuple[int | None, ...]] = {}
@@ -303,29 +257,41 @@ class Chooser:
         rate: float = verified.get_delta(head, end).work / (periods * self.net.PARENT.BLOCK_PERIOD)
         return chain_length, rate
 
-    def _best_tail(self) -> tuple[int | None, bool]:
+    def _tail_entry(self, tail: int | None) -> TailEntry:
+        """The tail's score (that of its head with the most work) with the heights it read."""
         verified = self.tracker.verified
-        decorated: list[tuple[tuple[int, int, float], tuple[int, int], int | None]] = []
-        for tail, heads in verified.tails.items():
-            head = max(heads, key=lambda h: (verified.get_work(h), h))
-            decorated.append((_score_key(self.tail_score(head)), _hash_key(tail), tail))
-        return max(decorated)[2] if decorated else None, bool(decorated)
+        head = max(verified.tails[tail], key=lambda h: (verified.get_work(h), h))
+        reads = len(self._heights_read)
+        score = self.tail_score(head)
+        read = self._heights_read[-1] if len(self._heights_read) > reads else None
+        return (_score_key(score), _hash_key(tail), tail), read
+
+    def _best_tail(self) -> tuple[dict[int | None, TailEntry], int | None]:
+        """({verified tail: its entry}, the best tail or None without any)."""
+        tails = {tail: self._tail_entry(tail) for tail in self.tracker.verified.tails}
+        return tails, _top_tail(tails)
 
     # --- §5 heads and punishment -------------------------------------------------------
 
+    def _head_keys(self, head: int, punish: Callable[[int], int]) -> tuple[HeadKey, TraditionalKey]:
+        """A verified head's ([jt] ranking key, traditional ranking key)."""
+        verified = self.tracker.verified
+        share = self.tracker.items[head]
+        older = verified.get_nth_parent_hash(head, min(RECENT_SHARES, verified.get_height(head)))
+        work5 = verified.get_work(older)
+        punished = punish(head)
+        return (work5 - min(punished, 1) * share.work, -punished, -share.time_seen), (work5, -share.time_seen,
+                                                                                      -punished)
+
     def _rank_heads(self, best_tail: int | None, punish: Callable[[int], int]
-                    ) -> tuple[list[tuple[HeadKey, int]], list[tuple[tuple[int, float, int], int]]]:
+                    ) -> tuple[list[tuple[HeadKey, int]], list[tuple[TraditionalKey, int]]]:
         """([jt] decorated heads, traditional ranking), both sorted ascending."""
-        verified, items = self.tracker.verified, self.tracker.items
         decorated: list[tuple[HeadKey, int]] = []
-        traditional: list[tuple[tuple[int, float, int], int]] = []
-        for head in verified.tails[best_tail]:
-            share = items[head]
-            older = verified.get_nth_parent_hash(head, min(RECENT_SHARES, verified.get_height(head)))
-            work5 = verified.get_work(older)
-            punished = punish(head)
-            decorated.append(((work5 - min(punished, 1) * share.work, -punished, -share.time_seen), head))
-            traditional.append(((work5, -share.time_seen, -punished), head))
+        traditional: list[tuple[TraditionalKey, int]] = []
+        for head in self.tracker.verified.tails[best_tail]:
+            key, traditional_key = self._head_keys(head, punish)
+            decorated.append((key, head))
+            traditional.append((traditional_key, head))
         decorated.sort()
         traditional.sort()
         return decorated, traditional
@@ -359,8 +325,10 @@ class Chooser:
         chain with missing parents (its desired entry would move), and punishments of
         VERSION < 34 shares (they follow the known transactions)."""
         memo = self._memo
-        if memo is None or not memo.holds(self.tracker, self.rel_height):
+        if memo is None:
             memo = self._evaluate()
+        elif not memo.holds(self.tracker, self.rel_height):
+            memo = self._extend(memo) or self._evaluate()
         best, desired = memo.best, memo.desired
         if best is not None:
             cutoff = min(now, self.tracker.items[best].timestamp) - DESIRED_MAX_AGE
@@ -380,19 +348,9 @@ class Chooser:
         self._last_result = (memo, cutoff, result)
         return result
 
-    def _evaluate(self) -> '_Memo':
-        """The pass itself, up to the `now`-dependent filter of the desired parents."""
+    def _punish_function(self) -> Callable[[int], int]:
+        """punish_fn by share hash, each share's value computed once in the pass."""
         tracker = self.tracker
-        self._memo = None
-        self._verify_calls = 0
-        self._heights_read = []
-        self._memo_safe = self._default_punish
-        desired: list[DesiredEntry] = []
-        failed: set[int] = set()
-        bad = self._verify_heads(desired, failed)
-        bad_peers, removed = self._remove_bad(bad)
-        self._extend_verified(desired, failed)
-
         punish_cache: dict[int, int] = {}
 
         def punish(share_hash: int) -> int:
@@ -403,18 +361,94 @@ class Chooser:
                     self._memo_safe = False   # its punishment follows the known transactions
                 value = punish_cache[share_hash] = self.punish_fn(share)
             return value
+        return punish
 
-        best_tail, any_tail = self._best_tail()
-        decorated_heads, traditional = self._rank_heads(best_tail, punish) if any_tail else ([], [])
+    def _evaluate(self, failed: set[int] | None = None) -> _Memo:
+        """The pass itself, up to the `now`-dependent filter of the desired parents. `failed`: the
+        shares whose verification failed earlier in this pass (_extend's)."""
+        self._memo = None
+        self._verify_calls = 0
+        self._heights_read = []
+        self._memo_safe = self._default_punish
+        desired: list[DesiredEntry] = []
+        if failed is None:
+            failed = set()
+        bad = self._verify_heads(desired, failed)
+        bad_peers, removed = self._remove_bad(bad)
+        self._extend_verified(desired, failed)
+        punish = self._punish_function()
+        tails, best_tail = self._best_tail()
+        decorated_heads, traditional = self._rank_heads(best_tail, punish) if tails else ([], [])
+        return self._finish(tails, best_tail, desired, decorated_heads, traditional, punish, bad_peers,
+                            removed, failed)
+
+    def _finish(self, tails: dict[int | None, TailEntry], best_tail: int | None, desired: list[DesiredEntry],
+                decorated_heads: list[tuple[HeadKey, int]], traditional: list[tuple[TraditionalKey, int]],
+                punish: Callable[[int], int], bad_peers: set[Any], removed: list[int], failed: set[int]) -> _Memo:
+        """Steps 4-5 after the ranking: the punishment walk; the memo, remembered if the pass allows."""
         best = decorated_heads[-1][1] if decorated_heads else None
         punish_aggressively = bool(traditional) and traditional[-1][0][2] != 0
         if best is not None:
             best = self._apply_punishment(best, punish)
-        memo = _Memo(tracker, self._heights_read, best, desired, decorated_heads, bad_peers,
+        memo = _Memo(self.tracker, tails, best_tail, best, desired, decorated_heads, traditional, bad_peers,
                      punish_aggressively, removed)
         if self._memo_safe and not failed and not removed:
             self._memo = memo
         return memo
+
+    def _extend(self, memo: _Memo) -> _Memo | None:
+        """The pass after the remembered `memo` when the one change since is a new share on its best
+        head (how nearly every new share arrives), else None with nothing done.
+
+        A full pass would find what `memo` found for everything but that share: its other heads and
+        tails are untouched and, as think() explains, it would verify nothing else. So: step 1 on
+        the new share, the new share's own step 3 check, the score of its tail and its rank among the
+        remembered heads. Where the new share changes more than that (it fails verification, step 3
+        would verify below it or ask for other parents, its tail stops being the best) the pass goes
+        on as a full one from there (_evaluate), which then verifies nothing that was verified here.
+        """
+        tracker, verified, chain_length = self.tracker, self.tracker.verified, self.net.CHAIN_LENGTH
+        old_best = memo.best
+        if (not memo.extendable or tracker.change_count != memo.counts[0] + 1
+                or verified.change_count != memo.counts[1] or old_best not in tracker.items
+                or old_best in tracker.heads):
+            return None
+        children = tracker.reverse[old_best]   # it had none: the one change added a share on it
+        if len(children) != 1:
+            return None
+        new = next(iter(children))
+        share = tracker.items[new]
+        if new not in tracker.heads or not memo.heights_hold(self.rel_height):
+            return None   # it filled a gap below other shares, or a tail's score moved
+        height, last = tracker.get_height_and_last(new)
+        if not (height if last is None else min(UNVERIFIED_WALK, max(0, height - chain_length))):
+            return None   # step 1 would not try it: a full pass is as cheap
+        self._memo = None
+        self._verify_calls = 0
+        self._heights_read = []
+        self._memo_safe = True
+        failed: set[int] = set()
+        if not self._attempt_verify(share, failed):
+            return self._evaluate(failed)
+        verified_height, verified_last = verified.get_height_and_last(new)
+        below_height, below_last = tracker.get_height_and_last(verified_last)
+        want = max(chain_length - verified_height, 0)
+        can = max(below_height - 1 - chain_length, 0) if below_last is not None else below_height
+        if min(want, can) or (below_last is not None and verified_height - 1 < chain_length):
+            return self._evaluate(failed)   # step 3 would verify below it, or its desired entry moves
+        tails = dict(memo.tails)
+        tails[verified_last] = self._tail_entry(verified_last)
+        best_tail = _top_tail(tails)
+        if best_tail != memo.best_tail:
+            return self._evaluate(failed)
+        punish = self._punish_function()
+        key, traditional_key = self._head_keys(new, punish)
+        decorated_heads = [entry for entry in memo.decorated_heads if entry[1] != old_best]
+        traditional = [entry for entry in memo.traditional if entry[1] != old_best]
+        bisect.insort(decorated_heads, (key, new))
+        bisect.insort(traditional, (traditional_key, new))
+        return self._finish(tails, best_tail, memo.desired, decorated_heads, traditional, punish, set(), [],
+                            failed)
 
     def idle_result(self, now: float) -> ThinkResult | None:
         """The result think_and_prune(now) would return if it would neither evaluate, filter nor
