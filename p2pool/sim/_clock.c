@@ -17,6 +17,8 @@
  * - a reset to a later time only records the time; the stale entry re-queues the call (with a new
  *   sequence number) when it comes up. A reset to an earlier time re-queues at once.
  * Floating-point arithmetic is the same IEEE double arithmetic (no fused multiply-add, setup.py).
+ *
+ * Inbox (below) is the links' receiving end, queued with deliver_at for every write.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -527,6 +529,100 @@ static PyTypeObject ClockType = {
     .tp_members = clock_members,
 };
 
+/* --- Inbox ------------------------------------------------------------------------------------ */
+
+/* The receiving end of one direction of a simulated connection (p2pool/sim/links.py): called with the
+ * bytes that arrive, it hands them to `receiver` (the protocol's dataReceived) unless the endpoint was
+ * closed meanwhile. The links queue it with deliver_at, so a delivery costs no Python frame of ours. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *receiver;     /* None until the endpoint has its protocol */
+    char closed;
+    vectorcallfunc vectorcall;
+} Inbox;
+
+static PyObject *inbox_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Inbox *self = (Inbox *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "an inbox takes the bytes that arrive");
+        return NULL;
+    }
+    if (self->closed || self->receiver == Py_None)
+        Py_RETURN_NONE;
+    PyObject *receiver = Py_NewRef(self->receiver);     /* dataReceived may close and detach us */
+    PyObject *result = PyObject_CallOneArg(receiver, args[0]);
+    Py_DECREF(receiver);
+    return result;
+}
+
+static PyObject *inbox_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (!PyArg_ParseTuple(args, ":Inbox") || (kwargs != NULL && PyDict_GET_SIZE(kwargs))) {
+        return NULL;
+    }
+    Inbox *self = (Inbox *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->receiver = Py_NewRef(Py_None);
+    self->closed = 0;
+    self->vectorcall = inbox_vectorcall;
+    return (PyObject *)self;
+}
+
+static int inbox_traverse(Inbox *self, visitproc visit, void *arg) {
+    Py_VISIT(self->receiver);
+    return 0;
+}
+
+static int inbox_clear(Inbox *self) {
+    Py_CLEAR(self->receiver);
+    return 0;
+}
+
+static void inbox_dealloc(Inbox *self) {
+    PyObject_GC_UnTrack(self);
+    inbox_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *inbox_get_receiver(Inbox *self, void *closure) {
+    return Py_NewRef(self->receiver != NULL ? self->receiver : Py_None);
+}
+
+static int inbox_set_receiver(Inbox *self, PyObject *value, void *closure) {
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "the receiver cannot be deleted (set None)");
+        return -1;
+    }
+    Py_XSETREF(self->receiver, Py_NewRef(value));
+    return 0;
+}
+
+static PyMemberDef inbox_members[] = {
+    {"closed", T_BOOL, offsetof(Inbox, closed), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef inbox_getset[] = {
+    {"receiver", (getter)inbox_get_receiver, (setter)inbox_set_receiver, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject InboxType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "p2pool.sim._clock.Inbox",
+    .tp_doc = "inbox(data): receiver(data) unless closed (p2pool/sim/links.py).",
+    .tp_basicsize = sizeof(Inbox),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = inbox_new,
+    .tp_dealloc = (destructor)inbox_dealloc,
+    .tp_traverse = (traverseproc)inbox_traverse,
+    .tp_clear = (inquiry)inbox_clear,
+    .tp_vectorcall_offset = offsetof(Inbox, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_members = inbox_members,
+    .tp_getset = inbox_getset,
+};
+
 /* configure(AlreadyDone, report_failure): the exception cancel/reset raise, and the function that
  * logs a failed call (function, exception) */
 static PyObject *configure(PyObject *module, PyObject *args) {
@@ -549,7 +645,7 @@ static struct PyModuleDef clock_module = {
 };
 
 PyMODINIT_FUNC PyInit__clock(void) {
-    if (PyType_Ready(&ClockType) < 0 || PyType_Ready(&CallType) < 0)
+    if (PyType_Ready(&ClockType) < 0 || PyType_Ready(&CallType) < 0 || PyType_Ready(&InboxType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&clock_module);
     if (module == NULL)
@@ -557,7 +653,8 @@ PyMODINIT_FUNC PyInit__clock(void) {
     if (already_done == NULL)
         already_done = Py_NewRef(PyExc_RuntimeError);
     if (PyModule_AddObjectRef(module, "VirtualClock", (PyObject *)&ClockType) < 0 ||
-            PyModule_AddObjectRef(module, "DelayedCall", (PyObject *)&CallType) < 0) {
+            PyModule_AddObjectRef(module, "DelayedCall", (PyObject *)&CallType) < 0 ||
+            PyModule_AddObjectRef(module, "Inbox", (PyObject *)&InboxType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

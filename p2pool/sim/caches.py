@@ -32,6 +32,7 @@ uses, kept in memory so that a node restarted after churn loads its chain back.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,6 +135,10 @@ class WireCache:
     def __init__(self) -> None:
         self._checksums: dict[bytes, bytes] = {}
         self._decoded: dict[tuple[str, bytes], dict[str, Any]] = {}
+        # the keys of each memo, oldest first: a dict whose first keys keep being deleted finds its
+        # new first key only after skipping the holes they left, a deque pops it at once
+        self._checksum_order: deque[bytes] = deque()
+        self._decoded_order: deque[tuple[str, bytes]] = deque()
         self.hits = self.misses = 0
 
     def checksum(self, payload: bytes) -> bytes:
@@ -141,7 +146,7 @@ class WireCache:
         if found is None:
             found = messages.checksum(payload)
             if len(payload) <= self.MAX_PAYLOAD:
-                _remember(self._checksums, payload, found, self.MAX_ENTRIES)
+                _remember(self._checksums, self._checksum_order, payload, found, self.MAX_ENTRIES)
         return found
 
     def decode_payload(self, command: str, payload: bytes) -> dict[str, Any]:
@@ -153,14 +158,16 @@ class WireCache:
         self.misses += 1
         found = messages.decode_payload(command, payload)   # a DecodeError is raised, not remembered
         if len(payload) <= self.MAX_PAYLOAD:
-            _remember(self._decoded, key, found, self.MAX_ENTRIES)
+            _remember(self._decoded, self._decoded_order, key, found, self.MAX_ENTRIES)
         return found
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+def _remember(memo: dict[Any, Any], order: deque[Any], key: Any, value: Any, limit: int) -> None:
+    """memo[key] = value (a key it does not hold), the oldest key forgotten beyond `limit`."""
     if len(memo) >= limit:
-        del memo[next(iter(memo))]
+        del memo[order.popleft()]
     memo[key] = value
+    order.append(key)
 
 
 class _Pending:

@@ -29,9 +29,29 @@ from twisted.internet import defer, error
 from twisted.internet.address import IPv4Address
 from twisted.python import failure
 
+from p2pool.sim import clock as _clock
 from p2pool.sim.clock import DelayedCall, VirtualClock
 
 MIN_RTO = 0.2
+
+
+class PyInbox:
+    """The receiving end of one direction of a connection: inbox(data) hands the bytes that
+    arrive to `receiver` (the protocol's dataReceived) unless the endpoint was closed meanwhile.
+    The C clock's Inbox (p2pool/sim/_clock.c) does the same without a Python call per delivery."""
+
+    __slots__ = ('receiver', 'closed')
+
+    def __init__(self) -> None:
+        self.receiver: Callable[[bytes], Any] | None = None
+        self.closed = False
+
+    def __call__(self, data: bytes) -> None:
+        if not self.closed and self.receiver is not None:
+            self.receiver(data)
+
+
+Inbox: Any = PyInbox if _clock._clock_c is None else _clock._clock_c.Inbox
 
 
 @dataclass
@@ -56,11 +76,12 @@ class Endpoint:
     """One side of a simulated TCP connection (the subset of ITransport the node uses)."""
 
     def __init__(self, network: SimNetwork, host: str, port: int, peer_host: str, peer_port: int) -> None:
-        self.network = network
+        self.network, self._clock = network, network.clock
         self.host, self.port, self.peer_host, self.peer_port = host, port, peer_host, peer_port
         self.other: Endpoint | None = None
         self.protocol: Any = None
         self.closed = False
+        self.inbox = Inbox()    # what the other side's writes are delivered to
         self.one_way = network.one_way(host, peer_host)
         self._uplink = network.uplink(host)
         self._last_arrival = 0.0
@@ -75,14 +96,14 @@ class Endpoint:
         if self.closed or self.other is None:
             return
         # SimNetwork.arrival, inlined: every message sent goes through here
-        network = self.network
-        clock = network.clock
+        network, clock = self.network, self._clock
         size = len(data)
         network.bytes_sent += size
         uplink = self._uplink
         start = uplink[0]
-        if start < clock.now:
-            start = clock.now
+        now = clock.now
+        if start < now:
+            start = now
         sent = uplink[0] = start + size / network.bandwidth
         if network.loss and network.draw_loss():
             arrival = sent + (self.one_way + max(MIN_RTO, 4 * self.one_way))
@@ -91,14 +112,18 @@ class Endpoint:
         if arrival < self._last_arrival:
             arrival = self._last_arrival
         self._last_arrival = arrival
-        clock.deliver_at(arrival, self.other.deliver, data)
+        clock.deliver_at(arrival, self.other.inbox, data)
 
     def writeSequence(self, chunks: list[bytes]) -> None:
         self.write(b''.join(chunks))
 
+    def attach(self, protocol: Any) -> None:
+        """The protocol this endpoint belongs to: it receives what the other side writes."""
+        self.protocol = protocol
+        self.inbox.receiver = protocol.dataReceived
+
     def deliver(self, data: bytes) -> None:
-        if not self.closed:
-            self.protocol.dataReceived(data)
+        self.inbox(data)
 
     def loseConnection(self) -> None:
         self.abortConnection()
@@ -107,7 +132,7 @@ class Endpoint:
         """Close now: our protocol hears it at once, the other side after the data in flight."""
         if self.closed:
             return
-        self.closed = True
+        self.closed = self.inbox.closed = True
         clock = self.network.clock
         clock.callLater(0, self._lost)
         if self.other is not None:
@@ -116,7 +141,7 @@ class Endpoint:
 
     def remote_closed(self) -> None:
         if not self.closed:
-            self.closed = True
+            self.closed = self.inbox.closed = True
             self._lost()
 
     def _lost(self) -> None:
@@ -234,7 +259,7 @@ class SimNetwork:
         client_protocol = connector.factory.buildProtocol(server.getHost())
         if client_protocol is None:
             return
-        client.protocol = client_protocol
+        client.attach(client_protocol)
         self.connections += 1
         # the server side first: the client's first bytes arrive half a round trip later
         if server_protocol is None:
@@ -242,7 +267,7 @@ class SimNetwork:
             client_protocol.makeConnection(client)
             self.clock.callLater(2 * client.one_way, client.remote_closed)
             return
-        server.protocol = server_protocol
+        server.attach(server_protocol)
         self.connections += 1
         self.clock.callLater(client.one_way, self._accept, server)
         client_protocol.makeConnection(client)
