@@ -112,3 +112,40 @@ def test_c_delayed_call_interface():
         call.reset(1)
     with pytest.raises(TypeError):
         clock.callLater(1)
+
+
+def exchange(clock_class, inbox_class, uplink_class, link_class, seed):
+    """Random writes both ways over two lossy links sharing one host's uplink, closes included;
+    returns every delivery as (time, link, bytes) in the order the clock ran them."""
+    rng, loss_rng = random.Random(seed), random.Random(seed + 100)
+    clock = clock_class(50.0)
+    shared = uplink_class()
+    delivered = []
+    inboxes = [inbox_class() for _ in range(3)]
+    for index, inbox in enumerate(inboxes):
+        inbox.receiver = lambda data, index=index: delivered.append((clock.seconds(), index, data))
+    links = [link_class(clock, shared, 0.05, 1e5, None),
+             link_class(clock, shared, 0.3, 1e5, lambda: loss_rng.random() < 0.2),
+             link_class(clock, uplink_class(), 0.011, 2e4, None)]
+    for link, inbox in zip(links, inboxes):
+        link.inbox = inbox
+    for step in range(300):
+        link = rng.choice(links)
+        link.write(bytes(rng.randrange(1, 3000)))
+        if step == 200:
+            inboxes[2].closed = True            # the receiver went away: nothing more arrives there
+        if step == 250:
+            links[0].closed = True              # the sender went away: it writes nothing more
+        clock.run_until(clock.seconds() + rng.choice((0.0, 0.0, 0.01, 0.2)))
+    clock.run_until(clock.seconds() + 100)
+    return delivered, [link.last_arrival for link in links], shared.bytes_sent
+
+
+@needs_c_clock
+@pytest.mark.parametrize('seed', range(4))
+def test_c_links_deliver_as_the_python_links(seed):
+    from p2pool.sim import links
+    reference = exchange(PyVirtualClock, links.PyInbox, links.PyUplink, links.PyLink, seed)
+    c = clock_module._clock_c
+    assert exchange(c.VirtualClock, c.Inbox, c.Uplink, c.Link, seed) == reference
+    assert len(reference[0]) > 200

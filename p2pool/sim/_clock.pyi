@@ -30,3 +30,21 @@ class VirtualClock:
     def run_until(self, end: float, /) -> None: ...
 
 def configure(already_done: type[Exception], report_failure: Callable[[Any, BaseException], None], /) -> None: ...
+
+class Inbox:
+    receiver: Callable[[bytes], Any] | None
+    closed: bool
+    def __call__(self, data: bytes, /) -> None: ...
+
+class Uplink:
+    free_at: float
+    bytes_sent: int
+
+class Link:
+    closed: bool
+    inbox: Inbox | None
+    last_arrival: float
+    one_way: float
+    def __init__(self, clock: VirtualClock, uplink: Uplink, one_way: float, bandwidth: float,
+                 draw_loss: Callable[[], bool] | None) -> None: ...
+    def write(self, data: bytes, /) -> None: ...

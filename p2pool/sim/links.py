@@ -37,8 +37,7 @@ MIN_RTO = 0.2
 
 class PyInbox:
     """The receiving end of one direction of a connection: inbox(data) hands the bytes that
-    arrive to `receiver` (the protocol's dataReceived) unless the endpoint was closed meanwhile.
-    The C clock's Inbox (p2pool/sim/_clock.c) does the same without a Python call per delivery."""
+    arrive to `receiver` (the protocol's dataReceived) unless the endpoint was closed meanwhile."""
 
     __slots__ = ('receiver', 'closed')
 
@@ -51,7 +50,56 @@ class PyInbox:
             self.receiver(data)
 
 
+class PyUplink:
+    """A host's uplink, shared by all its connections: when it is free to send again."""
+
+    __slots__ = ('free_at', 'bytes_sent')
+
+    def __init__(self) -> None:
+        self.free_at = 0.0
+        self.bytes_sent = 0
+
+
+class PyLink:
+    """The sending half of one direction of a connection: write(data) puts the bytes on the host's
+    uplink after what it is sending already and queues their arrival at the other end's inbox a
+    one-way delay later (a retransmitted write a retransmission timeout later), never before an
+    earlier write's: TCP neither loses nor reorders bytes."""
+
+    __slots__ = ('clock', 'uplink', 'one_way', 'bandwidth', 'draw_loss', 'inbox', 'closed', 'last_arrival')
+
+    def __init__(self, clock: VirtualClock, uplink: PyUplink, one_way: float, bandwidth: float,
+                 draw_loss: Callable[[], bool] | None) -> None:
+        self.clock, self.uplink, self.one_way, self.bandwidth = clock, uplink, one_way, bandwidth
+        self.draw_loss = draw_loss
+        self.inbox: Any = None
+        self.closed = False
+        self.last_arrival = 0.0
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.inbox is None:
+            return
+        size = len(data)
+        uplink = self.uplink
+        uplink.bytes_sent += size
+        start, now = uplink.free_at, self.clock.now
+        if start < now:
+            start = now
+        sent = uplink.free_at = start + size / self.bandwidth
+        if self.draw_loss is not None and self.draw_loss():
+            arrival = sent + (self.one_way + max(MIN_RTO, 4 * self.one_way))
+        else:
+            arrival = sent + self.one_way
+        if arrival < self.last_arrival:
+            arrival = self.last_arrival
+        self.last_arrival = arrival
+        self.clock.deliver_at(arrival, self.inbox, data)
+
+
+# The C versions (p2pool/sim/_clock.c) do the same without a Python frame per message.
 Inbox: Any = PyInbox if _clock._clock_c is None else _clock._clock_c.Inbox
+Uplink: Any = PyUplink if _clock._clock_c is None else _clock._clock_c.Uplink
+Link: Any = PyLink if _clock._clock_c is None else _clock._clock_c.Link
 
 
 @dataclass
@@ -75,16 +123,20 @@ class LinkModel:
 class Endpoint:
     """One side of a simulated TCP connection (the subset of ITransport the node uses)."""
 
+    #: the transport's write: the bound write of this endpoint's Link, called by the protocol directly
+    write: Callable[[bytes], None]
+
     def __init__(self, network: SimNetwork, host: str, port: int, peer_host: str, peer_port: int) -> None:
-        self.network, self._clock = network, network.clock
+        self.network = network
         self.host, self.port, self.peer_host, self.peer_port = host, port, peer_host, peer_port
         self.other: Endpoint | None = None
         self.protocol: Any = None
         self.closed = False
         self.inbox = Inbox()    # what the other side's writes are delivered to
         self.one_way = network.one_way(host, peer_host)
-        self._uplink = network.uplink(host)
-        self._last_arrival = 0.0
+        self.link = Link(network.clock, network.uplink(host), self.one_way, network.bandwidth,
+                         network.draw_loss if network.loss else None)
+        self.write = self.link.write
 
     def getPeer(self) -> IPv4Address:
         return IPv4Address('TCP', self.peer_host, self.peer_port)
@@ -92,30 +144,13 @@ class Endpoint:
     def getHost(self) -> IPv4Address:
         return IPv4Address('TCP', self.host, self.port)
 
-    def write(self, data: bytes) -> None:
-        if self.closed or self.other is None:
-            return
-        # SimNetwork.arrival, inlined: every message sent goes through here
-        network, clock = self.network, self._clock
-        size = len(data)
-        network.bytes_sent += size
-        uplink = self._uplink
-        start = uplink[0]
-        now = clock.now
-        if start < now:
-            start = now
-        sent = uplink[0] = start + size / network.bandwidth
-        if network.loss and network.draw_loss():
-            arrival = sent + (self.one_way + max(MIN_RTO, 4 * self.one_way))
-        else:
-            arrival = sent + self.one_way
-        if arrival < self._last_arrival:
-            arrival = self._last_arrival
-        self._last_arrival = arrival
-        clock.deliver_at(arrival, self.other.inbox, data)
-
     def writeSequence(self, chunks: list[bytes]) -> None:
         self.write(b''.join(chunks))
+
+    def connect_to(self, other: Endpoint | None) -> None:
+        """The other side of the connection (None: nobody, writes go nowhere)."""
+        self.other = other
+        self.link.inbox = None if other is None else other.inbox
 
     def attach(self, protocol: Any) -> None:
         """The protocol this endpoint belongs to: it receives what the other side writes."""
@@ -125,6 +160,9 @@ class Endpoint:
     def deliver(self, data: bytes) -> None:
         self.inbox(data)
 
+    def _close(self) -> None:
+        self.closed = self.inbox.closed = self.link.closed = True
+
     def loseConnection(self) -> None:
         self.abortConnection()
 
@@ -132,16 +170,16 @@ class Endpoint:
         """Close now: our protocol hears it at once, the other side after the data in flight."""
         if self.closed:
             return
-        self.closed = self.inbox.closed = True
+        self._close()
         clock = self.network.clock
         clock.callLater(0, self._lost)
         if self.other is not None:
-            when = max(clock.now + self.one_way, self._last_arrival)
+            when = max(clock.now + self.one_way, self.link.last_arrival)
             clock.callLater(when - clock.now, self.other.remote_closed)
 
     def remote_closed(self) -> None:
         if not self.closed:
-            self.closed = self.inbox.closed = True
+            self._close()
             self._lost()
 
     def _lost(self) -> None:
@@ -184,9 +222,8 @@ class SimNetwork:
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.hosts_up: set[str] = set()
         self.connections = 0            # open endpoints (two per connection)
-        self.bytes_sent = 0
         self._latency: dict[tuple[str, str], float] = {}
-        self._uplink_free: dict[str, list[float]] = {}   # host -> [when its uplink is free]
+        self._uplinks: dict[str, Any] = {}   # host -> its Uplink
         self.bandwidth, self.loss = model.bandwidth, model.loss
         self._rng = random.Random(model.seed ^ 0x5151)
         self._next_port = 40000
@@ -198,28 +235,20 @@ class SimNetwork:
             delay = self._latency[key] = self.model.one_way(a, b)
         return delay
 
-    def uplink(self, host: str) -> list[float]:
-        """The shared one-item list [time the host's uplink is free] of every endpoint of `host`."""
-        found = self._uplink_free.get(host)
+    def uplink(self, host: str) -> Any:
+        """The Uplink of `host`, shared by all its endpoints."""
+        found = self._uplinks.get(host)
         if found is None:
-            found = self._uplink_free[host] = [0.0]
+            found = self._uplinks[host] = Uplink()
         return found
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(uplink.bytes_sent for uplink in self._uplinks.values())
 
     def draw_loss(self) -> bool:
         """Whether the write being made needs a retransmission."""
         return self._rng.random() < self.loss
-
-    def arrival(self, endpoint: Endpoint, size: int) -> float:
-        """When `size` bytes written now by `endpoint` reach the other side (Endpoint.write inlines it)."""
-        now = self.clock.now
-        self.bytes_sent += size
-        uplink = self.uplink(endpoint.host)
-        start = uplink[0] if uplink[0] > now else now
-        sent = uplink[0] = start + size / self.bandwidth
-        delay = endpoint.one_way
-        if self.loss and self.draw_loss():
-            delay += max(MIN_RTO, 4 * endpoint.one_way)
-        return sent + delay
 
     def listen(self, host: str, port: int, factory: Any) -> Listener:
         if (host, port) in self.listeners:
@@ -254,7 +283,8 @@ class SimNetwork:
         self._next_port += 1
         client = Endpoint(self, source, self._next_port, connector.host, connector.port)
         server = Endpoint(self, connector.host, connector.port, source, self._next_port)
-        client.other, server.other = server, client
+        client.connect_to(server)
+        server.connect_to(client)
         server_protocol = listener.factory.buildProtocol(client.getHost())
         client_protocol = connector.factory.buildProtocol(server.getHost())
         if client_protocol is None:
@@ -263,7 +293,7 @@ class SimNetwork:
         self.connections += 1
         # the server side first: the client's first bytes arrive half a round trip later
         if server_protocol is None:
-            client.other = None
+            client.connect_to(None)
             client_protocol.makeConnection(client)
             self.clock.callLater(2 * client.one_way, client.remote_closed)
             return
