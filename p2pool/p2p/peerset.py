@@ -154,9 +154,9 @@ class P2PNode:
         self.txs = TxRelay(chain, self.settings.max_remembered_txs_size)
         self.sync = ShareSync(self)
         self.peers: dict[Any, Any] = {}                 # nonce -> registered NodePeer
-        # list(self.peers.values()) for gossip's random peer, made again after a change of peers:
-        # every gossiped address draws one, the peer set changes a few times an hour
+        # list(self.peers.values()) and how many of them are outgoing (_peer_snapshot)
         self._peer_list: list[Any] | None = None
+        self._outgoing = 0
         self.connections: set[Any] = set()        # every open NodePeer, registered or not
         self.own_addresses: set[Any] = set()      # (host, port) found to be ourselves
         self.listening_port = None
@@ -504,8 +504,19 @@ class P2PNode:
             delay = max(delay, ban.until - self.now())
         factory.retry_call = self.reactor.callLater(delay, self._dial, factory)
 
+    def _peer_snapshot(self) -> list[Any]:
+        """list(self.peers.values()), made again after a change of the peer set (a few times an hour):
+        gossip draws a random peer from it for every address it forwards, the dialler counts the
+        outgoing ones at every tick."""
+        peers = self._peer_list
+        if peers is None or len(peers) != len(self.peers):
+            peers = self._peer_list = list(self.peers.values())
+            self._outgoing = sum(1 for peer in peers if not peer.incoming)
+        return peers
+
     def _outgoing_count(self) -> int:
-        return sum(1 for peer in self.peers.values() if not peer.incoming)
+        self._peer_snapshot()
+        return self._outgoing
 
     def _wake_dialler(self) -> None:
         """§8: the dialler ticks every Exp(1 s) while there are fewer outgoing peers than the target
@@ -546,9 +557,7 @@ class P2PNode:
             self._send_to_random_peer('getaddrs', count=8)
 
     def _send_to_random_peer(self, command, **fields):
-        peers = self._peer_list
-        if peers is None or len(peers) != len(self.peers):
-            peers = self._peer_list = list(self.peers.values())
+        peers = self._peer_snapshot()
         if peers:
             self.rng.choice(peers).send(command, **fields)
 
