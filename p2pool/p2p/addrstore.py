@@ -138,19 +138,24 @@ class AddressStore:
         A known address takes the new services and last_seen = max(last_seen, seen_at);
         a new one is added as (services, seen_at, seen_at) unless the store is full.
         """
-        host, port = normal_host(addr[0]), addr[1]
-        if not is_dialable(host, port):
-            return False
-        entry = self._entries.get((host, port))
-        if entry is not None:
-            entry[0] = services
-            if seen_at > entry[2]:
-                entry[2] = seen_at
-                entry[3] = _hour_weight(entry[1], seen_at)
-            return True
-        if len(self._entries) >= self.max_entries:
-            return False
-        self._entries[(host, port)] = [services, seen_at, seen_at, 1.0]
+        # Gossip repeats the addresses the store holds, in their normal form: a key found as given
+        # is normal (normal_host of a normal host is itself) and dialable (only those are stored),
+        # so the checks below could only say yes. An int port, as a float one is never dialable.
+        entry = self._entries.get(addr) if type(addr[1]) is int else None
+        if entry is None:
+            host, port = normal_host(addr[0]), addr[1]
+            if not is_dialable(host, port):
+                return False
+            entry = self._entries.get((host, port))
+            if entry is None:
+                if len(self._entries) >= self.max_entries:
+                    return False
+                self._entries[(host, port)] = [services, seen_at, seen_at, 1.0]
+                return True
+        entry[0] = services
+        if seen_at > entry[2]:
+            entry[2] = seen_at
+            entry[3] = _hour_weight(entry[1], seen_at)
         return True
 
     def add_new(self, addr, now) -> bool:
