@@ -90,32 +90,35 @@ class Tracker(Generic[Item]):
     def add(self, share: Item) -> None:
         """Add a share; its hash must not be present yet (TrackerError)."""
         share_hash, parent = share.hash, share.previous_hash
-        items = self.items
+        items, heads, tails = self.items, self.heads, self.tails
         if share_hash in items:
             raise TrackerError('share %s is already in the tracker' % _format_hash(share_hash))
         if share_hash is None or parent == share_hash:
             raise TrackerError('share with an invalid hash or a parent equal to itself')
         tail: int | None
-        if parent is not None and parent in items:
-            tail = self.heads[parent] if parent in self.heads else self._skip.walk_to_last(parent)[3]
-        else:
+        on_head = False
+        if parent is None or parent not in items:
             tail = parent
+        elif parent in heads:   # the usual new share; the parent gains its first child
+            on_head, tail = True, heads.pop(parent)
+        else:
+            tail = self._skip.walk_to_last(parent)[3]
 
         items[share_hash] = share
         self._skip.added(share_hash)
-        self.reverse.setdefault(parent, set()).add(share_hash)
-
-        if parent is not None and parent in self.heads:  # the parent gains its first child
-            del self.heads[parent]
-            self.tails[tail].discard(parent)
-        moved_heads = self.tails.pop(share_hash, None)
+        if on_head:
+            self.reverse[parent] = {share_hash}   # a head has no children
+            tails[tail].discard(parent)
+        else:
+            self.reverse.setdefault(parent, set()).add(share_hash)
+        moved_heads = tails.pop(share_hash, None)
         if moved_heads is not None:  # the share filled a gap: its descendants now end at our tail
             for head in moved_heads:
-                self.heads[head] = tail
-            self.tails.setdefault(tail, set()).update(moved_heads)
+                heads[head] = tail
+            tails.setdefault(tail, set()).update(moved_heads)
         else:
-            self.heads[share_hash] = tail
-            self.tails.setdefault(tail, set()).add(share_hash)
+            heads[share_hash] = tail
+            tails.setdefault(tail, set()).add(share_hash)
 
         self.change_count += 1
         if self.on_added:

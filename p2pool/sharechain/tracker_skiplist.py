@@ -46,14 +46,15 @@ Jump = tuple[int, int, int, int, int, bool]
 _BITS_PER_LEVEL = 1
 _MAX_LEVEL = 30
 _LEVEL_MASK = 0xFFFFFFFF
-_LEVEL_SALT = 0x5DEECE66D
 #: nth_parent follows parent links one by one up to this n (cheaper than computing a new share's jumps)
 _SHORT_WALK = 8
 
 
 def level_of(share_hash: int) -> int:
-    """Skip-list level of a share: a deterministic function of its hash."""
-    mixed = hash((share_hash, _LEVEL_SALT)) & _LEVEL_MASK
+    """Skip-list level of a share: a deterministic function of its hash. The low bits of a share
+    hash (a double SHA-256) are as good as random; Python's hash of an int (its value modulo
+    2**61 - 1) keeps them so and is the cheapest way to bring any int into machine range."""
+    mixed = hash(share_hash) & _LEVEL_MASK
     if not mixed:
         return _MAX_LEVEL
     trailing_zeros = (mixed & -mixed).bit_length() - 1
@@ -152,6 +153,13 @@ class SkipList:
         if share_hash is None or share_hash not in items:
             return 0, 0, 0, share_hash
         memo, births, levels = self._last_memo, self._birth, self._level
+        remembered = memo.get(share_hash)
+        if remembered is not None and births.get(remembered[0]) == remembered[1]:
+            # the usual query (a head, or a share a walk passed): answered from its own memo at once
+            oldest_share = items[remembered[0]]
+            if oldest_share.previous_hash not in items:
+                return (remembered[2] + 1, remembered[3] + oldest_share.work, remembered[4] + oldest_share.min_work,
+                        oldest_share.previous_hash)
         passed: list[tuple[int, int, int, int]] = []
         distance = work = min_work = 0
         current = share_hash
