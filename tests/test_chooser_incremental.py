@@ -106,6 +106,13 @@ def test_a_new_share_on_the_best_head_is_chosen_as_a_full_pass_would(seed):
         assert incremental.verifier.calls[calls_before[0]:] == full.verifier.calls[calls_before[1]:]
         assert sorted(incremental.tracker.verified.items) == sorted(full.tracker.verified.items)
         assert sorted(incremental.tracker.items) == sorted(full.tracker.items)
+        # the 5-second job: the kept chooser may know its prune would remove nothing; a fresh one prunes
+        now += rng.randrange(0, 200)
+        result, removed = kept.think_and_prune(now)
+        expected, expected_removed = full.chooser().think_and_prune(now)
+        _same(result, expected)
+        assert removed == expected_removed
+        assert sorted(incremental.tracker.items) == sorted(full.tracker.items)
         best = result.best_hash
 
 
@@ -163,3 +170,22 @@ def test_a_new_share_and_a_new_parent_block_together_rescore_every_tail():
     twin.rel_heights.update({'old-a': -3, 'old-b': -2})   # now b has the more work per parent-chain time
     twin.add(dict(share_hash=5000, previous_hash=a_head, block='old-a'), False)
     assert chooser.think(10**6).best_hash == b_head == twin.chooser().think(10**6).best_hash
+
+
+def test_a_punished_new_share_outside_the_top_heads_is_pruned_on_time():
+    """A fruitless prune is remembered across a new share on the best head only while the kept top
+    heads stay the same but for it. Here the new share is naughty: it ranks below five side heads,
+    so it is the one head outside the top and, seen long ago (time_seen 0, as loaded from a store),
+    the next prune eats it (and then its parent, the former best head, outside the top as well)."""
+    twin = Twin(set(), {})
+    for share_hash in range(1000, 1010):
+        twin.add(dict(share_hash=share_hash, previous_hash=share_hash - 1 if share_hash > 1000 else None), True)
+    for side in range(2000, 2005):   # side heads as high as the best one, seen more recently
+        twin.add(dict(share_hash=side, previous_hash=1008, time_seen=900), True)
+    chooser = twin.chooser()
+    result, removed = chooser.think_and_prune(1000.0)
+    assert result.best_hash == 1009 and removed == []
+    twin.add(dict(share_hash=3000, previous_hash=1009, naughty=1), False)
+    result, removed = chooser.think_and_prune(1001.0)
+    assert removed == [3000, 1009]
+    assert result.best_hash == 2004

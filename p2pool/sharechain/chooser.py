@@ -1,5 +1,5 @@
 """Best-chain selection: verification scheduling, scores, head choice, punishment, pruning
-(the punishment rules themselves are in punishment.py).
+(the punishment rules themselves are in punishment.py, the pruning walk in pruning.py).
 
 Implements sharechain.md §3-§6 for the jtoomim lineage ([jt]). Everything the
 chooser needs from the outside world is injected, so this module reads no clock
@@ -25,6 +25,8 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from p2pool.sharechain.pruning import (KEEP_TOP_HEADS, PRUNE_TIME_MARGIN, HeadKey, earliest_head_prune, prune,
+                                       tail_keep_height)
 from p2pool.sharechain.punishment import FIRST_ADDRESS_VERSION, best_descendant, punishment, referenced_tx_keys
 from p2pool.sharechain.share import Net, Share, ShareTracker
 from p2pool.sharechain.tracker import Tracker, TrackerError
@@ -32,8 +34,6 @@ from p2pool.sharechain.tracker import Tracker, TrackerError
 __all__ = ['Chooser', 'ThinkResult', 'best_descendant', 'prune', 'punishment', 'referenced_tx_keys',
            'think']
 
-#: a head's [jt] ranking key: (work5 less the punished share's work, -punishment, -time_seen)
-HeadKey = tuple[int, int, float]
 #: (peer of a known child, missing hash, newest timestamp and lowest target of the head's newest shares)
 DesiredEntry = tuple[Any, int, int, int]
 
@@ -53,10 +53,6 @@ RECENT_SHARES = 5                 # shares per head looked at for desired entrie
 UNVERIFIED_WALK = 5               # shares tried per unverified head of an incomplete chain
 DESIRED_MAX_AGE = 3600            # desired parents older than best timestamp - this are dropped
 DESIRED_MAX_AGE_NO_BEST = 86400
-HEAD_MIN_AGE = 300                # prune: heads seen this recently are kept
-TAIL_CHILDREN_MIN_AGE = 120       # prune: unverified heads whose tail got children this recently stay
-KEEP_TOP_HEADS = 5
-PRUNE_PASSES = 1000
 _WINDOW_CACHE_SIZE = 16
 
 
@@ -447,8 +443,24 @@ class Chooser:
         traditional = [entry for entry in memo.traditional if entry[1] != old_best]
         bisect.insort(decorated_heads, (key, new))
         bisect.insort(traditional, (traditional_key, new))
-        return self._finish(tails, best_tail, memo.desired, decorated_heads, traditional, punish, set(), [],
-                            failed)
+        extended = self._finish(tails, best_tail, memo.desired, decorated_heads, traditional, punish, set(), [],
+                                failed)
+        self._carry_quiet_prune(memo, extended, old_best, new)
+        return extended
+
+    def _carry_quiet_prune(self, before: _Memo, after: _Memo, old_best: int, new: int) -> None:
+        """A prune that removed nothing from `before`'s forest would remove nothing from `after`'s,
+        until the same time, if `new` took the place of `old_best` among the kept top heads: every
+        other head keeps its place, its time seen and its tail. Not when prune's second part could
+        drop old shares (from tail_keep_height shares on: the new share makes a chain higher)."""
+        quiet = self._quiet_prune
+        if (quiet is None or quiet[0] != before.counts or quiet[1] is not before.decorated_heads
+                or len(self.tracker.items) >= tail_keep_height(self.net)):
+            return
+        kept_before = {head for _key, head in before.decorated_heads[-KEEP_TOP_HEADS:]}
+        kept_after = {head for _key, head in after.decorated_heads[-KEEP_TOP_HEADS:]}
+        if kept_after == (kept_before - {old_best}) | {new}:
+            self._quiet_prune = (after.counts, after.decorated_heads, quiet[2])
 
     def idle_result(self, now: float) -> ThinkResult | None:
         """The result think_and_prune(now) would return if it would neither evaluate, filter nor
@@ -503,63 +515,3 @@ def think(tracker: ShareTracker, net: Net, now: float, verify_fn: Callable[[Shar
     """One-off think() without caches kept between calls (see Chooser)."""
     return Chooser(tracker, net, verify_fn, rel_height, known_tx_sizes, gentx_sizes, rng,
                    punish_fn).think(now)
-
-
-# --- §6 pruning --------------------------------------------------------------------------
-
-#: seconds subtracted from earliest_head_prune's answer: a prune that may be due runs in full, however
-#: the float arithmetic of `now - HEAD_MIN_AGE` rounds
-PRUNE_TIME_MARGIN = 1.0
-
-
-def earliest_head_prune(tracker: ShareTracker, decorated_heads: list[tuple[HeadKey, int]]) -> float:
-    """The earliest `now` at which prune() could eat a head of the tracker as it is: the time each head
-    outside the top KEEP_TOP_HEADS passes HEAD_MIN_AGE (and, unverified, its tail's newest child passes
-    TAIL_CHILDREN_MIN_AGE). Until then, and while the tracker does not change, a prune that removed
-    nothing removes nothing again: its second part (the oldest shares of long chains) reads no time."""
-    keep = {head for _key, head in decorated_heads[-KEEP_TOP_HEADS:]}
-    items, verified = tracker.items, tracker.verified.items
-    earliest = float('inf')
-    for head, tail in tracker.heads.items():
-        if head in keep:
-            continue
-        due = items[head].time_seen + HEAD_MIN_AGE
-        if head not in verified:
-            due = max(due, max(items[child].time_seen for child in tracker.reverse[tail]) + TAIL_CHILDREN_MIN_AGE)
-        earliest = min(earliest, due)
-    return earliest
-
-def prune(tracker: ShareTracker, decorated_heads: list[tuple[HeadKey, int]], now: float, net: Net) -> list[int]:
-    """Eat stale heads, then drop the oldest shares of long chains. Returns the removed
-    hashes (so the store can forget them); the verified subset follows automatically."""
-    removed: list[int] = []
-    keep = {head for _key, head in decorated_heads[-KEEP_TOP_HEADS:]}
-    items = tracker.items
-    for _ in range(PRUNE_PASSES):
-        doomed: list[int] = []
-        for head, tail in tracker.heads.items():
-            if head in keep or items[head].time_seen > now - HEAD_MIN_AGE:
-                continue
-            if head not in tracker.verified.items and max(
-                    items[child].time_seen for child in tracker.reverse[tail]) > now - TAIL_CHILDREN_MIN_AGE:
-                continue  # its missing parents may still be on their way
-            doomed.append(head)
-        if not doomed:
-            break
-        for head in doomed:
-            tracker.remove(head)
-            removed.append(head)
-
-    keep_height = 2 * net.CHAIN_LENGTH + 10
-    # no chain reaches keep_height with fewer shares than that in all (until a node holds that many)
-    for _ in range(PRUNE_PASSES if len(items) >= keep_height else 0):
-        doomed = []
-        for tail, heads in tracker.tails.items():
-            if min(tracker.get_height(head) for head in heads) >= keep_height:
-                doomed.extend(tracker.reverse[tail])
-        if not doomed:
-            break
-        for oldest in doomed:
-            tracker.remove(oldest)
-            removed.append(oldest)
-    return removed
