@@ -133,10 +133,9 @@ def test_shares_on_the_best_head_take_the_short_pass(monkeypatch):
     assert twin.verifier.calls == list(range(1010, 1050))
 
 
-def test_a_new_share_that_lowers_its_tails_score_hands_the_choice_to_another_tail():
-    """The new share on the best head P has the most work of its tail but is lower than the tail's
-    former heaviest head H: the tail's score (its heaviest head's height, short chains) drops below
-    that of another chain, whose head a full pass then picks."""
+def _two_tails():
+    """A complete chain whose best head P (height 8, work 260) is not its heaviest head H (height 12,
+    work 525): the chain scores by H's height. Another chain, on a missing parent, of height 10."""
     twin = Twin(set(), {})
     shares = []
 
@@ -147,15 +146,30 @@ def test_a_new_share_that_lowers_its_tails_score_hands_the_choice_to_another_tai
         return parent
 
     t6 = chain(None, [10] * 6)
-    p = chain(t6, [100, 100])                               # height 8, work 260, 30 below its newest 5
-    chain(shares[1]['share_hash'], [1] * 5 + [100] * 5)    # height 12, work 525, 25 below its newest 5
-    u = chain(MISSING, [10] * 10)                          # a chain on a missing parent: height 10
+    p = chain(t6, [100, 100])                               # 30 below its newest 5
+    chain(shares[1]['share_hash'], [1] * 5 + [100] * 5)    # H: 25 below its newest 5
+    u = chain(MISSING, [10] * 10)
     for fields in shares:
         twin.add(fields, True)
+    return twin, p, u
+
+
+def test_a_new_share_that_lowers_its_tails_score_hands_the_choice_to_another_tail():
+    """The new share on P outweighs H but is lower: its chain's score drops below the other chain's,
+    whose head a full pass then picks."""
+    twin, p, u = _two_tails()
     chooser = twin.chooser()
     assert chooser.think(10**6).best_hash == p
     twin.add(dict(share_hash=5000, previous_hash=p, work=300), False)   # height 9, work 560
     assert chooser.think(10**6).best_hash == u == twin.chooser().think(10**6).best_hash
+
+
+def test_a_new_share_lighter_than_its_tails_heaviest_head_leaves_the_tails_score():
+    twin, p, u = _two_tails()
+    chooser = twin.chooser()
+    assert chooser.think(10**6).best_hash == p
+    twin.add(dict(share_hash=5000, previous_hash=p, work=10), False)    # height 9, work 270 < H's
+    assert chooser.think(10**6).best_hash == 5000 == twin.chooser().think(10**6).best_hash
 
 
 def test_a_new_share_and_a_new_parent_block_together_rescore_every_tail():

@@ -71,14 +71,15 @@ def _hash_key(share_hash: int | None) -> tuple[int, int]:
 
 #: parent blocks of a window's oldest sixteenth and the newest rel_height among them, as a pass read it
 HeightsRead = tuple[tuple[int | None, ...], int]
-#: a verified tail's _best_tail entry: ((score key, tail hash key, tail), the heights its score read)
-TailEntry = tuple[tuple[tuple[int, int, float], tuple[int, int], int | None], HeightsRead | None]
+#: a verified tail's _best_tail entry: ((score key, tail hash key, tail), the heights its score read,
+#: the head it was scored by)
+TailEntry = tuple[tuple[tuple[int, int, float], tuple[int, int], int | None], HeightsRead | None, int]
 #: a head's traditional ranking key: (work5, -time_seen, -punishment)
 TraditionalKey = tuple[int, float, int]
 
 
 def _top_tail(tails: Mapping[int | None, TailEntry]) -> int | None:
-    return max(entry for entry, _read in tails.values())[2] if tails else None
+    return max(entry[0] for entry in tails.values())[2] if tails else None
 
 
 class _Memo:
@@ -96,7 +97,7 @@ class _Memo:
                  removed: list[int]) -> None:
         self.counts = (tracker.change_count, tracker.verified.change_count)
         self.tails, self.best_tail, self.traditional = tails, best_tail, traditional
-        self.heights_read = [read for _entry, read in tails.values() if read is not None]
+        self.heights_read = [entry[1] for entry in tails.values() if entry[1] is not None]
         self.best, self.desired, self.decorated_heads = best, desired, decorated_heads
         self.bad_peers, self.punish_aggressively, self.removed = bad_peers, punish_aggressively, removed
         # the best share is the top-ranked head itself (no punishment moved it) and has no child yet
@@ -253,14 +254,15 @@ class Chooser:
         rate: float = verified.get_delta(head, end).work / (periods * self.net.PARENT.BLOCK_PERIOD)
         return chain_length, rate
 
-    def _tail_entry(self, tail: int | None) -> TailEntry:
-        """The tail's score (that of its head with the most work) with the heights it read."""
+    def _tail_entry(self, tail: int | None, head: int | None = None) -> TailEntry:
+        """The tail's score (that of its head with the most work, if known `head`) with the heights it read."""
         verified = self.tracker.verified
-        head = max(verified.tails[tail], key=lambda h: (verified.get_work(h), h))
+        if head is None:
+            head = max(verified.tails[tail], key=lambda h: (verified.get_work(h), h))
         reads = len(self._heights_read)
         score = self.tail_score(head)
         read = self._heights_read[-1] if len(self._heights_read) > reads else None
-        return (_score_key(score), _hash_key(tail), tail), read
+        return (_score_key(score), _hash_key(tail), tail), read, head
 
     def _best_tail(self) -> tuple[dict[int | None, TailEntry], int | None]:
         """({verified tail: its entry}, the best tail or None without any)."""
@@ -433,7 +435,14 @@ class Chooser:
         if min(want, can) or (below_last is not None and verified_height - 1 < chain_length):
             return self._evaluate(failed)   # step 3 would verify below it, or its desired entry moves
         tails = dict(memo.tails)
-        tails[verified_last] = self._tail_entry(verified_last)
+        # the tail's heaviest head is the new share if it was its parent (the new share adds work), else the
+        # heavier of the two (the other heads are as they were)
+        heaviest: int | None = tails[verified_last][2]
+        if heaviest != old_best:
+            heaviest = max(heaviest, new, key=lambda h: (verified.get_work(h), h))
+        else:
+            heaviest = new if share.work > 0 else None
+        tails[verified_last] = self._tail_entry(verified_last, heaviest)
         best_tail = _top_tail(tails)
         if best_tail != memo.best_tail:
             return self._evaluate(failed)
