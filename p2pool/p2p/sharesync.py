@@ -103,6 +103,14 @@ class ShareSync:
 
     def handle_shares(self, peer, wrappers) -> None:
         shares = self.parse_shares(peer, wrappers)
+        # The common case: shares we hold already (a relay reaches a node from each of its peers).
+        # Without transactions to resolve (VERSION >= 34) there is nothing to do for them.
+        items = self.chain.tracker.items
+        for share in shares:
+            if share.VERSION < FIRST_ADDRESS_VERSION or share.hash not in items:
+                break
+        else:
+            return
         txs = self.node.txs.resolve(peer, shares)
         if txs:
             self.node.txs.add_known(txs)
@@ -146,12 +154,14 @@ class ShareSync:
         """§6.1: relay up to 5 not yet relayed shares of the new best chain."""
         if best_hash is None or not self.running:
             return
-        tracker = self.chain.tracker
-        fresh = []
-        for share in tracker.get_chain_unchecked(best_hash, min(RELAY_DEPTH, tracker.get_height(best_hash))):
-            if share.hash in self.shared_share_hashes:
-                break
+        # the best share and its known parents (walked through the items: no height measured first)
+        items, shared = self.chain.tracker.items, self.shared_share_hashes
+        fresh: list[Any] = []
+        share = items.get(best_hash)
+        while share is not None and len(fresh) < RELAY_DEPTH and share.hash not in shared:
             fresh.append(share)
+            previous = share.previous_hash
+            share = items.get(previous) if previous is not None else None
         if fresh:
             self.relay(fresh)
 
