@@ -364,3 +364,14 @@ def test_whole_frame_takes_exactly_one_clean_frame_and_leaves_the_rest_to_the_ev
     decoder = FrameDecoder(PREFIX)
     decoder.feed(good[:5])
     assert decoder.whole_frame(good) is None    # bytes already buffered come first
+
+
+def test_whole_frame_keeps_the_fixed_limits_and_the_maximum_payload_size():
+    from p2pool.p2p.messages import FrameDecoder, encode_message
+    good = encode_message(PREFIX, 'addrme', {'port': 9333})   # a 2-byte payload
+    for fixed, max_payload_size, taken in [({'addrme': 2}, 10, True), ({'addrme': 1}, 10, False),
+                                           ({'addrme': 100}, 1, False), ({'ping': 0}, 10, True)]:
+        decoder = FrameDecoder(PREFIX, max_payload_size, payload_limit=lambda command: 2)
+        decoder.fixed_limits = fixed
+        assert decoder.fixed_limits is fixed
+        assert (decoder.whole_frame(good) is not None) == taken

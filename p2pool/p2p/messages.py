@@ -253,11 +253,22 @@ class FrameDecoder:
         self.prefix = bytes(prefix)
         self.max_payload_size = max_payload_size
         self.payload_limit = payload_limit
-        #: command -> limit for the commands whose limit is fixed now (asked before payload_limit)
-        self.fixed_limits: dict[str, int] = {}
+        self.fixed_limits = {}
         self.checksum = checksum    # payload -> its 4 checksum bytes (a memoised one may be given)
         self._buffer = bytearray()
         self.garbage_bytes = 0  # total skipped so far, for logs
+
+    @property
+    def fixed_limits(self) -> dict[str, int]:
+        """command -> limit for the commands whose limit is fixed now (asked before payload_limit)."""
+        return self._fixed_limits
+
+    @fixed_limits.setter
+    def fixed_limits(self, limits: dict[str, int]) -> None:
+        self._fixed_limits = limits
+        # whole_frame's table: the padded command field -> (command, its limit within max_payload_size)
+        self._fixed_frames = {_COMMAND_FIELDS[command]: (command, min(limit, self.max_payload_size))
+                              for command, limit in limits.items() if command in _COMMAND_FIELDS}
 
     def feed(self, data) -> None:
         self._buffer += data
@@ -269,17 +280,23 @@ class FrameDecoder:
 
         A peer's bytes mostly come one whole message per read: this takes such a read without
         copying it through the buffer."""
-        if self._buffer or type(data) is not bytes or len(data) < HEADER_LENGTH:
+        if self._buffer or type(data) is not bytes:
             return None
-        prefix, command_field, length, expected = _HEADER.unpack_from(data)
-        command = _KNOWN_COMMAND_FIELDS.get(command_field)
-        if (command is None or prefix != self.prefix or length != len(data) - HEADER_LENGTH
-                or length > self.max_payload_size):
+        length = len(data) - HEADER_LENGTH
+        if length < 0:
             return None
-        limit = self.fixed_limits.get(command)
-        if limit is None and self.payload_limit is not None:
-            limit = self.payload_limit(command)
-        if limit is not None and length > limit:
+        prefix, command_field, announced, expected = _HEADER.unpack_from(data)
+        fixed = self._fixed_frames.get(command_field)
+        if fixed is not None:   # one lookup for the command and its limit, past the handshake
+            command, limit = fixed
+        else:
+            known = _KNOWN_COMMAND_FIELDS.get(command_field)
+            if known is None:
+                return None
+            command, limit = known, self.max_payload_size
+            if self.payload_limit is not None:
+                limit = min(limit, self.payload_limit(command))
+        if prefix != self.prefix or announced != length or length > limit:
             return None
         payload = data[HEADER_LENGTH:]
         if self.checksum(payload) != expected:
