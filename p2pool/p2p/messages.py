@@ -234,6 +234,14 @@ _HEADER = struct.Struct('<%ds%dsI4s' % (PREFIX_LENGTH, COMMAND_LENGTH))
 _KNOWN_COMMAND_FIELDS = {field: name for name, field in _COMMAND_FIELDS.items()}
 
 
+@functools.lru_cache(maxsize=64)
+def _fixed_frame_table(limits: tuple[tuple[str, int], ...], max_payload_size: int) -> dict[bytes, tuple[str, int]]:
+    """whole_frame's table: the padded command field -> (command, its limit within max_payload_size).
+    One dict for every connection with the same limits (made at each handshake otherwise): never changed."""
+    return {_COMMAND_FIELDS[command]: (command, min(limit, max_payload_size))
+            for command, limit in limits if command in _COMMAND_FIELDS}
+
+
 class FrameDecoder:
     """Incremental, resynchronising frame reader for one connection.
 
@@ -266,9 +274,7 @@ class FrameDecoder:
     @fixed_limits.setter
     def fixed_limits(self, limits: dict[str, int]) -> None:
         self._fixed_limits = limits
-        # whole_frame's table: the padded command field -> (command, its limit within max_payload_size)
-        self._fixed_frames = {_COMMAND_FIELDS[command]: (command, min(limit, self.max_payload_size))
-                              for command, limit in limits.items() if command in _COMMAND_FIELDS}
+        self._fixed_frames = _fixed_frame_table(tuple(limits.items()), self.max_payload_size)
 
     def feed(self, data) -> None:
         self._buffer += data
