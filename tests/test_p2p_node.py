@@ -170,6 +170,26 @@ def test_best_share_changes_relay_up_to_five_shares_except_to_their_sender(share
     assert [len(p.sent[-1][1]['shares']) for p in (sender, other)] == [1, 1]
 
 
+def test_relayed_frames_come_from_a_shared_memo_when_the_node_has_one(shares):
+    """The simulator's nodes share one memo of relay frames (ShareSync.relay_frames): a share goes
+    out in the frames made for it the first time, to every peer but its sender."""
+    memo = {}
+    nodes = [make_node(shares[:-1]) for _ in range(2)]
+    peers = []
+    for node in nodes:
+        node.sync.relay_frames = memo
+        peers.append((connect(node, host='10.0.0.2'), connect(node, host='10.0.0.3')))
+    relayed = copies(shares[-1:])
+    relayed[0].peer_addr = ('10.0.0.2', 9333)
+    for node in nodes:
+        node.sync.relay(relayed)
+    assert len(memo) == 1
+    [[(command, fields)]] = memo.values()   # FakePeer's frames: what it records as sent
+    for sender, other in peers:
+        assert other.sent[-1] == (command, fields) and other.sent[-1][1]['shares'] is fields['shares']
+        assert all(sent != 'shares' for sent, _ in sender.sent)
+
+
 def _tracker_with(shares):
     tracker = Tracker()
     for share in copies(shares):

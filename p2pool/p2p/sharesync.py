@@ -19,6 +19,7 @@ Failed downloads are scored with the [jt] 30-second ban base. A request that
 fails because the connection was lost is not held against the peer.
 """
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 from twisted.internet import defer, task
@@ -52,6 +53,10 @@ class ShareSync:
         self._waiting = None            # what the download loop waits for (cancelled by stop)
         self._desired_waiter = None
         self._block_relays: set[Any] = set()
+        #: frames of `shares` messages by (prefix, maximum payload size, share hashes), as
+        #: TxRelay.send_shares keys them: None for one relay's own; the simulator shares a bounded
+        #: one among its nodes, which all relay each share in the same bytes
+        self.relay_frames: MutableMapping[Any, list[bytes]] | None = None
 
     def start(self) -> None:
         tracker = self.chain.tracker
@@ -129,7 +134,8 @@ class ShareSync:
         """Send shares to every peer except the one each came from."""
         for share in shares:
             self.shared_share_hashes.add(share.hash)
-        encoded: dict[Any, list[bytes]] = {}   # the same message to most peers: encoded once
+        # the same message to most peers: encoded once
+        encoded = self.relay_frames if self.relay_frames is not None else {}
         senders = {share.peer_addr for share in shares}
         send_shares = self.node.txs.send_shares
         # Shares of VERSION >= 34 announce no transactions (p2p.md §5): the peers that sent none of
@@ -142,7 +148,11 @@ class ShareSync:
                 send_shares(peer, [share for share in shares if share.peer_addr != peer.addr], encoded)
             elif plain and peer.settings is settings:   # none of them came from this peer
                 if frames is None:
-                    frames = peer.encode_frames('shares', shares=[share_wrapper(share) for share in shares])
+                    key = (settings.prefix, settings.max_payload_size, tuple(share.hash for share in shares))
+                    frames = encoded.get(key)
+                    if frames is None:
+                        wrappers = [share_wrapper(share) for share in shares]
+                        frames = encoded[key] = peer.encode_frames('shares', shares=wrappers)
                 peer.send_frames(frames)
             else:
                 send_shares(peer, shares, encoded)

@@ -140,6 +140,7 @@ class WireCache:
         self._checksum_order: deque[bytes] = deque()
         self._decoded_order: deque[tuple[str, bytes]] = deque()
         self.hits = self.misses = 0
+        self.relay_frames = RelayFrames(self.MAX_ENTRIES)
 
     def checksum(self, payload: bytes) -> bytes:
         found = self._checksums.get(payload)
@@ -160,6 +161,24 @@ class WireCache:
         if len(payload) <= self.MAX_PAYLOAD:
             _remember(self._decoded, self._decoded_order, key, found, self.MAX_ENTRIES)
         return found
+
+
+class RelayFrames(dict[Any, list[bytes]]):
+    """The frames of relayed `shares` messages (ShareSync.relay_frames) for every node of one
+    simulation: each node relays a share in the same bytes, so they are encoded once; the oldest
+    go first beyond `limit` entries."""
+
+    def __init__(self, limit: int = WireCache.MAX_ENTRIES) -> None:
+        super().__init__()
+        self.limit = limit
+        self._order: deque[Any] = deque()
+
+    def __setitem__(self, key: Any, frames: list[bytes]) -> None:
+        if key not in self:
+            if len(self) >= self.limit:
+                del self[self._order.popleft()]
+            self._order.append(key)
+        super().__setitem__(key, frames)
 
 
 def _remember(memo: dict[Any, Any], order: deque[Any], key: Any, value: Any, limit: int) -> None:

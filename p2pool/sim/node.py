@@ -117,6 +117,7 @@ class SimNode:
         # PeerConnection draws ping times and request ids from its own rng: seeded for the run
         p2p.peer_rng = lambda: random.Random(self.rng.getrandbits(64))
         p2p.parent_tip = lambda: self.tip_hash
+        p2p.sync.relay_frames = world.wire.relay_frames   # each share encoded once per run
         now = world.clock.now
         for addr in world.bootstrap_addresses(self.index, self.rng):
             p2p.addresses.add_new(addr, now)

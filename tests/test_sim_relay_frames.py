@@ -1,0 +1,11 @@
+"""The simulator's memo of relay frames stays bounded, the oldest entries going first."""
+from p2pool.sim.caches import RelayFrames
+
+
+def test_relay_frames_forget_the_oldest_entries_beyond_their_limit():
+    frames = RelayFrames(limit=2)
+    frames['a'] = [b'1']
+    frames['b'] = [b'2']
+    frames['a'] = [b'3']       # replaced, still the oldest
+    frames['c'] = [b'4']
+    assert dict(frames) == {'b': [b'2'], 'c': [b'4']}
