@@ -37,6 +37,27 @@ def shares():
     return mine(NET.CHAIN_LENGTH + 30, tracker=Tracker())
 
 
+def test_forwarded_address_records_take_their_frames_from_the_settings_memo():
+    """PeerSettings.addrs_frames (the simulator's memo shared by its nodes): a record forwarded again
+    goes out in the frames encoded the first time; the same draws pick the same peers."""
+    node, encoded, memo = make_node(), [], {}
+
+    def addrs_frames(key, encode):
+        if key not in memo:
+            encoded.append(key)
+            memo[key] = encode()
+        return memo[key]
+
+    node.settings.addrs_frames = addrs_frames
+    peers = [connect(node, host='10.0.0.%d' % index) for index in range(2, 5)]
+    record = {'timestamp': 1_700_000_000, 'address': {'services': 3, 'address': '10.9.9.9', 'port': 1}}
+    for _ in range(30):
+        node.got_addrs(peers[0], [record])
+    forwarded = [fields for peer in peers for command, fields in peer.gossip if command == 'addrs']
+    assert 10 <= len(forwarded) <= 30 and all(fields == {'addrs': [record]} for fields in forwarded)
+    assert encoded == [(1_700_000_000, 3, '10.9.9.9', 1)]
+
+
 @pytest.fixture(scope='module')
 def v17():
     """A v17 chain whose share i introduces transaction tx(i)."""

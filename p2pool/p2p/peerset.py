@@ -265,8 +265,8 @@ class P2PNode:
         self.addresses.got_addr((host, port), peer.services, now)
         # §4.3: forwarded whether or not the store had room; only junk addresses stay here
         if is_dialable(host, port) and self.rng.random() < 0.8:
-            self._send_to_random_peer('addrs', addrs=[{'timestamp': int(now), 'address': {
-                'services': peer.services, 'address': host, 'port': port}}])
+            self._forward_addr({'timestamp': int(now), 'address': {
+                'services': peer.services, 'address': host, 'port': port}})
 
     def got_addrs(self, peer, records) -> None:
         now = self.now()
@@ -275,7 +275,7 @@ class P2PNode:
             host, port = address['address'], address['port']
             self.addresses.got_addr((host, port), address['services'], min(now, record['timestamp']))
             if is_dialable(host, port) and self.rng.random() < 0.8:  # §4.4, as for addrme
-                self._send_to_random_peer('addrs', addrs=[record])
+                self._forward_addr(record)
 
     def get_good_peers(self, count) -> list[dict[str, Any]]:
         return [{'timestamp': int(entry.last_seen), 'address': {
@@ -560,6 +560,21 @@ class P2PNode:
         peers = self._peer_snapshot()
         if peers:
             self.rng.choice(peers).send(command, **fields)
+
+    def _forward_addr(self, record):
+        """§4.3, §4.4: one address record to a random peer, in an `addrs` message of its own."""
+        peers = self._peer_snapshot()
+        if not peers:
+            return
+        peer = self.rng.choice(peers)
+        memo = self.settings.addrs_frames
+        if memo is None:
+            peer.send('addrs', addrs=[record])
+            return
+        # the encoding is a function of these four values (and of our settings, the memo's owner's)
+        address = record['address']
+        key = (record['timestamp'], address['services'], address['address'], address['port'])
+        peer.send_frames(memo(key, lambda: peer.encode_frames('addrs', addrs=[record])))
 
     def _advertise(self, peer):
         """§8: at once and then after Exp(100 × peers + 1 s), tell the peer where we listen."""

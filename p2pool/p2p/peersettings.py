@@ -45,3 +45,7 @@ class PeerSettings:
     # memoised ones shared by all its nodes (p2pool/sim/caches.py); handlers only read the fields.
     checksum: Any = messages.checksum
     decode_payload: Any = messages.decode_payload
+    # (record key, encode) -> the frames of an `addrs` message forwarding one address record (P2PNode,
+    # p2p.md §4.4): the simulator's memo, shared by its nodes, which forward the same records hop by
+    # hop; None: every forward is encoded
+    addrs_frames: Any = None

@@ -20,7 +20,9 @@ functions of data every node agrees on, so the simulator computes them once:
   payload bytes. A share relayed by every node reaches every node once per
   connection in the same payload, so `WireCache` checks and decodes each distinct
   payload once (every node's PeerSettings carry its `checksum` and
-  `decode_payload`; the handlers only read decoded fields).
+  `decode_payload`; the handlers only read decoded fields). Gossip forwards an
+  address record from node to node, each time in an `addrs` message of its own:
+  `addrs_frames` encodes the message of a record once for all the hops.
 
 Every node still runs its own tracker, chooser, verified set, PPLNS windows,
 stale accounting, relay and download loop on its own copies, and every message
@@ -33,7 +35,7 @@ uses, kept in memory so that a node restarted after churn loads its chain back.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from p2pool.p2p import messages
@@ -137,8 +139,10 @@ class WireCache:
         self._decoded: dict[tuple[str, bytes], dict[str, Any]] = {}
         # the keys of each memo, oldest first: a dict whose first keys keep being deleted finds its
         # new first key only after skipping the holes they left, a deque pops it at once
+        self._addrs_frames: dict[tuple[Any, ...], list[bytes]] = {}
         self._checksum_order: deque[bytes] = deque()
         self._decoded_order: deque[tuple[str, bytes]] = deque()
+        self._addrs_order: deque[tuple[Any, ...]] = deque()
         self.hits = self.misses = 0
         self.relay_frames = RelayFrames(self.MAX_ENTRIES)
 
@@ -160,6 +164,14 @@ class WireCache:
         found = messages.decode_payload(command, payload)   # a DecodeError is raised, not remembered
         if len(payload) <= self.MAX_PAYLOAD:
             _remember(self._decoded, self._decoded_order, key, found, self.MAX_ENTRIES)
+        return found
+
+    def addrs_frames(self, key: tuple[Any, ...], encode: Callable[[], list[bytes]]) -> list[bytes]:
+        """The frames of the `addrs` message forwarding the record `key` (PeerSettings.addrs_frames)."""
+        found = self._addrs_frames.get(key)
+        if found is None:
+            found = encode()
+            _remember(self._addrs_frames, self._addrs_order, key, found, self.MAX_ENTRIES)
         return found
 
 

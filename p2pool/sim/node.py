@@ -107,7 +107,8 @@ class SimNode:
                             outgoing_target=world.outgoing_target, use_bootstrap=False,
                             fixed_peers=world.fixed_peers(self.index), advertise=not world.ring)
         settings = PeerSettings(prefix=world.net.PREFIX, pow_func=world.net.PARENT.pow_hash,
-                                checksum=world.wire.checksum, decode_payload=world.wire.decode_payload)
+                                checksum=world.wire.checksum, decode_payload=world.wire.decode_payload,
+                                addrs_frames=world.wire.addrs_frames)
         p2p = self.p2p = P2PNode(chain, None, config, settings=settings,
                                  reactor=NodeReactor(world.network, self.host),
                                  rng=random.Random(self.rng.getrandbits(64)))
