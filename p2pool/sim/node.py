@@ -67,7 +67,10 @@ class SimShareChain(ShareChain):
         shares: list[Share] = []
         for wrapper in wrappers:
             if isinstance(wrapper, dict):
-                shares.append(parse(net, wrapper['type'], bytes(wrapper['contents']), now, peer_addr, items))
+                contents = wrapper['contents']
+                if type(contents) is not bytes:   # decoded messages hold bytes already: no copy call
+                    contents = bytes(contents)
+                shares.append(parse(net, wrapper['type'], contents, now, peer_addr, items))
             else:
                 shares.append(self.parse_share(wrapper, peer_addr))
         return shares
