@@ -20,7 +20,8 @@ from p2pool.app.cli import parse_args
 from p2pool.sharechain.chain import ShareChain
 from p2pool.p2p import messages
 from p2pool.p2p.addrstore import host_group
-from p2pool.p2p.peerset import NodeConfig, P2PNode, config_from_args
+from p2pool.p2p.nodeconfig import NodeConfig, config_from_args
+from p2pool.p2p.peerset import P2PNode
 from p2pool.p2p.protocol import (FLOODING, MALFORMED, SELF_CONNECTION, Misbehaviour, ProtocolError,
                                  ShareRequestError, ShareRequestTimeout)
 from p2pool.sharechain.tracker import Tracker

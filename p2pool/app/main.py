@@ -278,7 +278,8 @@ class NodeRunner:
         self.bitcoind.submit_block(block, template.segwit)
 
     def _start_p2p(self):
-        from p2pool.p2p.peerset import P2PNode, config_from_args
+        from p2pool.p2p.nodeconfig import config_from_args
+        from p2pool.p2p.peerset import P2PNode
         # bitcoind's tip, for the relay rule of block solutions (p2p.md §6.2)
         config = config_from_args(self.args, self.net)
         if self.takeover_client is not None:       # the running node's listening socket comes later

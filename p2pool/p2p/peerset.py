@@ -30,7 +30,6 @@ its handshake is done. Before that it sits in a separate pool of
 full the oldest waiting connection is dropped for the newcomer, so connections
 that never send a version cannot keep real peers out until the handshake timeout.
 """
-import dataclasses
 import functools
 import ipaddress
 import itertools
@@ -43,8 +42,9 @@ from twisted.internet import defer, error as tw_error, protocol as tw_protocol
 
 from p2pool.events import Event
 from p2pool.p2p import pings
-from p2pool.p2p.addrstore import LOOPBACK_HOSTS, AddressStore, BanList, host_group, is_dialable, normal_host
+from p2pool.p2p.addrstore import AddressStore, BanList, host_group, is_dialable, normal_host
 from p2pool.p2p.contracts import PeerChain
+from p2pool.p2p.nodeconfig import NodeConfig
 from p2pool.p2p.peersettings import PeerSettings
 from p2pool.p2p.protocol import INVALID_SHARE, MALFORMED, SELF_CONNECTION, PeerConnection
 from p2pool.p2p.sharesync import ShareSync
@@ -54,42 +54,6 @@ log = logging.getLogger(__name__)
 
 LOW_ADDRESS_COUNT = 1000        # §7: below this many addresses, ask peers for more
 MAX_PENDING_ATTEMPTS = 30       # §8
-
-
-@dataclasses.dataclass
-class NodeConfig:
-    """Local policy of the peer network; see config_from_args for the command line."""
-
-    port: int | None = None                    # listening port (0: any free one); None: do not listen
-    listen_interface: str | None = None        # None: IPv6 dual stack '::', falling back to IPv4 ''
-    max_incoming: int = 40              # --max-conns: incoming peer slots (handshaken peers only)
-    max_per_group: int = 3              # incoming peers per IPv4 /16 (IPv6 /32)
-    max_unhandshaken: int = 20          # incoming connections still before their version message
-    max_unhandshaken_per_group: int = 2  # of those, per IPv4 /16 (IPv6 /32)
-    outgoing_target: int = 6            # --outgoing-conns (0..10)
-    fixed_peers: tuple = ()             # -n: (host, port) pairs kept connected
-    external_address: tuple | None = None      # --external-ip: (host, port or None)
-    advertise: bool = True
-    use_bootstrap: bool = True          # seed the address store from the network file
-    ban_exempt: frozenset = frozenset()
-    ban_time: float = 3600.0            # [jt] bantime; a ban lasts ban_time × score²
-    download_ban_time: float = 30.0     # [jt] base for failed share downloads
-    connect_timeout: float = 5.0
-    upnp: bool = False
-
-
-def config_from_args(args, net) -> NodeConfig:
-    """The running node's NodeConfig from the parsed command line (p2pool/app/cli.py)."""
-    return NodeConfig(
-        port=args.p2pool_port or net.P2P_PORT,
-        max_incoming=args.max_conns,
-        outgoing_target=args.outgoing_conns,
-        fixed_peers=tuple((host, port or net.P2P_PORT) for host, port in args.p2pool_nodes),
-        external_address=args.external_ip,
-        advertise=args.advertise,
-        ban_exempt=LOOPBACK_HOSTS,
-        upnp=args.upnp,
-    )
 
 
 @functools.lru_cache(maxsize=1024, typed=True)
