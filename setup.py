@@ -33,7 +33,8 @@ OUTPUTS_ACCELERATOR = Extension(
 # The simulator's virtual clock in C (p2pool/sim/clock.py falls back to its Python classes). No fused
 # multiply-add: its times must be the same doubles as the Python clock's.
 CLOCK_ACCELERATOR = Extension(
-    'p2pool.sim._clock', ['p2pool/sim/_clock.c'], optional=True,
+    'p2pool.sim._clock', ['p2pool/sim/_clock.c', 'p2pool/sim/_links.c'], optional=True,
+    depends=['p2pool/sim/_clock.h'],
     extra_compile_args=[] if os.name == 'nt' else ['-O3', '-ffp-contract=off'])
 
 
