@@ -249,16 +249,17 @@ def release_long_polls(pair, attempts=5):
 
 
 def _with_file_limit(hook, limit):
-    """A preexec hook that runs `hook` and sets RLIMIT_NOFILE to `limit` (soft and hard) when given."""
-    if limit is None:
-        return hook
-
-    def both():
+    """A preexec hook that runs `hook`, sets RLIMIT_NOFILE to `limit` (soft and hard) when given, and gives
+    the node the default SIGINT: a test run started as a background job of a non-interactive shell has
+    SIGINT ignored, the node would inherit that, and the tests that stop a node with SIGINT would hang."""
+    def setup():
         import resource
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         if hook is not None:
             hook()
-    return both
+    return setup
 
 
 def _read(path):
