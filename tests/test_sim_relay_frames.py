@@ -1,9 +1,9 @@
-"""The simulator's memo of relay frames stays bounded, the oldest entries going first."""
-from p2pool.sim.caches import RelayFrames
+"""The simulator's memos (relay frames, checksums, decoded payloads) stay bounded, the oldest entries going first."""
+from p2pool.sim.caches import FifoMemo
 
 
-def test_relay_frames_forget_the_oldest_entries_beyond_their_limit():
-    frames = RelayFrames(limit=2)
+def test_memos_forget_the_oldest_entries_beyond_their_limit():
+    frames = FifoMemo(limit=2)
     frames['a'] = [b'1']
     frames['b'] = [b'2']
     frames['a'] = [b'3']       # replaced, still the oldest

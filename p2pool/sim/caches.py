@@ -36,11 +36,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from p2pool.p2p import messages
 from p2pool.sharechain import verify
 from p2pool.sharechain.share import FIRST_ADDRESS_VERSION, Share, ShareDecodeError, share_from_type_and_contents
+
+K = TypeVar('K')
+V = TypeVar('V')
 
 _SLOTS = tuple(name for name in Share.__slots__ if name not in ('__weakref__', 'time_seen', 'peer_addr', 'naughty'))
 
@@ -135,23 +138,20 @@ class WireCache:
     MAX_PAYLOAD = 256 * 1024    # larger payloads (long sharereplies) are rare: never remembered
 
     def __init__(self) -> None:
-        self._checksums: dict[bytes, bytes] = {}
-        self._decoded: dict[tuple[str, bytes], dict[str, Any]] = {}
-        # the keys of each memo, oldest first: a dict whose first keys keep being deleted finds its
-        # new first key only after skipping the holes they left, a deque pops it at once
-        self._addrs_frames: dict[tuple[Any, ...], list[bytes]] = {}
-        self._checksum_order: deque[bytes] = deque()
-        self._decoded_order: deque[tuple[str, bytes]] = deque()
-        self._addrs_order: deque[tuple[Any, ...]] = deque()
+        self._checksums: FifoMemo[bytes, bytes] = FifoMemo(self.MAX_ENTRIES)
+        self._decoded: FifoMemo[tuple[str, bytes], dict[str, Any]] = FifoMemo(self.MAX_ENTRIES)
+        self._addrs_frames: FifoMemo[tuple[Any, ...], list[bytes]] = FifoMemo(self.MAX_ENTRIES)
+        #: the frames of relayed `shares` messages (ShareSync.relay_frames): each node relays a share
+        #: in the same bytes, so they are encoded once for all
+        self.relay_frames: FifoMemo[Any, list[bytes]] = FifoMemo(self.MAX_ENTRIES)
         self.hits = self.misses = 0
-        self.relay_frames = RelayFrames(self.MAX_ENTRIES)
 
     def checksum(self, payload: bytes) -> bytes:
         found = self._checksums.get(payload)
         if found is None:
             found = messages.checksum(payload)
             if len(payload) <= self.MAX_PAYLOAD:
-                _remember(self._checksums, self._checksum_order, payload, found, self.MAX_ENTRIES)
+                self._checksums[payload] = found
         return found
 
     def decode_payload(self, command: str, payload: bytes) -> dict[str, Any]:
@@ -163,42 +163,34 @@ class WireCache:
         self.misses += 1
         found = messages.decode_payload(command, payload)   # a DecodeError is raised, not remembered
         if len(payload) <= self.MAX_PAYLOAD:
-            _remember(self._decoded, self._decoded_order, key, found, self.MAX_ENTRIES)
+            self._decoded[key] = found
         return found
 
     def addrs_frames(self, key: tuple[Any, ...], encode: Callable[[], list[bytes]]) -> list[bytes]:
         """The frames of the `addrs` message forwarding the record `key` (PeerSettings.addrs_frames)."""
         found = self._addrs_frames.get(key)
         if found is None:
-            found = encode()
-            _remember(self._addrs_frames, self._addrs_order, key, found, self.MAX_ENTRIES)
+            found = self._addrs_frames[key] = encode()
         return found
 
 
-class RelayFrames(dict[Any, list[bytes]]):
-    """The frames of relayed `shares` messages (ShareSync.relay_frames) for every node of one
-    simulation: each node relays a share in the same bytes, so they are encoded once; the oldest
-    go first beyond `limit` entries."""
+class FifoMemo(dict[K, V]):
+    """A dict that forgets its oldest keys beyond `limit` entries (the memos of this module).
 
-    def __init__(self, limit: int = WireCache.MAX_ENTRIES) -> None:
+    The keys' order is kept in a deque: a dict whose first keys keep being deleted finds its new
+    first key only after skipping the holes they left, a deque pops it at once."""
+
+    def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
-        self._order: deque[Any] = deque()
+        self._order: deque[K] = deque()
 
-    def __setitem__(self, key: Any, frames: list[bytes]) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
         if key not in self:
             if len(self) >= self.limit:
                 del self[self._order.popleft()]
             self._order.append(key)
-        super().__setitem__(key, frames)
-
-
-def _remember(memo: dict[Any, Any], order: deque[Any], key: Any, value: Any, limit: int) -> None:
-    """memo[key] = value (a key it does not hold), the oldest key forgotten beyond `limit`."""
-    if len(memo) >= limit:
-        del memo[order.popleft()]
-    memo[key] = value
-    order.append(key)
+        super().__setitem__(key, value)
 
 
 class _Pending:
