@@ -157,9 +157,6 @@ class Endpoint:
         self.protocol = protocol
         self.inbox.receiver = protocol.dataReceived
 
-    def deliver(self, data: bytes) -> None:
-        self.inbox(data)
-
     def _close(self) -> None:
         self.closed = self.inbox.closed = self.link.closed = True
 
