@@ -15,9 +15,12 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
+import os
 import sys
 from typing import Any
 
+from p2pool.sim.adversary import parse_adversary
 from p2pool.sim.world import Scenario, Simulation
 
 TABLE_KEYS = ('net', 'share_period_s', 'nodes', 'simulated_s', 'wall_s', 'shares', 'blocks', 'orphan_rate',
@@ -59,22 +62,83 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
-    if args.nodes < 2:
-        raise ValueError('--nodes must be at least 2')
-    if args.hours <= 0:
-        raise ValueError('--hours must be positive')
-    if args.latency_ms < 0 or args.latency_spread < 0 or args.bandwidth_mbit <= 0 or not 0 <= args.loss < 1:
-        raise ValueError('latency, spread and loss must not be negative, bandwidth must be positive, loss < 1')
-    if not 0 < args.pool_fraction <= 1:
+    scenario = Scenario(net=args.net, nodes=args.nodes, hours=args.hours, latency_ms=args.latency_ms,
+                        latency_spread=args.latency_spread, bandwidth_mbit=args.bandwidth_mbit, loss=args.loss,
+                        seed=args.seed, hashrate=args.hashrate, adversaries=tuple(args.adversary),
+                        churn=args.churn, outgoing_conns=args.outgoing_conns, max_conns=args.max_conns,
+                        work_delay_ms=args.work_delay_ms, block_propagation_ms=args.block_propagation_ms,
+                        pool_fraction=args.pool_fraction, share_period=args.share_period, topology=args.topology)
+    check_scenario(scenario)
+    return scenario
+
+
+def check_scenario(scenario: Scenario) -> None:
+    """ValueError with a one-line reason for a scenario the simulator cannot run as meant: a NaN would
+    never let the virtual clock reach the end, a negative delay would run effects before their causes.
+    Checked for every run, a swept value included, before the first one starts."""
+    def number(value: float, option: str, low: float, low_included: bool = True, high: float = math.inf) -> None:
+        above = value >= low if low_included else value > low
+        if not (math.isfinite(value) and above and value < high):
+            bound = ('at least %g' if low_included else 'more than %g') % low
+            if high != math.inf:
+                bound += ' and below %g' % high
+            raise ValueError('--%s must be a number %s, got %r' % (option, bound, value))
+
+    if scenario.nodes < 2:
+        raise ValueError('--nodes must be at least 2, got %d' % scenario.nodes)
+    number(scenario.hours, 'hours', 0, low_included=False)
+    number(scenario.latency_ms, 'latency-ms', 0)
+    number(scenario.latency_spread, 'latency-spread', 0)
+    number(scenario.bandwidth_mbit, 'bandwidth-mbit', 0, low_included=False)
+    number(scenario.loss, 'loss', 0, high=1)
+    number(scenario.churn, 'churn', 0)
+    number(scenario.work_delay_ms, 'work-delay-ms', 0)
+    number(scenario.block_propagation_ms, 'block-propagation-ms', 0)
+    if not (math.isfinite(scenario.pool_fraction) and 0 < scenario.pool_fraction <= 1):
         raise ValueError('--pool-fraction must lie in (0, 1]; 1 makes every share a block, as on regtest')
-    if args.share_period is not None and args.share_period < 1:
-        raise ValueError('--share-period must be at least 1 second')
-    return Scenario(net=args.net, nodes=args.nodes, hours=args.hours, latency_ms=args.latency_ms,
-                    latency_spread=args.latency_spread, bandwidth_mbit=args.bandwidth_mbit, loss=args.loss,
-                    seed=args.seed, hashrate=args.hashrate, adversaries=tuple(args.adversary), churn=args.churn,
-                    outgoing_conns=args.outgoing_conns, max_conns=args.max_conns,
-                    work_delay_ms=args.work_delay_ms, block_propagation_ms=args.block_propagation_ms,
-                    pool_fraction=args.pool_fraction, share_period=args.share_period, topology=args.topology)
+    if scenario.share_period is not None and not (
+            math.isfinite(scenario.share_period) and scenario.share_period >= 1
+            and scenario.share_period == int(scenario.share_period)):
+        raise ValueError('--share-period must be a whole number of seconds, at least 1, got %r'
+                         % scenario.share_period)
+    if scenario.outgoing_conns < 1:
+        raise ValueError('--outgoing-conns must be at least 1, got %d' % scenario.outgoing_conns)
+    if scenario.max_conns < 1:
+        raise ValueError('--max-conns must be at least 1, got %d' % scenario.max_conns)
+    kind, _, alpha = scenario.hashrate.partition(':')
+    if kind == 'pareto' and alpha:
+        try:
+            shape = float(alpha)
+        except ValueError:
+            shape = math.nan
+        if not (math.isfinite(shape) and shape > 0):
+            raise ValueError('--hashrate pareto:ALPHA needs a positive ALPHA (1.16: the 80/20 rule), got %r' % alpha)
+    if kind == 'list':
+        try:
+            shares = [float(value) for value in alpha.split(',')]
+        except ValueError:
+            shares = [math.nan]
+        if not all(math.isfinite(value) and value > 0 for value in shares):
+            raise ValueError('--hashrate list:A,B,... needs positive numbers, got %r' % alpha)
+    for text in scenario.adversaries:
+        parse_adversary(text)
+
+
+def sweep_cases(scenario: Scenario, option: str, values: list[float]) -> list[Scenario]:
+    """The scenario once per swept value, each checked (a whole number where the option counts things)."""
+    field = SWEEPABLE[option]
+    cases = []
+    for value in values:
+        if type(getattr(Scenario(), field) or 0.0) is int:
+            if value != int(value):
+                raise ValueError('--sweep %s takes whole numbers, got %r' % (option, value))
+            changes: dict[str, Any] = {field: int(value)}
+        else:
+            changes = {field: value}
+        case = dataclasses.replace(scenario, **changes)
+        check_scenario(case)
+        cases.append(case)
+    return cases
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -147,27 +211,42 @@ def main(argv: list[str]) -> int:
     try:
         scenario = scenario_from_args(args)
         sweep = parse_sweep(args.sweep) if args.sweep else None
-        runs = []
-        if sweep is None:
-            runs.append(run_scenario(scenario, 'simulating'))
-        else:
-            option, values = sweep
-            field = SWEEPABLE[option]
-            for value in values:
-                kind = type(getattr(Scenario(), field) or 0.0)
-                changes: dict[str, Any] = {field: int(value) if kind is int else value}
-                case = dataclasses.replace(scenario, **changes)
-                figures = run_scenario(case, '%s=%g' % (option, value))
-                figures['sweep_value'] = value
-                runs.append(figures)
+        cases = [(scenario, 'simulating')] if sweep is None else [
+            (case, '%s=%g' % (sweep[0], value)) for case, value in zip(sweep_cases(scenario, *sweep), sweep[1])]
         if args.plot:
-            from p2pool.sim import plot
-            plot.write_charts(args.plot, runs, sweep[0] if sweep else None, scenario)
+            prepare_plot_directory(args.plot)   # before the runs: a long run must not end in "no matplotlib"
+        runs = []
+        for case, label in cases:
+            figures = run_scenario(case, label)
+            if sweep is not None:
+                figures['sweep_value'] = getattr(case, SWEEPABLE[sweep[0]])
+            runs.append(figures)
     except (ValueError, OSError, ImportError) as e:
         print('p2pool simulate: %s' % e, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print('p2pool simulate: interrupted', file=sys.stderr)
+        return 130
+    # the figures first: a chart that cannot be written must not lose them
     if args.json:
         print(json.dumps(runs[0] if sweep is None else {'sweep': sweep[0], 'runs': runs}, sort_keys=True))
     else:
         print(format_table(runs))
+    if args.plot:
+        from p2pool.sim import plot
+        try:
+            for path in plot.write_charts(args.plot, runs, sweep[0] if sweep else None, scenario):
+                print('chart: %s' % path, file=sys.stderr)
+        except (OSError, ValueError) as e:
+            print('p2pool simulate: cannot write the charts: %s' % e, file=sys.stderr)
+            return 1
     return 0
+
+
+def prepare_plot_directory(directory: str) -> None:
+    """ImportError without matplotlib, OSError when `directory` cannot be made or written."""
+    from p2pool.sim import plot
+    plot.load_pyplot()
+    os.makedirs(directory, exist_ok=True)
+    if not os.access(directory, os.W_OK):
+        raise OSError('--plot: cannot write to %s' % directory)

@@ -7,7 +7,7 @@ from typing import Any
 from p2pool.sim.world import Scenario
 
 
-def _pyplot() -> Any:
+def load_pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
@@ -19,7 +19,7 @@ def _pyplot() -> Any:
 
 def write_charts(directory: str, runs: list[dict[str, Any]], sweep: str | None, scenario: Scenario) -> list[str]:
     """Charts for a sweep (stale rates against the swept option) or for one run (adversaries)."""
-    plt = _pyplot()
+    plt = load_pyplot()
     os.makedirs(directory, exist_ok=True)
     written = []
     if sweep is not None:
