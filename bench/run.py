@@ -4,6 +4,7 @@
     python bench/run.py                 # every benchmark
     python bench/run.py NAME [NAME...]  # only these figures
     python bench/run.py --list          # the figure names
+    python bench/run.py --help          # this text
 
 Each bench/bench_*.py module exposes BENCHMARKS = {name: fn}, where fn() returns
 (value, unit). Every figure runs in a fresh Python process so that memory and
@@ -44,6 +45,9 @@ def run_one(name):
 def main(argv):
     if argv[:1] == ['--one']:
         run_one(argv[1])
+        return 0
+    if argv[:1] in (['-h'], ['--help']):
+        print(__doc__.strip())
         return 0
     names = sorted(all_benchmarks())
     if argv[:1] == ['--list']:
