@@ -61,6 +61,36 @@ def test_good_peers_make_the_reference_selection_with_the_same_draws():
         assert ours.getstate() == theirs.getstate()
 
 
+class _Draws(random.Random):
+    """random() answers from a list (ties and zero draws, which a real rng hardly makes)."""
+
+    def __init__(self, values):
+        super().__init__(0)
+        self.values = list(values)
+
+    def random(self):
+        return self.values.pop(0)
+
+
+def test_the_best_good_peer_is_the_reference_one_for_any_draws():
+    setup, now = random.Random(11), 50 * 86400.0
+    for size in (1, 2, 5, 40, 200):
+        store = AddressStore()
+        for index in range(size):
+            first = now - setup.choice([0, 3600, 7200, 86400, 9e5])
+            last = first + setup.choice([0, 1, 3600, 5000, now - first])
+            store.got_addr(('10.1.%d.%d' % (index // 200, index % 200), 9333), 0, first)
+            store.got_addr(('10.1.%d.%d' % (index // 200, index % 200), 9333), 0, last)
+        for seed in range(30):
+            ours, theirs = random.Random(seed), random.Random(seed)
+            assert store.get_good_peers(1, now, ours) == _reference_good_peers(store, 1, now, theirs)
+            assert ours.getstate() == theirs.getstate()
+        for draws in ([0.0] * size, [0.5] * size, [0.999] * size, [1.0 - 2**-53] * size,
+                      [setup.choice([0.0, 0.25, 0.999]) for _ in range(size)]):
+            assert store.get_good_peers(1, now, _Draws(draws)) == _reference_good_peers(
+                store, 1, now, _Draws(draws))
+
+
 def test_address_store_persists_in_the_database():
     db = ShareStore(':memory:')
     store = AddressStore(db)

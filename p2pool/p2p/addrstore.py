@@ -118,6 +118,9 @@ class AddressStore:
         self.max_entries = max_entries
         # (host, port) -> [services, first_seen, last_seen, _hour_weight(first_seen, last_seen)]
         self._entries: dict[Any, Any] = {}
+        # at least every entry's hour weight (they only grow; a forgotten entry's may stay): the
+        # bound _best_entry's pruning needs
+        self._weight_bound = 1.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -155,7 +158,9 @@ class AddressStore:
         entry[0] = services
         if seen_at > entry[2]:
             entry[2] = seen_at
-            entry[3] = _hour_weight(entry[1], seen_at)
+            weight = entry[3] = _hour_weight(entry[1], seen_at)
+            if weight > self._weight_bound:
+                self._weight_bound = weight
         return True
 
     def add_new(self, addr, now) -> bool:
@@ -177,19 +182,45 @@ class AddressStore:
         entries = self._entries
         if count <= 0 or not entries:
             return []
+        if count == 1:
+            return [self._best_entry(now, rng)]
         log_, random_ = math.log, rng.random
-        # The dialler asks this every second: one comprehension over the cached weights (the
-        # key's first factor for an address seen within the hour) costs a third of a key
-        # function per entry, with the same floats and the same draws.
+        # getaddrs answers: one comprehension over the cached weights (the key's first factor for
+        # an address seen within the hour) costs a third of a key function per entry
         keys = [(weight if now - last_seen <= 3600.0
                  else log_(max(3600.0, last_seen - first_seen)) / log_(now - last_seen)) * log_(1.0 - random_())
                 for _services, first_seen, last_seen, weight in entries.values()]
-        if count == 1:
-            best = [next(itertools.islice(entries.items(), keys.index(min(keys)), None))]
-        else:
-            items = list(entries.items())
-            best = [items[index] for index in sorted(range(len(keys)), key=keys.__getitem__)[:count]]
+        items = list(entries.items())
+        best = [items[index] for index in sorted(range(len(keys)), key=keys.__getitem__)[:count]]
         return [AddressEntry(host, port, *entry[:3]) for (host, port), entry in best]
+
+    def _best_entry(self, now, rng) -> AddressEntry:
+        """get_good_peers(1, now, rng)[0]: the same draws and the same entry, with few logarithms.
+
+        The dialler asks this every second. An entry's key is f × ln(1 - u) with its draw u,
+        ln(1 - u) <= 0 and 0 < f <= _weight_bound = W (f is the hour weight, or less for an entry
+        silent for over an hour), so the key is at least W × ln(1 - u). The entry with the largest
+        draw has some key B; an entry whose W × ln(1 - u) exceeds B, i.e. whose 1 - u exceeds
+        exp(B / W), cannot be the smallest. Only the others (a few of a hundred) get their exact key;
+        the margins keep every entry that float rounding could make the smallest.
+        """
+        entries, log_ = self._entries, math.log
+        random_ = rng.random
+        draws = [random_() for _ in range(len(entries))]     # one per entry, in store order
+        values = list(entries.values())
+
+        def key(index):
+            _services, first_seen, last_seen, weight = values[index]
+            factor = (weight if now - last_seen <= 3600.0
+                      else log_(max(3600.0, last_seen - first_seen)) / log_(now - last_seen))
+            return factor * log_(1.0 - draws[index])
+
+        top = draws.index(max(draws))
+        cutoff = 1.0 - math.exp(key(top) / self._weight_bound) * (1.0 + 1e-9) - 1e-12
+        candidates = [index for index, draw in enumerate(draws) if draw >= cutoff or index == top]
+        best = min(candidates, key=key)        # the first of equal keys: ties in store order
+        (host, port), entry = next(itertools.islice(entries.items(), best, None))
+        return AddressEntry(host, port, *entry[:3])
 
     # --- persistence ----------------------------------------------------------------
 
@@ -202,8 +233,9 @@ class AddressStore:
             addr = (normal_host(record.host), record.port)
             if (addr not in self._entries and len(self._entries) < self.max_entries
                     and is_dialable(*addr)):
-                self._entries[addr] = [record.services, record.first_seen, record.last_seen,
-                                       _hour_weight(record.first_seen, record.last_seen)]
+                weight = _hour_weight(record.first_seen, record.last_seen)
+                self._entries[addr] = [record.services, record.first_seen, record.last_seen, weight]
+                self._weight_bound = max(self._weight_bound, weight)
         return len(records)
 
     def save(self) -> None:
