@@ -239,10 +239,12 @@ class Chooser:
             self._window_blocks[end] = blocks
         return blocks
 
-    def tail_score(self, head: int) -> tuple[int, float | None]:
-        """(height, None) below CHAIN_LENGTH, else (CHAIN_LENGTH, work per parent-chain time)."""
+    def tail_score(self, head: int, height: int | None = None) -> tuple[int, float | None]:
+        """(height, None) below CHAIN_LENGTH, else (CHAIN_LENGTH, work per parent-chain time).
+        `height`: the head's verified height if the caller has just measured it."""
         verified, chain_length = self.tracker.verified, self.net.CHAIN_LENGTH
-        height = verified.get_height(head)
+        if height is None:
+            height = verified.get_height(head)
         if height < chain_length:
             return height, None
         end = verified.get_nth_parent_hash(head, chain_length * 15 // 16)
@@ -254,13 +256,14 @@ class Chooser:
         rate: float = verified.get_delta(head, end).work / (periods * self.net.PARENT.BLOCK_PERIOD)
         return chain_length, rate
 
-    def _tail_entry(self, tail: int | None, head: int | None = None) -> TailEntry:
-        """The tail's score (that of its head with the most work, if known `head`) with the heights it read."""
+    def _tail_entry(self, tail: int | None, head: int | None = None, head_height: int | None = None) -> TailEntry:
+        """The tail's score (that of its head with the most work, if known `head`, of verified height
+        `head_height` if known) with the heights it read."""
         verified = self.tracker.verified
         if head is None:
             head = max(verified.tails[tail], key=lambda h: (verified.get_work(h), h))
         reads = len(self._heights_read)
-        score = self.tail_score(head)
+        score = self.tail_score(head, head_height)
         read = self._heights_read[-1] if len(self._heights_read) > reads else None
         return (_score_key(score), _hash_key(tail), tail), read, head
 
@@ -271,11 +274,15 @@ class Chooser:
 
     # --- §5 heads and punishment -------------------------------------------------------
 
-    def _head_keys(self, head: int, punish: Callable[[int], int]) -> tuple[HeadKey, TraditionalKey]:
-        """A verified head's ([jt] ranking key, traditional ranking key)."""
+    def _head_keys(self, head: int, punish: Callable[[int], int], height: int | None = None
+                   ) -> tuple[HeadKey, TraditionalKey]:
+        """A verified head's ([jt] ranking key, traditional ranking key); `height`: its verified
+        height if the caller has just measured it."""
         verified = self.tracker.verified
         share = self.tracker.items[head]
-        older = verified.get_nth_parent_hash(head, min(RECENT_SHARES, verified.get_height(head)))
+        if height is None:
+            height = verified.get_height(head)
+        older = verified.get_nth_parent_hash(head, min(RECENT_SHARES, height))
         work5 = verified.get_work(older)
         punished = punish(head)
         return (work5 - min(punished, 1) * share.work, -punished, -share.time_seen), (work5, -share.time_seen,
@@ -416,11 +423,12 @@ class Chooser:
             return None
         new = next(iter(children))
         share = tracker.items[new]
-        if new not in tracker.heads or not memo.heights_hold(self.rel_height):
+        if new not in tracker.heads or (memo.heights_read and not memo.heights_hold(self.rel_height)):
             return None   # it filled a gap below other shares, or a tail's score moved
-        height, last = tracker.get_height_and_last(new)
-        if not (height if last is None else min(UNVERIFIED_WALK, max(0, height - chain_length))):
-            return None   # step 1 would not try it: a full pass is as cheap
+        # step 1 tries the new head unless its chain has a missing parent within CHAIN_LENGTH (then a
+        # full pass is as cheap); tracker.heads names a head's tail without a walk
+        if tracker.heads[new] is not None and tracker.get_height(new) <= chain_length:
+            return None
         self._memo = None
         self._verify_calls = 0
         self._heights_read = []
@@ -429,11 +437,12 @@ class Chooser:
         if not self._attempt_verify(share, failed):
             return self._evaluate(failed)
         verified_height, verified_last = verified.get_height_and_last(new)
-        below_height, below_last = tracker.get_height_and_last(verified_last)
-        want = max(chain_length - verified_height, 0)
-        can = max(below_height - 1 - chain_length, 0) if below_last is not None else below_height
-        if min(want, can) or (below_last is not None and verified_height - 1 < chain_length):
-            return self._evaluate(failed)   # step 3 would verify below it, or its desired entry moves
+        if verified_last is not None:   # (a verified chain down to the first share: nothing below it)
+            below_height, below_last = tracker.get_height_and_last(verified_last)
+            want = max(chain_length - verified_height, 0)
+            can = max(below_height - 1 - chain_length, 0) if below_last is not None else below_height
+            if min(want, can) or (below_last is not None and verified_height - 1 < chain_length):
+                return self._evaluate(failed)   # step 3 would verify below it, or its desired entry moves
         tails = dict(memo.tails)
         # the tail's heaviest head is the new share if it was its parent (the new share adds work), else the
         # heavier of the two (the other heads are as they were)
@@ -442,33 +451,36 @@ class Chooser:
             heaviest = max(heaviest, new, key=lambda h: (verified.get_work(h), h))
         else:
             heaviest = new if share.work > 0 else None
-        tails[verified_last] = self._tail_entry(verified_last, heaviest)
+        tails[verified_last] = self._tail_entry(verified_last, heaviest,
+                                                verified_height if heaviest == new else None)
         best_tail = _top_tail(tails)
         if best_tail != memo.best_tail:
             return self._evaluate(failed)
         punish = self._punish_function()
-        key, traditional_key = self._head_keys(new, punish)
-        decorated_heads = [entry for entry in memo.decorated_heads if entry[1] != old_best]
+        key, traditional_key = self._head_keys(new, punish, verified_height)
+        # the best share was the top-ranked head (memo.extendable): the others keep their order below it
+        decorated_heads = memo.decorated_heads[:-1]
         traditional = [entry for entry in memo.traditional if entry[1] != old_best]
-        bisect.insort(decorated_heads, (key, new))
+        position = bisect.bisect_right(decorated_heads, (key, new))
+        decorated_heads.insert(position, (key, new))
         bisect.insort(traditional, (traditional_key, new))
         extended = self._finish(tails, best_tail, memo.desired, decorated_heads, traditional, punish, set(), [],
                                 failed)
-        self._carry_quiet_prune(memo, extended, old_best, new)
+        self._carry_quiet_prune(memo, extended, position)
         return extended
 
-    def _carry_quiet_prune(self, before: _Memo, after: _Memo, old_best: int, new: int) -> None:
+    def _carry_quiet_prune(self, before: _Memo, after: _Memo, new_position: int) -> None:
         """A prune that removed nothing from `before`'s forest would remove nothing from `after`'s,
-        until the same time, if `new` took the place of `old_best` among the kept top heads: every
-        other head keeps its place, its time seen and its tail. Not when prune's second part could
+        until the same time, if the new head (at `new_position` of after.decorated_heads) took the
+        place of the old best share (before's top-ranked head) among the kept top heads: every other
+        head keeps its place, its time seen and its tail. The other heads keep their order, so that
+        is when the new head ranks among the top KEEP_TOP_HEADS. Not when prune's second part could
         drop old shares (from tail_keep_height shares on: the new share makes a chain higher)."""
         quiet = self._quiet_prune
         if (quiet is None or quiet[0] != before.counts or quiet[1] is not before.decorated_heads
                 or len(self.tracker.items) >= tail_keep_height(self.net)):
             return
-        kept_before = {head for _key, head in before.decorated_heads[-KEEP_TOP_HEADS:]}
-        kept_after = {head for _key, head in after.decorated_heads[-KEEP_TOP_HEADS:]}
-        if kept_after == (kept_before - {old_best}) | {new}:
+        if new_position >= len(after.decorated_heads) - KEEP_TOP_HEADS:
             self._quiet_prune = (after.counts, after.decorated_heads, quiet[2])
 
     def idle_result(self, now: float) -> ThinkResult | None:
