@@ -79,13 +79,18 @@ class SkipList:
 
     def added(self, share_hash: int) -> None:
         """Called after items[share_hash] was added. A share on a parent with a valid walk memo (the
-        usual new head) gets its own memo at once: its walk to the oldest share is the parent's plus itself."""
+        usual new head) gets its own memo at once: its walk to the oldest share is the parent's plus itself.
+        A share whose parent is absent is its own oldest share: remembered as such, so that a chain added
+        from its oldest share on (a store's load, a download in order) has every memo without a walk."""
         self._level[share_hash] = level_of(share_hash)
         births, items = self._birth, self.items
-        births[share_hash] = next(self._births)
+        birth = births[share_hash] = next(self._births)
         share = items[share_hash]
         parent = share.previous_hash
-        remembered = self._last_memo.get(parent) if parent is not None else None
+        if parent is None or parent not in items:
+            self._last_memo[share_hash] = (share_hash, birth, 0, 0, 0)
+            return
+        remembered = self._last_memo.get(parent)
         if remembered is not None:
             oldest, oldest_birth, distance, work, min_work = remembered
             if births.get(oldest) == oldest_birth and items[oldest].previous_hash not in items:
