@@ -375,3 +375,19 @@ def test_whole_frame_keeps_the_fixed_limits_and_the_maximum_payload_size():
         decoder.fixed_limits = fixed
         assert decoder.fixed_limits is fixed
         assert (decoder.whole_frame(good) is not None) == taken
+
+
+def test_whole_frame_knows_a_ping_by_its_bytes_and_checks_any_other_empty_frame():
+    from p2pool.p2p.messages import FrameDecoder
+    ping = m.frame(PREFIX, 'ping', b'')
+    assert FrameDecoder(PREFIX).whole_frame(ping) == ('ping', b'')
+    assert FrameDecoder(PREFIX).whole_frame(bytearray(ping)) is None   # not bytes: fed as usual
+    assert FrameDecoder(b'\x01' * m.PREFIX_LENGTH).whole_frame(ping) is None   # another network's ping
+    bad_checksum = ping[:-4] + bytes(4)
+    assert FrameDecoder(PREFIX).whole_frame(bad_checksum) is None
+    # an empty payload of a message with fields is not a known frame: the header is read as usual
+    empty_getaddrs = m.frame(PREFIX, 'getaddrs', b'')
+    assert FrameDecoder(PREFIX).whole_frame(empty_getaddrs) == ('getaddrs', b'')
+    decoder = FrameDecoder(PREFIX)
+    decoder.feed(b'\x00')
+    assert decoder.whole_frame(ping) is None    # bytes already buffered come first

@@ -242,6 +242,17 @@ def _fixed_frame_table(limits: tuple[tuple[str, int], ...], max_payload_size: in
             for command, limit in limits if command in _COMMAND_FIELDS}
 
 
+#: the messages without fields (ping): each is one frame, the same bytes on every connection of a network
+_FIELDLESS_COMMANDS = tuple(name for name, message_type in MESSAGE_TYPES.items() if not message_type.fields)
+
+
+@functools.lru_cache(maxsize=64)
+def _fieldless_frame_table(prefix: bytes, checksum: Any) -> dict[bytes, str]:
+    """whole_frame's table of the frames of the fieldless messages -> their command (one per prefix
+    and checksum function; never changed). Such a frame has an empty payload, within every limit."""
+    return {frame(prefix, command, b'', checksum=checksum): command for command in _FIELDLESS_COMMANDS}
+
+
 class FrameDecoder:
     """Incremental, resynchronising frame reader for one connection.
 
@@ -263,6 +274,7 @@ class FrameDecoder:
         self.payload_limit = payload_limit
         self.fixed_limits = {}
         self.checksum = checksum    # payload -> its 4 checksum bytes (a memoised one may be given)
+        self._fieldless_frames = _fieldless_frame_table(self.prefix, checksum)
         self._buffer = bytearray()
         self.garbage_bytes = 0  # total skipped so far, for logs
 
@@ -289,8 +301,13 @@ class FrameDecoder:
         if self._buffer or type(data) is not bytes:
             return None
         length = len(data) - HEADER_LENGTH
-        if length < 0:
-            return None
+        if length <= 0:
+            if length < 0:
+                return None
+            # a ping (a third of all messages): known bytes, so no header to unpack, no checksum to compute
+            command = self._fieldless_frames.get(data)
+            if command is not None:
+                return command, b''
         prefix, command_field, announced, expected = _HEADER.unpack_from(data)
         fixed = self._fixed_frames.get(command_field)
         if fixed is not None:   # one lookup for the command and its limit, past the handshake
