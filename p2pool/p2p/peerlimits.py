@@ -62,7 +62,15 @@ def fixed_payload_limits(settings: Any) -> dict[str, int]:
     """payload_limit of every command whose limit does not change at run time, for a peer past
     its handshake (the per-frame check is then one dict lookup). One dict shared by every
     connection with the same limits: read it, never change it."""
-    return _fixed_limits(tuple(sorted(settings.message_size_limits.items())), settings.max_payload_size)
+    limits, max_payload_size = settings.message_size_limits, settings.max_payload_size
+    # every connection asks at its start: the answer is remembered on the settings with a copy of
+    # what it was made from (compared, not trusted: settings may change between connections)
+    memo = getattr(settings, '_fixed_limits_memo', None)
+    if memo is not None and memo[1] == max_payload_size and memo[0] == limits:
+        return memo[2]
+    fixed = _fixed_limits(tuple(sorted(limits.items())), max_payload_size)
+    settings._fixed_limits_memo = (dict(limits), max_payload_size, fixed)
+    return fixed
 
 
 @functools.lru_cache(maxsize=64)

@@ -64,6 +64,11 @@ def _is_loopback(host):
         return False
 
 
+def _group_of(peer) -> Any:
+    """host_group of a peer's host: the one _build_peer noted (any other peer object: computed)."""
+    return getattr(peer, 'group', None) or host_group(peer.addr[0])
+
+
 class NodePeer(PeerConnection):
     """A PeerConnection that knows its normalised address and tells its factory when it closes."""
 
@@ -139,6 +144,7 @@ class P2PNode:
         self._timers: dict[Any, Any] = {}
         self._closed_waiters: list[Any] = []
         self._accept_order = itertools.count(1)
+        self._addrme_cache: tuple[Any, list[bytes]] | None = None   # (listening port, addrme frames)
 
     # --- the node interface (protocol.py) -----------------------------------------------
 
@@ -420,7 +426,7 @@ class P2PNode:
         group = host_group(host)
         waiting = [peer for peer in self.connections if peer.incoming and not peer.handshake_done
                    and not peer.closing]
-        if sum(1 for peer in waiting if host_group(peer.addr[0]) == group) >= self.config.max_unhandshaken_per_group:
+        if sum(1 for peer in waiting if _group_of(peer) == group) >= self.config.max_unhandshaken_per_group:
             log.debug('Refused %s: too many connections from its network still in their handshake', host)
             return False
         if len(waiting) >= self.config.max_unhandshaken:
@@ -430,11 +436,16 @@ class P2PNode:
 
     def _no_peer_slot(self, host):
         """Why an incoming peer from `host` cannot have a peer slot now, or None if it can."""
-        peers = [peer for peer in self.peers.values() if peer.incoming and not peer.closing]
-        if len(peers) >= self.config.max_incoming:
-            return 'all %d incoming peer slots are taken' % len(peers)
         group = host_group(host)
-        if sum(1 for peer in peers if host_group(peer.addr[0]) == group) >= self.config.max_per_group:
+        incoming = same_group = 0     # one pass: asked at every accept and every incoming handshake
+        for peer in self.peers.values():
+            if peer.incoming and not peer.closing:
+                incoming += 1
+                if _group_of(peer) == group:
+                    same_group += 1
+        if incoming >= self.config.max_incoming:
+            return 'all %d incoming peer slots are taken' % incoming
+        if same_group >= self.config.max_per_group:
             return 'too many peers from its network'
         return None
 
@@ -549,9 +560,18 @@ class P2PNode:
             peer.send('addrs', addrs=[{'timestamp': int(self.now()), 'address': {
                 'services': peer.services, 'address': host, 'port': port or self.listening_port}}])
         else:
-            peer.send('addrme', port=self.listening_port)
+            peer.send_frames(self._addrme_frames(peer))
         delay = self.rng.expovariate(1 / (100.0 * len(self.peers) + 1))
         peer.advertise_timer = self.reactor.callLater(delay, self._advertise, peer)
+
+    def _addrme_frames(self, peer) -> list[bytes]:
+        """The frames of our `addrme`: the same for every peer (all have our settings) while the
+        listening port stays, so encoded once instead of at every advertisement."""
+        port = self.listening_port
+        cached = self._addrme_cache
+        if cached is None or cached[0] != port:
+            cached = self._addrme_cache = (port, peer.encode_frames('addrme', port=port))
+        return cached[1]
 
     # --- bans ---------------------------------------------------------------------------
 
