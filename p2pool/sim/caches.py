@@ -95,6 +95,31 @@ class ShareCache:
                 return own
         return clone_share(template, time_seen, peer_addr)
 
+    def parse_records(self, net: Any, wrappers: Any, time_seen: float, peer_addr: Any,
+                      known: dict[int, Share], parse_other: Callable[[Any, Any], Share]) -> list[Share]:
+        """parse() of every {'type', 'contents'} record of a message in one call (other wrappers go
+        to `parse_other(wrapper, peer_addr)`): every node parses every relayed message, and most of them bring only
+        shares it holds already, so the per-record call is worth saving."""
+        parsed = self._parsed
+        shares: list[Share] = []
+        for wrapper in wrappers:
+            if type(wrapper) is not dict:
+                shares.append(parse_other(wrapper, peer_addr))
+                continue
+            contents = wrapper['contents']
+            if type(contents) is not bytes:   # decoded messages hold bytes already: no copy call
+                contents = bytes(contents)
+            template = parsed.get((wrapper['type'], contents))
+            if template is None:
+                shares.append(self.parse(net, wrapper['type'], contents, time_seen, peer_addr, known))
+                continue
+            self.parse_hits += 1
+            if isinstance(template, ShareDecodeError):
+                raise template
+            own = known.get(template.hash)
+            shares.append(own if own is not None else clone_share(template, time_seen, peer_addr))
+        return shares
+
     def remember(self, share: Share) -> None:
         """A share built locally: other nodes parse its wire form from here."""
         self._parsed.setdefault((share.VERSION, share.contents_bytes), share)

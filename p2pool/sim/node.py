@@ -62,18 +62,9 @@ class SimShareChain(ShareChain):
         return super().parse_share(wrapper, peer_addr)
 
     def parse_shares(self, wrappers: Any, peer_addr: Any = None) -> list[Share]:
-        # one by one through the cache, which hashes a share once for all the nodes of the run
-        parse, net, now, items = self.cache.parse, self.net, self._virtual_clock.now, self.tracker.items
-        shares: list[Share] = []
-        for wrapper in wrappers:
-            if isinstance(wrapper, dict):
-                contents = wrapper['contents']
-                if type(contents) is not bytes:   # decoded messages hold bytes already: no copy call
-                    contents = bytes(contents)
-                shares.append(parse(net, wrapper['type'], contents, now, peer_addr, items))
-            else:
-                shares.append(self.parse_share(wrapper, peer_addr))
-        return shares
+        # through the cache, which hashes a share once for all the nodes of the run
+        return self.cache.parse_records(self.net, wrappers, self._virtual_clock.now, peer_addr, self.tracker.items,
+                                        self.parse_share)
 
 
 class SimNode:
