@@ -72,9 +72,9 @@ def _group_of(peer) -> Any:
 class NodePeer(PeerConnection):
     """A PeerConnection that knows its normalised address and tells its factory when it closes."""
 
-    addr = None                 # (normal host, port)
+    addr: Any = None                 # (normal host, port)
     accept_order = 0            # rises with every connection the node makes or accepts
-    advertise_timer = None
+    advertise_timer: Any = None
 
     def connectionLost(self, reason=tw_protocol.connectionDone) -> None:
         try:
@@ -85,6 +85,9 @@ class NodePeer(PeerConnection):
 
 class _PeerFactory(tw_protocol.ClientFactory):
     """Builds NodePeers for the listener (incoming) or for one outgoing address."""
+
+    connector: Any = None
+    retry_call: Any = None
 
     def __init__(self, node, incoming, addr=None, fixed=False):
         self.node, self.incoming, self.addr, self.fixed = node, incoming, addr, fixed
@@ -126,19 +129,19 @@ class P2PNode:
         # list(self.peers.values()) and how many of them are outgoing (_peer_snapshot)
         self._peer_list: list[Any] | None = None
         self._outgoing = 0
-        self.connections: set[Any] = set()        # every open NodePeer, registered or not
+        self.connections: Any = set()  # every open NodePeer, registered or not (sim: an ordered set)
         self.own_addresses: set[Any] = set()      # (host, port) found to be ourselves
-        self.listening_port = None
+        self.listening_port: Any = None
         self.running = False
         self.peers_changed = Event('p2p peers')
         self.bestblock_received = Event('bestblock from a peer')  # (header, peer addr)
-        self.traffic = Event('p2p traffic')  # ('p2p/in' | 'p2p/out', bytes) from every connection
-        self.upnp = None
-        self.external_address = None    # (IP, port or None) once --external-ip is resolved
+        self.traffic: Any = Event('p2p traffic')  # ('p2p/in' | 'p2p/out', bytes) from every connection
+        self.upnp: Any = None
+        self.external_address: Any = None    # (IP, port or None) once --external-ip is resolved
         # () -> the previous_block of bitcoind's current work, or None: peer block solutions
         # on bitcoind's tip are relayed at once (§6.2)
         self.parent_tip = parent_tip or (lambda: None)
-        self._listener = None
+        self._listener: Any = None
         self._pending: dict[Any, Any] = {}              # (host, port) -> factory of a dial not yet handshaken
         self._fixed: list[Any] = []
         self._timers: dict[Any, Any] = {}

@@ -1,11 +1,9 @@
 """One P2Pool peer connection (p2p.md §3 lifecycle, §4 message handling, §9 misbehaviour).
 
-PeerConnection is a Twisted Protocol. It owns everything that is per connection:
-framing, the handshake, timeouts and pings, per-peer rate limits, the per-peer
-transaction views (§4.10-§4.13, §5) and outstanding share requests. Everything
-that concerns more than one peer (peer set, address store, bans, the tracker,
-relay) belongs to the node, which the connection talks to through the interface
-below and nothing else.
+PeerConnection is a Twisted Protocol. It owns everything that is per connection: framing, the handshake, timeouts
+and pings, per-peer rate limits, the per-peer transaction views (§4.10-§4.13, §5) and outstanding share requests.
+Everything that concerns more than one peer (peer set, address store, bans, the tracker, relay) belongs to the node,
+which the connection talks to through the interface below and nothing else.
 
 The node interface
 ------------------
@@ -19,9 +17,8 @@ Attributes, read when needed (so they may change at run time):
     node.known_txs                  mapping tx key -> transaction dict (the known pool, §5);
                                     only .get(key) is used
 
-Methods, called synchronously from the reactor thread. The message handlers may
-raise Misbehaviour (reported, then the peer is dropped), ProtocolError (peer
-dropped, not reported) or DecodeError (reported as MALFORMED); any other
+Methods, called synchronously from the reactor thread. The message handlers may raise Misbehaviour (reported, then
+the peer is dropped), ProtocolError (peer dropped, not reported) or DecodeError (reported as MALFORMED); any other
 exception is logged as our own bug and drops the peer without a report.
 
     node.best_share_hash() -> int | None          announced in our version message
@@ -52,24 +49,23 @@ exception is logged as our own bug and drops the peer without a report.
     node.add_known_txs(peer, txs)                 {key: tx} received in remember_tx
     node.traffic (optional)                       Event fired with ('p2p/in' | 'p2p/out', bytes)
 
-Toward the node a peer offers: host, port, incoming, version, sub_version,
-services, nonce, announced_best_share_hash, remote_tx_hashes (keys the peer has),
-remembered_txs (what it asked us to keep), send(command, **fields), send_frames(frames)
-(frames encoded once for several peers with encode_frames: a relay to many peers),
-send_losing_tx(txs_by_key), lookup_tx(key), request_shares(hashes, parents,
-stops) -> Deferred, misbehaved(kind, reason), disconnect(reason).
+Toward the node a peer offers: host, port, incoming, version, sub_version, services, nonce,
+announced_best_share_hash, remote_tx_hashes (keys the peer has), remembered_txs (what it asked us to keep),
+send(command, **fields), send_frames(frames) (frames encoded once for several peers with encode_frames: a relay to
+many peers), send_losing_tx(txs_by_key), lookup_tx(key), request_shares(hashes, parents, stops) -> Deferred,
+misbehaved(kind, reason), disconnect(reason).
 
 PeerSettings (p2p/peersettings.py) holds the per-network constants and local limits; PeerFactory builds
 connections for listenTCP/connectTCP.
 
-Message size limits (checked from the frame header, before buffering) and the
-byte budget of `sharereq` answers are in peerlimits.py.
+Message size limits (checked from the frame header, before buffering) and the byte budget of `sharereq` answers are
+in peerlimits.py.
 """
 import itertools
 import logging
 import random
 from collections import OrderedDict
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from twisted.internet import defer, protocol
 
@@ -135,7 +131,7 @@ class PeerConnection(protocol.Protocol):
 
     # set by Twisted before connectionMade; the protocol never runs without one
     transport: Any
-    _handlers: dict[str, Any]
+    _handlers: ClassVar[dict[str, Any]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -150,21 +146,25 @@ class PeerConnection(protocol.Protocol):
         self._seconds = self.clock.seconds
         self._received_at = 0.0   # the clock when the read being handled arrived (its rate-limit charges)
         self.rng = rng or random.Random()
-        self.host, self.port = None, None
-        self.connected_at = None
-        self.version = self.sub_version = self.services = self.nonce = None
-        self.announced_best_share_hash = None
-        self.handshake_done = False
-        self.closing = False
-        self.registered = False
-        self.close_reason = None
+        self.host: Any = None
+        self.port: Any = None
+        self.connected_at: Any = None
+        self.version: Any = None
+        self.sub_version: Any = None
+        self.services: Any = None
+        self.nonce: Any = None
+        self.announced_best_share_hash: Any = None
+        self.handshake_done = self.closing = self.registered = False
+        self.close_reason: Any = None
         self.remote_tx_hashes: dict[Any, Any] = {}          # ordered set: oldest entries are discarded first
         self.remembered_txs: dict[Any, Any] = {}            # key -> tx the peer asked us to keep
         self._remembered_sizes: dict[Any, Any] = {}
         self.remembered_txs_size = 0
         self._latency_cache: OrderedDict[Any, Any] = OrderedDict()  # key -> (tx, expiry), expiries ascending
         self._pending_requests: dict[Any, Any] = {}          # request id -> (Deferred, timeout call)
-        self._handshake_timer = self._idle_timer = self._ping_timer = None
+        self._handshake_timer: Any = None
+        self._idle_timer: Any = None
+        self._ping_timer: Any = None
         self.refused_messages = 0
         # charged for every frame, every pushed share, every gossiped address; the other limits get
         # their buckets in _bucket when first charged (many connections never are, and a bucket

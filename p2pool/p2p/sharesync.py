@@ -50,8 +50,8 @@ class ShareSync:
         self.chain: PeerChain = node.chain
         self.shared_share_hashes: set[Any] = set()
         self.running = False
-        self._waiting = None            # what the download loop waits for (cancelled by stop)
-        self._desired_waiter = None
+        self._waiting: Any = None            # what the download loop waits for (cancelled by stop)
+        self._desired_waiter: Any = None
         self._block_relays: set[Any] = set()
         #: frames of `shares` messages by (prefix, maximum payload size, share hashes), as
         #: TxRelay.send_shares keys them: None for one relay's own; the simulator shares a bounded

@@ -20,7 +20,7 @@ touches only a couple of shares.
 """
 import itertools
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 class TrackedItem(Protocol):
@@ -65,7 +65,7 @@ class SkipList:
     """Jump pointers and walk memos for the shares of one `items` dict."""
 
     #: nth_parent result when n exceeds the height
-    BEYOND_TAIL: Any = object()
+    BEYOND_TAIL: ClassVar[Any] = object()
 
     def __init__(self, items: Mapping[int, TrackedItem]) -> None:
         self.items = items

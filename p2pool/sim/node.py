@@ -106,9 +106,9 @@ class SimNode:
         p2p = self.p2p = P2PNode(chain, None, config, settings=settings,
                                  reactor=NodeReactor(world.network, self.host),
                                  rng=random.Random(self.rng.getrandbits(64)))
-        p2p.connections = OrderedSet()  # type: ignore[assignment]
+        p2p.connections = OrderedSet()
         # the feed of the dashboard's traffic graph, which a simulation has not: no Event per message
-        p2p.traffic = None  # type: ignore[assignment]
+        p2p.traffic = None
         # PeerConnection draws ping times and request ids from its own rng: seeded for the run
         p2p.peer_rng = lambda: random.Random(self.rng.getrandbits(64))
         p2p.parent_tip = lambda: self.tip_hash
