@@ -304,7 +304,7 @@ class FrameDecoder:
         if length <= 0:
             if length < 0:
                 return None
-            # a ping (a third of all messages): known bytes, so no header to unpack, no checksum to compute
+            # a ping (about a fifth of all messages): known bytes, so no header to unpack, no checksum to compute
             command = self._fieldless_frames.get(data)
             if command is not None:
                 return command, b''
