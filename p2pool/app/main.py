@@ -53,7 +53,7 @@ def console_main(argv=None) -> int | str | None:
         return import_command.main(argv[1:])
     if argv[:1] == ['simulate']:
         from p2pool.sim import cli as simulate
-        return simulate.main(argv[1:])
+        return simulate.main(argv[1:], exiting=True)
     try:
         args = cli.parse_args(argv)
     except SystemExit as e:

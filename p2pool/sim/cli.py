@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -201,7 +202,8 @@ def _cell(value: Any) -> str:
     return '-' if value is None else str(value)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], exiting: bool = False) -> int:
+    """`p2pool simulate ARGS`; `exiting`: the process ends when this returns (the console command)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -221,6 +223,14 @@ def main(argv: list[str]) -> int:
             if sweep is not None:
                 figures['sweep_value'] = getattr(case, SWEEPABLE[sweep[0]])
             runs.append(figures)
+            # The finished network is cyclic garbage (nodes, connections and timers refer to each
+            # other): 0.9 GB after 100 nodes x 24 h, which one full collection takes ~3 s to free.
+            # Between a sweep's runs that memory is needed back; after the last run of a process
+            # that is about to exit, its objects are frozen (never scanned) instead.
+            if len(runs) < len(cases):
+                gc.collect()
+            elif exiting:
+                gc.freeze()
     except (ValueError, OSError, ImportError) as e:
         print('p2pool simulate: %s' % e, file=sys.stderr)
         return 2
