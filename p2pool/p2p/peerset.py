@@ -72,7 +72,7 @@ def _group_of(peer) -> Any:
 class NodePeer(PeerConnection):
     """A PeerConnection that knows its normalised address and tells its factory when it closes."""
 
-    addr: Any = None                 # (normal host, port)
+    addr: Any = None            # (normal host, port)
     accept_order = 0            # rises with every connection the node makes or accepts
     advertise_timer: Any = None
 
@@ -86,8 +86,8 @@ class NodePeer(PeerConnection):
 class _PeerFactory(tw_protocol.ClientFactory):
     """Builds NodePeers for the listener (incoming) or for one outgoing address."""
 
-    connector: Any = None
-    retry_call: Any = None
+    connector: Any
+    retry_call: Any
 
     def __init__(self, node, incoming, addr=None, fixed=False):
         self.node, self.incoming, self.addr, self.fixed = node, incoming, addr, fixed
